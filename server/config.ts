@@ -1,0 +1,186 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { parseDuration, parseSize } from './util/units.ts';
+
+const size = z.union([z.string(), z.number()]).transform((v, ctx) => {
+  try {
+    return parseSize(v);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message });
+    return z.NEVER;
+  }
+});
+const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
+  try {
+    return parseDuration(v);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message });
+    return z.NEVER;
+  }
+});
+const bool = z.union([z.boolean(), z.enum(['true', 'false'])]).transform((v) => v === true || v === 'true');
+const port = z.coerce.number().int().min(0).max(65535);
+const url = z.string().url().transform((u) => u.replace(/\/+$/, ''));
+
+const schema = z
+  .object({
+    server: z.object({
+      host: z.string().min(1),
+      port,
+      publicUrl: url,
+      trustProxy: bool,
+      requestTimeout: duration,
+      shutdownTimeout: duration,
+      maxHeaderSize: size,
+    }),
+    tus: z.object({
+      path: z.string().regex(/^\/[A-Za-z0-9._~\-/]*[A-Za-z0-9._~-]$/, 'must start with / and not end with /'),
+      datastore: z.enum(['file', 's3']),
+      file: z.object({ directory: z.string().min(1) }),
+      maxSize: size.pipe(z.number().positive()),
+      expiration: duration.pipe(z.number().positive()),
+      partSize: size.pipe(z.number().min(5 * 2 ** 20, 'must be at least 5MiB (the S3 minimum part size)')),
+      maxMetadataSize: size.pipe(z.number().min(256)),
+      cleanupInterval: duration.pipe(z.number().positive()),
+    }),
+    storage: z.object({
+      backend: z.enum(['localfs', 's3']),
+      localfs: z.object({ root: z.string().min(1) }),
+      s3: z.object({
+        endpoint: z.union([z.literal(''), url]),
+        bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'not a valid S3 bucket name'),
+        region: z.string().min(1),
+        forcePathStyle: bool,
+        checksums: z.enum(['when_required', 'when_supported']),
+        accessKey: z.string(),
+        secretKey: z.string(),
+        tusPrefix: z.string().regex(/^([^/]+\/)*$/, 'must be empty or end with /'),
+      }),
+    }),
+    signing: z.object({ secret: z.string(), maxTtl: duration.pipe(z.number().min(1000)) }),
+    redis: z.object({ url: z.string() }),
+    log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']) }),
+  })
+  .superRefine((c, ctx) => {
+    if (c.tus.datastore === 's3' && c.storage.backend !== 's3' && !c.storage.s3.bucket) {
+      ctx.addIssue({ code: 'custom', path: ['storage', 's3', 'bucket'], message: 'required by tus.datastore=s3' });
+    }
+  });
+
+type DeepReadonly<T> = { readonly [K in keyof T]: T[K] extends object ? DeepReadonly<T[K]> : T[K] };
+export type Config = DeepReadonly<z.output<typeof schema>>;
+
+/** A bad configuration: `message` is one line naming the field and what is wrong. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+/** The YAML texts a configuration is built from: defaults always, the CONFIG_FILE overlay if set. */
+export interface ConfigSources {
+  defaults: string;
+  overlay?: { name: string; text: string };
+}
+
+// Env variables that override one field directly (API.md §1).
+const envOverrides: ReadonlyArray<[string, string[]]> = [
+  ['PORT', ['server', 'port']],
+  ['HOST', ['server', 'host']],
+  ['PUBLIC_URL', ['server', 'publicUrl']],
+  ['STORAGE_BACKEND', ['storage', 'backend']],
+  ['TUS_DATASTORE', ['tus', 'datastore']],
+  ['S3_ENDPOINT', ['storage', 's3', 'endpoint']],
+  ['S3_BUCKET', ['storage', 's3', 'bucket']],
+  ['S3_REGION', ['storage', 's3', 'region']],
+  ['S3_ACCESS_KEY', ['storage', 's3', 'accessKey']],
+  ['S3_SECRET_KEY', ['storage', 's3', 'secretKey']],
+  ['SIGNING_SECRET', ['signing', 'secret']],
+];
+
+/** `${VAR}` and `${VAR:-default}` in a string, from env. An unset `${VAR}` without default is an error. */
+export function interpolate(text: string, env: Env, where: string): string {
+  return text.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g, (_m, name: string, fallback?: string) => {
+    const value = env[name];
+    if (value !== undefined && value !== '') return value;
+    if (fallback !== undefined) return fallback;
+    throw new ConfigError(`${where}: environment variable ${name} is not set (write \${${name}:-default} to allow that)`);
+  });
+}
+
+type Tree = Record<string, unknown>;
+const isTree = (v: unknown): v is Tree => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function deepMerge(base: Tree, over: Tree): Tree {
+  const out: Tree = { ...base };
+  for (const [k, v] of Object.entries(over)) out[k] = isTree(v) && isTree(out[k]) ? deepMerge(out[k] as Tree, v) : v;
+  return out;
+}
+
+function interpolateTree(value: unknown, env: Env, path: string): unknown {
+  if (typeof value === 'string') return interpolate(value, env, path);
+  if (Array.isArray(value)) return value.map((v, i) => interpolateTree(v, env, `${path}[${i}]`));
+  if (isTree(value)) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, interpolateTree(v, env, path ? `${path}.${k}` : k)]));
+  }
+  return value;
+}
+
+function parseDoc(text: string, name: string): Tree {
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (err) {
+    throw new ConfigError(`${name}: not valid YAML: ${(err as Error).message.split('\n')[0]}`);
+  }
+  if (doc == null) return {};
+  if (!isTree(doc)) throw new ConfigError(`${name}: must be a YAML mapping`);
+  return doc;
+}
+
+function deepFreeze<T>(o: T): T {
+  if (isTree(o)) for (const v of Object.values(o)) deepFreeze(v);
+  return Object.freeze(o);
+}
+
+/**
+ * Builds the one validated, frozen Config from YAML texts and the environment.
+ * Pure: reads no file and no global state. Throws ConfigError with one line naming the bad field.
+ */
+export function loadConfig(env: Env, sources: ConfigSources): Config {
+  let tree = parseDoc(sources.defaults, 'config/default.yaml');
+  if (sources.overlay) tree = deepMerge(tree, parseDoc(sources.overlay.text, sources.overlay.name));
+  tree = interpolateTree(tree, env, '') as Tree;
+  for (const [name, path] of envOverrides) {
+    const value = env[name];
+    if (value === undefined || value === '') continue;
+    let node = tree;
+    for (const seg of path.slice(0, -1)) node = isTree(node[seg]) ? (node[seg] as Tree) : (node[seg] = {});
+    node[path[path.length - 1]!] = value;
+  }
+  const parsed = schema.safeParse(tree);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const field = issue.path.join('.') || '(root)';
+    const via = envOverrides.find(([name, p]) => p.join('.') === field && env[name]);
+    throw new ConfigError(`invalid configuration: ${field}: ${issue.message}${via ? ` (from env ${via[0]})` : ''}`);
+  }
+  return deepFreeze(parsed.data) as Config;
+}
+
+/** Reads config/default.yaml and the CONFIG_FILE overlay from disk (the impure half of loadConfig). */
+export function readConfigSources(env: Env, cwd = process.cwd()): ConfigSources {
+  const defaultsPath = resolve(cwd, 'config/default.yaml');
+  const read = (path: string, what: string): string => {
+    try {
+      return readFileSync(path, 'utf8');
+    } catch (err) {
+      throw new ConfigError(`${what}: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+  };
+  const sources: ConfigSources = { defaults: read(defaultsPath, 'config/default.yaml') };
+  if (env.CONFIG_FILE) sources.overlay = { name: env.CONFIG_FILE, text: read(resolve(cwd, env.CONFIG_FILE), 'CONFIG_FILE') };
+  return sources;
+}

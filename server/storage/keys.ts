@@ -1,0 +1,50 @@
+import { errors } from '../errors.ts';
+
+export const MAX_KEY_BYTES = 1024;
+export const SIDECAR_SUFFIX = '.meta.json';
+
+// API.md §3: "Keys: UTF-8, 1–1024 bytes, no leading `/`, no empty, `.` or `..`
+// segment, no control characters, and on localfs never ending in `.meta.json`."
+// Backslash is refused as well: on a local disk it is a separator on some systems,
+// and no S3 client expects it to mean one.
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
+/** Throws `InvalidKey` naming the rule the key breaks; returns the key when valid. */
+export function validateKey(key: unknown, options: { localfs?: boolean } = {}): string {
+  if (typeof key !== 'string') throw errors.invalidKey('key must be a string');
+  const bytes = Buffer.byteLength(key, 'utf8');
+  if (bytes < 1 || bytes > MAX_KEY_BYTES) throw errors.invalidKey(`key must be 1 to ${MAX_KEY_BYTES} bytes of UTF-8 (got ${bytes})`);
+  if (!key.isWellFormed()) throw errors.invalidKey('key is not valid UTF-8');
+  if (CONTROL.test(key)) throw errors.invalidKey('key contains a control character');
+  if (key.includes('\\')) throw errors.invalidKey('key contains a backslash');
+  if (key.startsWith('/')) throw errors.invalidKey('key must not start with /');
+  for (const seg of key.split('/')) {
+    if (seg === '' || seg === '.' || seg === '..') throw errors.invalidKey('key has an empty, "." or ".." segment');
+  }
+  if (options.localfs && key.endsWith(SIDECAR_SUFFIX)) throw errors.invalidKey(`key must not end with ${SIDECAR_SUFFIX}`);
+  return key;
+}
+
+/** Validates a key prefix for listing: like a key, but may be empty and may end with `/`. */
+export function validatePrefix(prefix: string): string {
+  if (prefix === '') return prefix;
+  const trimmed = prefix.endsWith('/') ? prefix.slice(0, -1) : prefix;
+  if (trimmed === '') throw errors.invalidKey('prefix must not be "/"');
+  validateKey(trimmed);
+  return prefix;
+}
+
+/** The key in a URL path: each segment percent-encoded (API.md §2 `Object-Key`, §4 `{key}`). */
+export function encodeKeyPath(key: string): string {
+  return key.split('/').map(encodeURIComponent).join('/');
+}
+
+/** The inverse of encodeKeyPath; `InvalidKey` on a malformed escape. */
+export function decodeKeyPath(path: string): string {
+  try {
+    return path.split('/').map(decodeURIComponent).join('/');
+  } catch {
+    throw errors.invalidKey('malformed percent-encoding in key');
+  }
+}

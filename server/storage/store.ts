@@ -1,0 +1,105 @@
+import type { Readable } from 'node:stream';
+
+/** What the Store knows of one object (API.md §3, §4 ObjectInfo). */
+export interface ObjectInfo {
+  key: string;
+  size: number;
+  contentType: string;
+  /** Quoted strong validator: S3's own on s3, derived from the sha256 on localfs. */
+  etag: string;
+  lastModified: Date;
+  /** User metadata: the upload's metadata plus `sha256` and `uploadId` for finalized uploads. */
+  metadata: Record<string, string>;
+}
+
+export interface PutOptions {
+  contentType?: string;
+  metadata?: Record<string, string>;
+  /** Byte count when known; absent means unknown (streamed, multipart on S3). */
+  size?: number;
+}
+
+/** An inclusive byte range, as in `Range: bytes=start-end`, already resolved against the size. */
+export interface ByteRange {
+  start: number;
+  end: number;
+}
+
+export interface GetOptions {
+  range?: ByteRange;
+}
+
+export interface GetResult {
+  info: ObjectInfo;
+  body: Readable;
+  /** The range served, when one was asked for. */
+  range?: ByteRange;
+}
+
+export interface ListOptions {
+  prefix?: string;
+  /** 1..1000; default 1000. */
+  limit?: number;
+  /** Opaque: the `nextCursor` of the previous page. */
+  cursor?: string;
+}
+
+export interface ListResult {
+  /** In byte order of the keys (as S3 lists them). */
+  objects: ObjectInfo[];
+  nextCursor?: string;
+}
+
+export interface CopyOptions {
+  /** Replace the metadata and content type; absent keeps the source's. */
+  metadata?: Record<string, string>;
+  contentType?: string;
+}
+
+export interface PresignOptions {
+  /** Seconds until the URL expires. */
+  expiresIn: number;
+  /** For PUT: the content type the uploader will send. */
+  contentType?: string;
+}
+
+/**
+ * An object store with S3 semantics. Every method rejects with a GatewayError
+ * (server/errors.ts) and nothing else: `InvalidKey` for a key that breaks the
+ * rules of storage/keys.ts, `NoSuchKey` for an absent object, `InternalError`
+ * for a backend failure (keeping the backend's error as `cause`).
+ */
+export interface Store {
+  readonly kind: 'localfs' | 's3';
+
+  /**
+   * Streams `body` into `key`, replacing any object there. Atomic: readers see the
+   * old object or the new one, never a part. Resolves with the new object's info.
+   * If `size` is given and the body's length differs, rejects with `InvalidArgument` and stores nothing.
+   */
+  put(key: string, body: Readable, options?: PutOptions): Promise<ObjectInfo>;
+
+  /** Opens the object (or a range of it) for streaming. `NoSuchKey` if absent; `InvalidRange` if the range is past the end. */
+  get(key: string, options?: GetOptions): Promise<GetResult>;
+
+  /** The object's info. `NoSuchKey` if absent. */
+  stat(key: string): Promise<ObjectInfo>;
+
+  /** Removes the object. Resolves also when it was absent (as S3). */
+  delete(key: string): Promise<void>;
+
+  /** One page of objects under `prefix`, in key byte order. */
+  list(options?: ListOptions): Promise<ListResult>;
+
+  /** Copies `from` to `to` inside the store, server-side where the backend can. `NoSuchKey` if `from` is absent. */
+  copy(from: string, to: string, options?: CopyOptions): Promise<ObjectInfo>;
+
+  /** A URL that lets its holder GET the object until it expires. */
+  presignedGetUrl(key: string, options: PresignOptions): Promise<string>;
+
+  /** A URL that lets its holder PUT the object (streamed body) until it expires. */
+  presignedPutUrl(key: string, options: PresignOptions): Promise<string>;
+
+  /** Resolves when the backend answers (for /readyz); rejects with `ServiceUnavailable` otherwise. */
+  ping(): Promise<void>;
+}
