@@ -1,0 +1,50 @@
+import cors from '@koa/cors';
+import Koa from 'koa';
+import type { Config } from './config.ts';
+import { errorMiddleware } from './http/error-middleware.ts';
+import { requestLog } from './http/request-log.ts';
+import { routes } from './http/routes.ts';
+import type { Logger } from './logger.ts';
+import type { Metrics } from './metrics.ts';
+import type { Store } from './storage/store.ts';
+import type { TusGateway } from './tus/types.ts';
+
+export interface AppDeps {
+  config: Config;
+  store: Store;
+  tus: TusGateway;
+  logger: Logger;
+  metrics: Metrics;
+}
+
+/** Headers a browser client must be able to read (tus and the gateway's own). */
+export const EXPOSED_HEADERS = [
+  'Object-Key', 'Location', 'Upload-Offset', 'Upload-Length', 'Upload-Expires', 'Upload-Metadata',
+  'Upload-Defer-Length', 'Tus-Version', 'Tus-Resumable', 'Tus-Max-Size', 'Tus-Extension',
+  'ETag', 'Content-Range', 'Content-Length', 'Content-Disposition', 'Digest', 'Repr-Digest', 'Accept-Ranges', 'X-Request-Id',
+];
+export const ALLOWED_HEADERS = [
+  'Authorization', 'Content-Type', 'Upload-Offset', 'Upload-Length', 'Upload-Metadata', 'Upload-Defer-Length',
+  'Upload-Concat', 'Tus-Resumable', 'X-HTTP-Method-Override', 'X-Requested-With', 'X-Request-Id', 'Range', 'If-None-Match',
+];
+
+/** Koa composition, nothing else: every dependency comes in from outside. */
+export function createApp(deps: AppDeps): Koa {
+  const app = new Koa({ proxy: deps.config.server.trustProxy });
+  app.silent = true; // errors are logged by errorMiddleware, not printed by Koa
+  app.use(requestLog(deps.logger, deps.metrics));
+  app.use(errorMiddleware(deps.logger));
+  app.use(
+    cors({
+      origin: (ctx) => ctx.get('Origin') || '*',
+      allowMethods: ['GET', 'HEAD', 'POST', 'PATCH', 'PUT', 'DELETE', 'OPTIONS'],
+      allowHeaders: ALLOWED_HEADERS,
+      exposeHeaders: EXPOSED_HEADERS,
+      maxAge: 86400,
+    }),
+  );
+  // tus comes before any route: it owns the raw request stream under tus.path.
+  app.use(deps.tus.middleware);
+  app.use(routes(deps));
+  return app;
+}

@@ -1,0 +1,33 @@
+import type { Middleware } from 'koa';
+import { GatewayError, toGatewayError } from '../errors.ts';
+import type { Logger } from '../logger.ts';
+
+/**
+ * Registered first: every error thrown below becomes `{"error":{"code","message"}}`
+ * with the GatewayError's status (API.md §4). An unknown error is logged with its
+ * stack and answered as a bare InternalError: internals never reach the client.
+ */
+export function errorMiddleware(logger: Logger): Middleware {
+  return async (ctx, next) => {
+    try {
+      await next();
+      if (ctx.status === 404 && ctx.body === undefined && ctx.respond !== false) {
+        throw new GatewayError('NotFound', `No route for ${ctx.method} ${ctx.path}`);
+      }
+    } catch (err) {
+      const gw = toGatewayError(err);
+      if (gw.status >= 500) logger.error({ err: gw.cause ?? gw, path: ctx.path, method: ctx.method }, gw.message);
+      if (ctx.respond === false || ctx.headerSent) {
+        // The response belongs to someone else now (tus, a stream already sent): end the socket.
+        ctx.req.socket.destroy();
+        return;
+      }
+      ctx.set(gw.headers as Record<string, string>);
+      ctx.status = gw.status;
+      ctx.body = ctx.method === 'HEAD' ? undefined : gw.toJSON();
+      if (ctx.method === 'HEAD') ctx.set('X-Error-Code', gw.code);
+    }
+  };
+}
+
+export { GatewayError };

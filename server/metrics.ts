@@ -1,0 +1,27 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** The gateway's Prometheus metrics (API.md §5), on a registry of its own so tests can build many apps. */
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const m = {
+    registry,
+    uploadsCreated: new Counter({ name: 'gateway_uploads_created_total', help: 'tus uploads created', registers: [registry] }),
+    uploadsFinished: new Counter({ name: 'gateway_uploads_finished_total', help: 'uploads finalized into the Store', registers: [registry] }),
+    uploadsFailed: new Counter({ name: 'gateway_uploads_failed_total', help: 'uploads whose finalization failed', registers: [registry] }),
+    bytesReceived: new Counter({ name: 'gateway_upload_bytes_received_total', help: 'bytes written to the tus datastore', registers: [registry] }),
+    finalizeDuration: new Histogram({
+      name: 'gateway_finalize_duration_seconds',
+      help: 'time from the last byte to the object in the Store',
+      buckets: [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300],
+      registers: [registry],
+    }),
+    objectsServed: new Counter({ name: 'gateway_objects_served_total', help: 'object GETs answered with a body', labelNames: ['route'] as const, registers: [registry] }),
+    bytesServed: new Counter({ name: 'gateway_bytes_served_total', help: 'object bytes sent to clients', labelNames: ['route'] as const, registers: [registry] }),
+    activeUploads: new Gauge({ name: 'gateway_active_uploads', help: 'PATCH/POST requests currently receiving bytes', registers: [registry] }),
+    httpRequests: new Counter({ name: 'gateway_http_requests_total', help: 'HTTP requests by method and status', labelNames: ['method', 'status'] as const, registers: [registry] }),
+  };
+  return m;
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

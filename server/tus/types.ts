@@ -1,0 +1,24 @@
+import type { Middleware } from 'koa';
+
+/** GET /api/uploads/{id} (API.md §2). */
+export interface UploadStatus {
+  id: string;
+  offset: number;
+  /** Absent while the length is deferred (creation-defer-length). */
+  length?: number;
+  status: 'uploading' | 'finalizing' | 'done' | 'failed';
+  key?: string;
+  metadata: Record<string, string>;
+}
+
+/** The tus side of the gateway as the rest of the app sees it. */
+export interface TusGateway {
+  /** Handles every request under `tus.path`; passes anything else on. */
+  readonly middleware: Middleware;
+  /** Reads an upload's state without taking its lock. Throws GatewayError `NoSuchUpload`. */
+  status(id: string): Promise<UploadStatus>;
+  /** Resolves when the tus datastore answers (for /readyz). */
+  ping(): Promise<void>;
+  /** Stops timers and background work. */
+  close(): Promise<void>;
+}
