@@ -1,0 +1,40 @@
+import { ConfigError, loadConfig, readConfigSources, type Config } from './config.ts';
+import { createLogger } from './logger.ts';
+import { startGateway } from './main.ts';
+
+// Bootstrap only: loadConfig → startGateway → signals.
+let config: Config;
+try {
+  config = loadConfig(process.env, readConfigSources(process.env));
+} catch (err) {
+  if (err instanceof ConfigError) {
+    // One clear line naming the field, never a stack trace (API.md §1).
+    process.stderr.write(`upload-gateway: ${err.message}\n`);
+    process.exit(1);
+  }
+  throw err;
+}
+
+const logger = createLogger(config);
+const gateway = await startGateway(config, { logger }).catch((err: Error) => {
+  logger.fatal({ err }, 'start-up failed');
+  process.stderr.write(`upload-gateway: start-up failed: ${err.message}\n`);
+  process.exit(1);
+});
+
+let stopping = false;
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.on(signal, () => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ event: 'gateway.stopping', signal }, 'stopping: finishing requests in flight');
+    gateway.close().then(
+      () => process.exit(0),
+      (err) => {
+        logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  });
+}
+process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled rejection'));

@@ -1,0 +1,152 @@
+import { Transform, pipeline, type Readable } from 'node:stream';
+import { DataStore, ERRORS, Upload } from '@tus/utils';
+import type { Metrics } from '../metrics.ts';
+import type { RecordStore } from './records.ts';
+import { ResumableSha256, type HashState } from './sha256-state.ts';
+import type { UploadRecord } from './upload-record.ts';
+
+/** Reads bytes [start, end) of an upload's data as it is now, where the datastore can (file: yes; s3: no). */
+export type RangeReader = (id: string, start: number, end: number) => Readable | undefined;
+
+const CHECKPOINT_EVERY = 4 * 2 ** 20;
+
+/**
+ * Wraps the tus datastore (file or s3) with what the gateway adds to it:
+ * - the sha256 of every upload computed as the bytes arrive, its state saved after
+ *   every PATCH so that a resume, even in another process, continues it;
+ * - an id prefix (the s3 datastore keeps its objects under `storage.s3.tusPrefix`);
+ * - answers for uploads already finalized (their data moved into the Store), from
+ *   the gateway's durable record: @tus/server's PostHandler calls getUpload() after
+ *   onUploadFinish and would answer 410 (TUS-NOTES 2).
+ */
+export class GatewayDataStore extends DataStore {
+  constructor(
+    readonly inner: DataStore,
+    private readonly deps: {
+      hashes: RecordStore<HashState>;
+      records: RecordStore<UploadRecord>;
+      readRange?: RangeReader;
+      idPrefix?: string;
+      metrics: Metrics;
+    },
+  ) {
+    super();
+    this.extensions = inner.extensions;
+  }
+
+  private innerId(id: string): string {
+    return (this.deps.idPrefix ?? '') + id;
+  }
+
+  private outer(upload: Upload, id: string): Upload {
+    return new Upload({ ...upload, id });
+  }
+
+  override async create(upload: Upload): Promise<Upload> {
+    const created = await this.inner.create(new Upload({ ...upload, id: this.innerId(upload.id) }));
+    const fresh = await ResumableSha256.create();
+    await this.deps.hashes.set(upload.id, fresh.save());
+    return this.outer(created, upload.id);
+  }
+
+  override async remove(id: string): Promise<void> {
+    await this.inner.remove(this.innerId(id));
+    await this.deps.hashes.delete(id);
+  }
+
+  override async getUpload(id: string): Promise<Upload> {
+    try {
+      return this.outer(await this.inner.getUpload(this.innerId(id)), id);
+    } catch (err) {
+      const rec = await this.deps.records.get(id);
+      if (rec?.status === 'done' && rec.size !== undefined) {
+        return new Upload({ id, size: rec.size, offset: rec.size, metadata: rec.metadata, creation_date: rec.createdAt });
+      }
+      throw err;
+    }
+  }
+
+  /** The inner datastore's view only (no finalized fallback). */
+  getLiveUpload(id: string): Promise<Upload> {
+    return this.inner.getUpload(this.innerId(id)).then((u) => this.outer(u, id));
+  }
+
+  override declareUploadLength(id: string, length: number): Promise<void> {
+    return this.inner.declareUploadLength(this.innerId(id), length);
+  }
+
+  override deleteExpired(): Promise<number> {
+    return this.inner.deleteExpired();
+  }
+
+  override getExpiration(): number {
+    return this.inner.getExpiration();
+  }
+
+  override async write(readable: Readable, id: string, offset: number): Promise<number> {
+    const hash = await this.hashAt(id, offset);
+    const checkpoints: HashState[] = hash ? [hash.save()] : [];
+    let sinceCheckpoint = 0;
+    const { metrics } = this.deps;
+    const tap = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        metrics.bytesReceived.inc(chunk.length);
+        if (hash) {
+          hash.update(chunk);
+          sinceCheckpoint += chunk.length;
+          if (sinceCheckpoint >= CHECKPOINT_EVERY) {
+            checkpoints.push(hash.save());
+            sinceCheckpoint = 0;
+          }
+        }
+        cb(null, chunk);
+      },
+    });
+    pipeline(readable, tap, () => undefined);
+    let newOffset: number;
+    try {
+      newOffset = await this.inner.write(tap, this.innerId(id), offset);
+    } catch (err) {
+      const actual = await this.inner.getUpload(this.innerId(id)).then((u) => u.offset, () => undefined);
+      await this.settle(id, hash, checkpoints, actual);
+      throw err;
+    }
+    await this.settle(id, hash, checkpoints, newOffset);
+    return newOffset;
+  }
+
+  /** A hasher that has seen exactly bytes [0, offset), or undefined when that cannot be had cheaply. */
+  private async hashAt(id: string, offset: number): Promise<ResumableSha256 | undefined> {
+    const saved = await this.deps.hashes.get(id);
+    if (saved && saved.offset === offset) return ResumableSha256.restore(saved);
+    if (!this.deps.readRange) return undefined; // s3: finalization reads the object once instead
+    // The state is behind (a crash between the write and the save) or lost: catch up from the data.
+    const from = saved && saved.offset < offset ? saved : undefined;
+    const hash = from ? await ResumableSha256.restore(from) : await ResumableSha256.create();
+    return (await this.catchUp(id, hash, offset)) ? hash : undefined;
+  }
+
+  private async catchUp(id: string, hash: ResumableSha256, to: number): Promise<boolean> {
+    if (hash.offset === to) return true;
+    const stream = this.deps.readRange?.(id, hash.offset, to);
+    if (!stream) return false;
+    for await (const chunk of stream) hash.update(chunk as Buffer);
+    return hash.offset === to;
+  }
+
+  /** After a write: keep the hash state if it matches the stored bytes, else roll back to a checkpoint. */
+  private async settle(id: string, hash: ResumableSha256 | undefined, checkpoints: HashState[], actual: number | undefined) {
+    if (!hash || actual === undefined) return this.deps.hashes.delete(id);
+    if (actual === hash.offset) return this.deps.hashes.set(id, hash.save());
+    // Bytes hashed but not stored (the connection dropped mid-write): back up to the last checkpoint at or before `actual`.
+    const cp = checkpoints.filter((c) => c.offset <= actual).pop();
+    if (cp) {
+      const back = await ResumableSha256.restore(cp);
+      if (await this.catchUp(id, back, actual)) return this.deps.hashes.set(id, back.save());
+      if (cp.offset > 0) return this.deps.hashes.set(id, cp); // behind: the next write catches up (file) or finalize re-reads (s3)
+    }
+    return this.deps.hashes.delete(id);
+  }
+}
+
+export { ERRORS };

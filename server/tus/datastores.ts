@@ -1,0 +1,95 @@
+import { constants, createReadStream } from 'node:fs';
+import { access } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import { HeadBucketCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import { FileStore } from '@tus/file-store';
+import { S3Store as TusS3Store } from '@tus/s3-store';
+import type { DataStore } from '@tus/utils';
+import { GatewayError } from '../errors.ts';
+import type { Config } from '../config.ts';
+import type { Store } from '../storage/store.ts';
+import type { RangeReader } from './datastore.ts';
+import { fileDataPath, readFileData, type ImportFile, type Placement } from './finalize.ts';
+import { FileRecordStore } from './records.ts';
+
+export interface InnerDatastore {
+  datastore: DataStore;
+  readRange?: RangeReader;
+  idPrefix?: string;
+  placement: Placement;
+  readAll: (id: string) => Promise<Readable>;
+  ping: () => Promise<void>;
+  /** Ids the datastore holds, where it can list them cheaply (file). */
+  listLive?: () => Promise<string[]>;
+}
+
+/** The S3 client settings shared by the s3 Store and the s3 datastore (S3-TEST-SERVER.md: checksums). */
+export function s3ClientConfig(s3: Config['storage']['s3']): S3ClientConfig {
+  const mode = s3.checksums === 'when_supported' ? 'WHEN_SUPPORTED' : 'WHEN_REQUIRED';
+  return {
+    region: s3.region,
+    forcePathStyle: s3.forcePathStyle,
+    ...(s3.endpoint ? { endpoint: s3.endpoint } : {}),
+    ...(s3.accessKey && s3.secretKey ? { credentials: { accessKeyId: s3.accessKey, secretAccessKey: s3.secretKey } } : {}),
+    requestChecksumCalculation: mode,
+    responseChecksumValidation: mode,
+  };
+}
+
+const hasImportFile = (store: Store): store is Store & { importFile: ImportFile } =>
+  typeof (store as { importFile?: unknown }).importFile === 'function';
+
+/** The tus datastore chosen by `tus.datastore`, with how its data reaches the Store. */
+export async function createInnerDatastore(config: Config, store: Store): Promise<InnerDatastore> {
+  const expiration = config.tus.expiration;
+  if (config.tus.datastore === 'file') {
+    const directory = config.tus.file.directory;
+    const dataPath = fileDataPath(directory);
+    const datastore = new FileStore({
+      directory,
+      // Atomic replacement of the per-upload JSON (TUS-NOTES 9: FileKvStore's plain writeFile can tear).
+      configstore: new FileRecordStore(directory, '.json'),
+      expirationPeriodInMilliseconds: expiration,
+    });
+    const configstore = new FileRecordStore(directory, '.json');
+    return {
+      datastore,
+      readRange: (id, start, end) =>
+        end > start ? createReadStream(dataPath(id), { start, end: end - 1 }) : Readable.from([]),
+      placement: hasImportFile(store)
+        ? { kind: 'link', dataPath, importFile: (p, k, i) => store.importFile(p, k, i) }
+        : { kind: 'stream', read: readFileData(directory) },
+      readAll: readFileData(directory),
+      ping: () =>
+        access(directory, constants.W_OK).catch((err) => {
+          throw new GatewayError('ServiceUnavailable', `tus directory not writable: ${directory}`, { cause: err });
+        }),
+      listLive: () => configstore.list(),
+    };
+  }
+
+  const s3 = config.storage.s3;
+  const clientConfig = s3ClientConfig(s3);
+  const tusStore = new TusS3Store({
+    partSize: config.tus.partSize,
+    expirationPeriodInMilliseconds: expiration,
+    s3ClientConfig: { ...clientConfig, bucket: s3.bucket },
+  });
+  const prefix = s3.tusPrefix;
+  const read = async (id: string) => (await tusStore.read(prefix + id)) as Readable;
+  const client = new S3Client(clientConfig);
+  return {
+    datastore: tusStore,
+    idPrefix: prefix,
+    placement: store.kind === 's3' ? { kind: 'copy', sourceKey: (id) => prefix + id } : { kind: 'stream', read },
+    readAll: read,
+    ping: async () => {
+      try {
+        await client.send(new HeadBucketCommand({ Bucket: s3.bucket }));
+      } catch (err) {
+        throw new GatewayError('ServiceUnavailable', `tus bucket ${s3.bucket} does not answer`, { cause: err });
+      }
+    },
+  };
+}
+

@@ -1,0 +1,140 @@
+import type { Server } from '@tus/server';
+import type { Context, Middleware } from 'koa';
+import { GatewayError } from '../errors.ts';
+import type { Metrics } from '../metrics.ts';
+import { encodeKeyPath } from '../storage/keys.ts';
+import type { GatewayDataStore } from './datastore.ts';
+import type { Finalizer } from './finalize.ts';
+import { encodeUploadMetadata, parseUploadMetadata, validateUploadMetadata } from './metadata.ts';
+import type { RecordStore } from './records.ts';
+import type { UploadRecord } from './upload-record.ts';
+
+export const TUS_VERSION = '1.0.0';
+const UPLOAD_ID = /^[A-Za-z0-9_-]{1,128}$/;
+const OVERRIDABLE = new Set(['GET', 'HEAD', 'POST', 'PATCH', 'DELETE', 'OPTIONS']);
+
+export interface EdgeDeps {
+  path: string;
+  tus: Server;
+  datastore: GatewayDataStore;
+  finalizer: Finalizer;
+  records: RecordStore<UploadRecord>;
+  metrics: Metrics;
+  maxMetadataSize: number;
+}
+
+/**
+ * The Koa edge of the tus endpoint: everything the contract (API.md §2) asks that
+ * plain @tus/server does not do (TUS-NOTES 1–7, 12, 14, 15) is answered here,
+ * before the raw request is handed over. Finished uploads are answered from the
+ * gateway's record and never reach @tus/server.
+ */
+export function tusEdge(deps: EdgeDeps): Middleware {
+  const base = deps.path;
+  return async (ctx, next) => {
+    if (ctx.path !== base && !ctx.path.startsWith(`${base}/`)) return next();
+
+    // "The X-HTTP-Method-Override request header MUST be a string which MUST be
+    // interpreted as the request's method by the Server, if the header is presented."
+    const override = ctx.get('X-HTTP-Method-Override').trim().toUpperCase();
+    if (override) {
+      if (!OVERRIDABLE.has(override)) throw new GatewayError('InvalidArgument', `X-HTTP-Method-Override: unsupported method ${override}`);
+      ctx.req.method = override;
+    }
+
+    // ctx.path is not percent-decoded: an id is plain [A-Za-z0-9_-], anything else
+    // (`/files/x/`, `/files/x%zz`, `/files/a/b`) is no upload (TUS-NOTES 14, 15).
+    const rest = ctx.path.slice(base.length);
+    const id = rest === '' || rest === '/' ? undefined : UPLOAD_ID.exec(rest.slice(1))?.[0];
+    if (rest !== '' && rest !== '/' && !id) throw new GatewayError('NoSuchUpload', 'No such upload');
+    const method = ctx.req.method ?? 'GET';
+
+    if (method === 'GET') return getUpload(ctx, deps, id);
+    if (method !== 'OPTIONS') {
+      // "If the version specified by the Client is not supported by the Server, it MUST respond
+      // with the 412 Precondition Failed status and MUST include the Tus-Version header"
+      if (ctx.get('Tus-Resumable') !== TUS_VERSION) {
+        throw new GatewayError('PreconditionFailed', `Tus-Resumable ${TUS_VERSION} required`, {
+          headers: { 'Tus-Version': TUS_VERSION, 'Tus-Resumable': TUS_VERSION },
+        });
+      }
+      ctx.set('Tus-Resumable', TUS_VERSION);
+      if (method === 'POST' && id) throw new GatewayError('MethodNotAllowed', 'POST creates uploads at the collection URL');
+      if (method !== 'POST' && !id) throw new GatewayError('MethodNotAllowed', `${method} needs an upload URL`);
+    }
+    if (method === 'PATCH') {
+      // "All PATCH requests MUST use Content-Type: application/offset+octet-stream, otherwise the server SHOULD return a 415"
+      const type = ctx.get('Content-Type').split(';')[0]!.trim().toLowerCase();
+      if (type !== 'application/offset+octet-stream') {
+        throw new GatewayError('UnsupportedMediaType', 'PATCH requires Content-Type: application/offset+octet-stream');
+      }
+    }
+    if (method === 'POST') {
+      const header = ctx.get('Upload-Metadata');
+      if (Buffer.byteLength(header) > deps.maxMetadataSize) {
+        throw new GatewayError('InvalidArgument', `Upload-Metadata is larger than ${deps.maxMetadataSize} bytes`);
+      }
+      validateUploadMetadata(parseUploadMetadata(header));
+    }
+    if (id && (method === 'HEAD' || method === 'PATCH' || method === 'DELETE')) {
+      const done = await finishedUpload(deps, id, method);
+      if (done) return answerFinished(ctx, deps, done, method);
+    }
+
+    ctx.respond = false;
+    const receiving = method === 'PATCH' || method === 'POST';
+    if (receiving) deps.metrics.activeUploads.inc();
+    try {
+      await deps.tus.handle(ctx.req, ctx.res);
+    } finally {
+      if (receiving) deps.metrics.activeUploads.dec();
+    }
+  };
+}
+
+/** `GET /files/{id}`: "of a finished upload redirects (302) to /api/objects/{key}; of an unfinished one, 404." */
+async function getUpload(ctx: Context, deps: EdgeDeps, id: string | undefined) {
+  const rec = id ? await deps.records.get(id) : undefined;
+  if (!rec || rec.status !== 'done' || !rec.key) throw new GatewayError('NoSuchUpload', 'No finished upload at this URL');
+  ctx.status = 302;
+  ctx.redirect(`/api/objects/${encodeKeyPath(rec.key)}`);
+}
+
+/**
+ * The record of `id` if the upload is finished (finalizing it first when its last
+ * byte is in but finalization has not run — e.g. the process died in between).
+ */
+async function finishedUpload(deps: EdgeDeps, id: string, method: string): Promise<UploadRecord | undefined> {
+  const rec = await deps.records.get(id);
+  if (rec?.status === 'done') return rec;
+  if (method === 'DELETE') return undefined;
+  if (deps.finalizer.isFinalizing(id)) return deps.finalizer.finalize(id);
+  if (method !== 'HEAD' && rec?.status !== 'finalizing') return undefined;
+  const live = await deps.datastore.getLiveUpload(id).catch(() => undefined);
+  if (live && live.size !== undefined && live.offset === live.size) return deps.finalizer.finalize(id);
+  return undefined;
+}
+
+function answerFinished(ctx: Context, deps: EdgeDeps, rec: UploadRecord, method: string) {
+  const size = String(rec.size ?? 0);
+  ctx.set('Cache-Control', 'no-store');
+  ctx.set('Object-Key', encodeKeyPath(rec.key!));
+  if (method === 'DELETE') {
+    // Terminating a finished upload forgets the upload, never the object it became.
+    ctx.status = 204;
+    return deps.records.delete(rec.id);
+  }
+  if (method === 'PATCH') {
+    const hasBody = Number(ctx.get('Content-Length') || 0) > 0 || ctx.get('Transfer-Encoding') !== '';
+    if (hasBody || ctx.get('Upload-Offset') !== size) {
+      ctx.req.resume(); // drain what the client sends; nothing of it is stored
+      throw new GatewayError('Conflict', 'This upload is complete; it takes no more bytes', { headers: { 'Upload-Offset': size } });
+    }
+  }
+  ctx.set('Upload-Offset', size);
+  ctx.set('Upload-Length', size);
+  const meta = encodeUploadMetadata(rec.metadata);
+  if (meta) ctx.set('Upload-Metadata', meta);
+  // (No ctx.body here: Koa turns a null body into a 204, and HEAD must be 200.)
+  ctx.status = method === 'HEAD' ? 200 : 204;
+}

@@ -1,0 +1,147 @@
+import { createReadStream } from 'node:fs';
+import { link, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { GatewayError, toGatewayError } from '../errors.ts';
+import type { Logger } from '../logger.ts';
+import type { Metrics } from '../metrics.ts';
+import type { Store } from '../storage/store.ts';
+import type { GatewayDataStore } from './datastore.ts';
+import { contentTypeFor, normalizeMetadata, objectKeyFor } from './metadata.ts';
+import type { RecordStore } from './records.ts';
+import { ResumableSha256, type HashState } from './sha256-state.ts';
+import type { UploadRecord } from './upload-record.ts';
+
+/** How the finished bytes of an upload reach the Store. */
+export type Placement =
+  /** file datastore → localfs: hard-link the data file and rename it into the Store (zero copy). */
+  | { kind: 'link'; dataPath: (id: string) => string; importFile: ImportFile }
+  /** s3 datastore → s3 Store in the same bucket: server-side copy of the tus object. */
+  | { kind: 'copy'; sourceKey: (id: string) => string }
+  /** Any other pairing: stream the data from the datastore into Store.put. */
+  | { kind: 'stream'; read: (id: string) => Promise<Readable> };
+
+export type ImportFile = (
+  path: string,
+  key: string,
+  info: { size: number; contentType: string; metadata: Record<string, string>; sha256: string },
+) => Promise<unknown>;
+
+export interface FinalizerDeps {
+  datastore: GatewayDataStore;
+  store: Store;
+  records: RecordStore<UploadRecord>;
+  hashes: RecordStore<HashState>;
+  placement: Placement;
+  /** Reads the whole upload once, when its hash state was lost. */
+  readAll: (id: string) => Promise<Readable>;
+  logger: Logger;
+  metrics: Metrics;
+}
+
+/**
+ * Turns a complete upload into `models/{owner}/{filename}` in the Store.
+ *
+ * Idempotent per upload id: in-process by sharing one promise per id; across
+ * crashes because every step can be done again — the tus data stays where it is
+ * (a hard link or a copy is placed, never the only copy moved) until the record
+ * says `done`, and only then is it removed. A second call after `done` returns the
+ * record: "Finalizing twice never happens" (API.md §2).
+ */
+export class Finalizer {
+  private readonly inflight = new Map<string, Promise<UploadRecord>>();
+
+  constructor(private readonly deps: FinalizerDeps) {}
+
+  /** Whether this process is finalizing `id` right now. */
+  isFinalizing(id: string): boolean {
+    return this.inflight.has(id);
+  }
+
+  finalize(id: string): Promise<UploadRecord> {
+    let p = this.inflight.get(id);
+    if (!p) {
+      p = this.run(id).finally(() => this.inflight.delete(id));
+      this.inflight.set(id, p);
+    }
+    return p;
+  }
+
+  private async run(id: string): Promise<UploadRecord> {
+    const { records, datastore, store, logger, metrics } = this.deps;
+    const existing = await records.get(id);
+    if (existing?.status === 'done') return existing;
+    const started = process.hrtime.bigint();
+    const upload = await datastore.getLiveUpload(id);
+    if (upload.size === undefined || upload.offset !== upload.size) {
+      throw new GatewayError('Conflict', `upload ${id} is not complete (${upload.offset} of ${upload.size ?? '?'} bytes)`);
+    }
+    const metadata = normalizeMetadata(upload.metadata, id);
+    const key = objectKeyFor(metadata);
+    let record: UploadRecord = {
+      ...(existing ?? { createdAt: upload.creation_date ?? new Date().toISOString() }),
+      id,
+      status: 'finalizing',
+      size: upload.size,
+      key,
+      metadata,
+    };
+    await records.set(id, record);
+    try {
+      const sha256 = await this.digest(id, upload.size);
+      const objectMetadata = { ...metadata, sha256, uploadId: id };
+      await this.place(id, key, upload.size, contentTypeFor(metadata), objectMetadata, sha256);
+      record = { ...record, status: 'done', sha256, finishedAt: new Date().toISOString(), error: undefined };
+      await records.set(id, record);
+    } catch (err) {
+      const gw = toGatewayError(err);
+      logger.error({ event: 'upload.finalize_failed', uploadId: id, key, err: gw.cause ?? gw }, 'finalization failed');
+      metrics.uploadsFailed.inc();
+      await records.set(id, { ...record, status: 'failed', error: gw.message }).catch(() => undefined);
+      throw gw;
+    }
+    // The object is safe and recorded: the tus copy can go.
+    await datastore.remove(id).catch((err) => logger.warn({ uploadId: id, err }, 'could not remove finalized tus data'));
+    await this.deps.hashes.delete(id).catch(() => undefined);
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    metrics.finalizeDuration.observe(seconds);
+    metrics.uploadsFinished.inc();
+    logger.info({ event: 'upload.finalized', uploadId: id, key, size: record.size, sha256: record.sha256, seconds }, 'upload finalized');
+    return record;
+  }
+
+  /** The sha256 from the state kept as the bytes arrived; the data is read again only when that state is lost. */
+  private async digest(id: string, size: number): Promise<string> {
+    const saved = await this.deps.hashes.get(id);
+    if (saved?.offset === size) return (await ResumableSha256.restore(saved)).digest();
+    this.deps.logger.warn({ event: 'upload.rehash', uploadId: id, stateOffset: saved?.offset ?? null, size }, 'hash state lost: reading the upload again');
+    const hash = await ResumableSha256.create();
+    for await (const chunk of await this.deps.readAll(id)) hash.update(chunk as Buffer);
+    if (hash.offset !== size) throw new GatewayError('InternalError', `upload ${id}: read ${hash.offset} bytes, expected ${size}`);
+    return hash.digest();
+  }
+
+  private async place(id: string, key: string, size: number, contentType: string, metadata: Record<string, string>, sha256: string) {
+    const { placement, store } = this.deps;
+    if (placement.kind === 'link') {
+      const source = placement.dataPath(id);
+      const staged = `${source}.finalize`;
+      await rm(staged, { force: true });
+      await link(source, staged);
+      try {
+        await placement.importFile(staged, key, { size, contentType, metadata, sha256 });
+      } finally {
+        await rm(staged, { force: true });
+      }
+    } else if (placement.kind === 'copy') {
+      await store.copy(placement.sourceKey(id), key, { metadata, contentType });
+    } else {
+      await store.put(key, await placement.read(id), { size, contentType, metadata });
+    }
+  }
+}
+
+/** The file datastore's data file for `id`. */
+export const fileDataPath = (directory: string) => (id: string) => join(directory, id);
+
+export const readFileData = (directory: string) => async (id: string) => createReadStream(join(directory, id));

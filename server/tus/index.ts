@@ -1,0 +1,112 @@
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Server } from '@tus/server';
+import { GatewayError, toGatewayError } from '../errors.ts';
+import type { Config } from '../config.ts';
+import type { Logger } from '../logger.ts';
+import type { Metrics } from '../metrics.ts';
+import { encodeKeyPath } from '../storage/keys.ts';
+import type { Store } from '../storage/store.ts';
+import { GatewayDataStore } from './datastore.ts';
+import { createInnerDatastore } from './datastores.ts';
+import { tusEdge } from './edge.ts';
+import { Finalizer } from './finalize.ts';
+import { QueueLocker } from './locker.ts';
+import { normalizeMetadata, parseUploadMetadata, validateUploadMetadata } from './metadata.ts';
+import { FileRecordStore } from './records.ts';
+import type { HashState } from './sha256-state.ts';
+import { startSweeper } from './sweeper.ts';
+import type { TusGateway, UploadStatus } from './types.ts';
+import type { UploadRecord } from './upload-record.ts';
+
+export interface TusDeps {
+  config: Config;
+  store: Store;
+  logger: Logger;
+  metrics: Metrics;
+}
+
+const errorCodeForStatus: Record<number, string> = {
+  400: 'InvalidArgument', 403: 'AccessDenied', 404: 'NoSuchUpload', 409: 'Conflict', 410: 'Gone',
+  412: 'PreconditionFailed', 413: 'EntityTooLarge', 415: 'UnsupportedMediaType', 423: 'Locked', 460: 'ChecksumMismatch', 500: 'InternalError',
+};
+
+/** Builds the tus endpoint: datastore, locker, hooks, the edge middleware, the sweeper. */
+export async function createTusGateway({ config, store, logger, metrics }: TusDeps): Promise<TusGateway> {
+  const stateDir = join(config.tus.file.directory, '.gateway');
+  await mkdir(stateDir, { recursive: true });
+  const records = new FileRecordStore<UploadRecord>(join(stateDir, 'records'));
+  // The hash state is re-derivable from the data (file) or the object (s3): no fsync per PATCH.
+  const hashes = new FileRecordStore<HashState>(join(stateDir, 'hashes'), '.json', false);
+
+  const inner = await createInnerDatastore(config, store);
+  const datastore = new GatewayDataStore(inner.datastore, {
+    hashes, records, metrics, readRange: inner.readRange, idPrefix: inner.idPrefix,
+  });
+  const finalizer = new Finalizer({ datastore, store, records, hashes, placement: inner.placement, readAll: inner.readAll, logger, metrics });
+
+  const tus = new Server({
+    path: config.tus.path,
+    datastore,
+    locker: new QueueLocker(),
+    maxSize: config.tus.maxSize,
+    respectForwardedHeaders: config.server.trustProxy,
+    exposedHeaders: ['Object-Key'],
+    allowedHeaders: ['X-HTTP-Method-Override', 'X-Request-Id'],
+    // Always return an object: PostHandler reads the result without a null check (TUS-NOTES 3).
+    async onUploadCreate(req, upload) {
+      const metadata = normalizeMetadata(upload.metadata, upload.id);
+      validateUploadMetadata(parseUploadMetadata(req.headers.get('upload-metadata') ?? undefined));
+      await records.set(upload.id, { id: upload.id, status: 'uploading', size: upload.size, metadata, createdAt: new Date().toISOString() });
+      metrics.uploadsCreated.inc();
+      logger.info({ event: 'upload.created', uploadId: upload.id, size: upload.size ?? null, metadata }, 'upload created');
+      return {};
+    },
+    async onUploadFinish(_req, upload) {
+      const rec = await finalizer.finalize(upload.id);
+      // Header values must be Latin-1: the key is percent-encoded per segment (TUS-NOTES 3).
+      return { headers: { 'Object-Key': encodeKeyPath(rec.key!) } };
+    },
+    // Every error the tus endpoint answers is JSON, as everywhere else in the gateway.
+    onResponseError(_req, err) {
+      if (err instanceof Error && !('status_code' in err)) {
+        const gw = toGatewayError(err);
+        if (gw.status >= 500) logger.error({ err: gw.cause ?? gw }, 'tus request failed');
+        return { status_code: gw.status, body: JSON.stringify(gw.toJSON()) };
+      }
+      const e = err as { status_code: number; body: string };
+      const code = errorCodeForStatus[e.status_code] ?? (e.status_code >= 500 ? 'InternalError' : 'InvalidRequest');
+      return { status_code: e.status_code, body: JSON.stringify({ error: { code, message: String(e.body).trim() } }) };
+    },
+  });
+
+  const sweeper = startSweeper({ config, datastore, records, hashes, finalizer, logger, listLive: inner.listLive });
+
+  return {
+    middleware: tusEdge({ path: config.tus.path, tus, datastore, finalizer, records, metrics, maxMetadataSize: config.tus.maxMetadataSize }),
+    async status(id: string): Promise<UploadStatus> {
+      const rec = await records.get(id);
+      if (rec?.status === 'done') {
+        return { id, offset: rec.size!, length: rec.size!, status: 'done', key: rec.key, metadata: rec.metadata };
+      }
+      const live = await datastore.getLiveUpload(id).catch(() => undefined);
+      if (!live && !rec) throw new GatewayError('NoSuchUpload', `No upload ${id}`);
+      const status = finalizer.isFinalizing(id) ? 'finalizing' : (rec?.status ?? 'uploading');
+      return {
+        id,
+        offset: live?.offset ?? 0,
+        length: live?.size ?? rec?.size,
+        status,
+        key: rec?.key,
+        metadata: rec?.metadata ?? normalizeMetadata(live?.metadata, id),
+      };
+    },
+    async ping() {
+      await inner.ping();
+    },
+    async close() {
+      sweeper.stop();
+    },
+  };
+}
+

@@ -1,0 +1,67 @@
+import { lookup as mimeLookup } from 'mime-types';
+import { GatewayError } from '../errors.ts';
+
+// API.md §2: "`owner` and `filename` are single path segments: no `/`, `\`, NUL or
+// control characters, not `.` or `..`, `filename` at most 200 bytes and `owner` at most 64."
+// eslint-disable-next-line no-control-regex
+const BAD_SEGMENT_CHARS = /[/\\\u0000-\u001f\u007f]/;
+const LIMITS = { filename: 200, owner: 64 } as const;
+const META_KEY = /^[\x21-\x2b\x2d-\x7e]+$/; // tus: keys are ASCII, no spaces or commas
+
+function checkSegment(name: 'filename' | 'owner', value: string): void {
+  if (!value.isWellFormed()) throw invalid(`${name} is not valid UTF-8`);
+  if (Buffer.byteLength(value) > LIMITS[name]) throw invalid(`${name} is longer than ${LIMITS[name]} bytes`);
+  if (BAD_SEGMENT_CHARS.test(value)) throw invalid(`${name} must be one path segment without control characters`);
+  if (value === '.' || value === '..') throw invalid(`${name} must not be "." or ".."`);
+}
+
+const invalid = (message: string) => new GatewayError('InvalidArgument', `Upload-Metadata: ${message}`);
+
+/**
+ * Parses an `Upload-Metadata` header: "comma-separated key-value pairs… The key and value
+ * MUST be separated by a space. The key MUST NOT contain spaces and commas… The value
+ * MUST be Base64 encoded." (tus 1.0.0). Throws InvalidArgument on a malformed header.
+ */
+export function parseUploadMetadata(header: string | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!header || header.trim() === '') return out;
+  for (const pair of header.split(',')) {
+    const [key, value, ...rest] = pair.trim().split(' ');
+    if (!key || !META_KEY.test(key) || rest.length > 0) throw invalid(`malformed pair "${pair.trim().slice(0, 40)}"`);
+    if (key in out) throw invalid(`duplicate key "${key}"`);
+    if (value !== undefined && value !== '' && !/^[A-Za-z0-9+/]*={0,2}$/.test(value)) throw invalid(`value of "${key}" is not base64`);
+    const decoded = Buffer.from(value ?? '', 'base64').toString('utf8');
+    out[key] = decoded;
+  }
+  return out;
+}
+
+export function encodeUploadMetadata(metadata: Record<string, string>): string {
+  return Object.entries(metadata)
+    .map(([k, v]) => (v === '' ? k : `${k} ${Buffer.from(v, 'utf8').toString('base64')}`))
+    .join(',');
+}
+
+/** Checks `owner` and `filename` against API.md §2; throws InvalidArgument (→ 400, nothing created). */
+export function validateUploadMetadata(metadata: Record<string, string>): void {
+  if (metadata.filename !== undefined && metadata.filename !== '') checkSegment('filename', metadata.filename);
+  if (metadata.owner !== undefined && metadata.owner !== '') checkSegment('owner', metadata.owner);
+}
+
+/** The metadata as kept: `filename` defaults to the upload id, an absent or empty `owner` is `anonymous`. */
+export function normalizeMetadata(raw: Record<string, string | null | undefined> | undefined, uploadId: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(raw ?? {})) out[k] = v ?? '';
+  if (!out.filename) out.filename = uploadId;
+  if (!out.owner) out.owner = 'anonymous';
+  return out;
+}
+
+/** "The final object key is `models/{owner}/{filename}`." */
+export function objectKeyFor(metadata: Record<string, string>): string {
+  return `models/${metadata.owner}/${metadata.filename}`;
+}
+
+export function contentTypeFor(metadata: Record<string, string>): string {
+  return metadata.filetype || mimeLookup(metadata.filename ?? '') || 'application/octet-stream';
+}

@@ -1,0 +1,78 @@
+import type { Config } from '../config.ts';
+import type { Logger } from '../logger.ts';
+import type { GatewayDataStore } from './datastore.ts';
+import type { Finalizer } from './finalize.ts';
+import type { RecordStore } from './records.ts';
+import type { HashState } from './sha256-state.ts';
+import type { UploadRecord } from './upload-record.ts';
+
+export interface SweeperDeps {
+  config: Config;
+  datastore: GatewayDataStore;
+  records: RecordStore<UploadRecord>;
+  hashes: RecordStore<HashState>;
+  finalizer: Finalizer;
+  logger: Logger;
+  /** Upload ids the datastore holds, where it can list them (file); the s3 datastore expires its own. */
+  listLive?: () => Promise<string[]>;
+}
+
+/**
+ * Housekeeping, once at start-up and every `tus.cleanupInterval`:
+ * - uploads whose last byte arrived but were never finalized (the process died) are finalized;
+ * - incomplete uploads older than `tus.expiration` are removed (@tus/file-store's own
+ *   deleteExpired compares against an offset that stays 0 — TUS-NOTES 9);
+ * - records of finished uploads are forgotten `tus.expiration` after they finished.
+ */
+export function startSweeper(deps: SweeperDeps): { stop(): void; sweep(): Promise<void> } {
+  const sweep = () => sweepOnce(deps).catch((err) => deps.logger.error({ err }, 'sweep failed'));
+  const first = setTimeout(sweep, 0);
+  const timer = setInterval(sweep, deps.config.tus.cleanupInterval);
+  timer.unref();
+  first.unref();
+  return {
+    stop() {
+      clearTimeout(first);
+      clearInterval(timer);
+    },
+    sweep: () => sweepOnce(deps),
+  };
+}
+
+export async function sweepOnce({ config, datastore, records, hashes, finalizer, logger, listLive }: SweeperDeps): Promise<void> {
+  const now = Date.now();
+  const ttl = config.tus.expiration;
+  const ids = new Set(await records.list());
+  for (const id of (await listLive?.()) ?? []) ids.add(id);
+  for (const id of ids) {
+    const rec = await records.get(id);
+    if (rec?.status === 'done') {
+      if (Date.parse(rec.finishedAt ?? rec.createdAt) + ttl < now) await records.delete(id);
+      continue;
+    }
+    const live = await datastore.getLiveUpload(id).catch(() => undefined);
+    if (live && live.size !== undefined && live.offset === live.size) {
+      try {
+        await finalizer.finalize(id);
+        logger.info({ event: 'upload.recovered', uploadId: id }, 'finalized an upload left complete but unfinalized');
+      } catch (err) {
+        logger.error({ event: 'upload.recover_failed', uploadId: id, err }, 'could not finalize a complete upload');
+      }
+      continue;
+    }
+    const created = Date.parse(live?.creation_date ?? rec?.createdAt ?? '') || now;
+    if (created + ttl < now) {
+      await datastore.remove(id).catch(() => undefined);
+      await hashes.delete(id);
+      await records.delete(id);
+      logger.info({ event: 'upload.expired', uploadId: id }, 'removed an expired incomplete upload');
+    }
+  }
+  if (config.tus.datastore === 's3') {
+    const n = await datastore.deleteExpired().catch((err) => {
+      logger.warn({ err }, 's3 datastore expiry failed');
+      return 0;
+    });
+    if (n) logger.info({ event: 'upload.expired', count: n }, 'removed expired s3 multipart uploads');
+  }
+}
