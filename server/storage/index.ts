@@ -1,14 +1,17 @@
 import type { Config } from '../config.ts';
-import { createLocalFsStore } from './localfs.ts';
-import { createS3Client } from './s3-client.ts';
-import { createS3Store } from './s3.ts';
 import type { Store } from './store.ts';
 
-/** The Store chosen by `storage.backend`: switching backends is configuration, never code. */
+/**
+ * The Store chosen by `storage.backend`: switching backends is configuration, never
+ * code. Each backend is imported only when chosen, so the embedded default does not
+ * load the AWS SDK.
+ */
 export async function createStore(config: Config): Promise<Store> {
   if (config.storage.backend === 's3') {
+    const [{ createS3Client }, { createS3Store }] = await Promise.all([import('./s3-client.ts'), import('./s3.ts')]);
     return createS3Store({ client: createS3Client(config.storage.s3), bucket: config.storage.s3.bucket });
   }
+  const { createLocalFsStore } = await import('./localfs.ts');
   return createLocalFsStore({
     root: config.storage.localfs.root,
     publicUrl: config.server.publicUrl,
