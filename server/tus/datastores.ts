@@ -3,8 +3,8 @@ import { access } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { HeadBucketCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { FileStore } from '@tus/file-store';
-import { S3Store as TusS3Store } from '@tus/s3-store';
-import type { DataStore } from '@tus/utils';
+import { S3Store as TusS3Store, type MetadataValue } from '@tus/s3-store';
+import type { DataStore, KvStore } from '@tus/utils';
 import { GatewayError } from '../errors.ts';
 import type { Config } from '../config.ts';
 import type { Store } from '../storage/store.ts';
@@ -40,7 +40,7 @@ const hasImportFile = (store: Store): store is Store & { importFile: ImportFile 
   typeof (store as { importFile?: unknown }).importFile === 'function';
 
 /** The tus datastore chosen by `tus.datastore`, with how its data reaches the Store. */
-export async function createInnerDatastore(config: Config, store: Store): Promise<InnerDatastore> {
+export async function createInnerDatastore(config: Config, store: Store, s3Cache?: KvStore<MetadataValue>): Promise<InnerDatastore> {
   const expiration = config.tus.expiration;
   if (config.tus.datastore === 'file') {
     const directory = config.tus.file.directory;
@@ -73,6 +73,7 @@ export async function createInnerDatastore(config: Config, store: Store): Promis
   const tusStore = new TusS3Store({
     partSize: config.tus.partSize,
     expirationPeriodInMilliseconds: expiration,
+    ...(s3Cache ? { cache: s3Cache } : {}),
     s3ClientConfig: { ...clientConfig, bucket: s3.bucket },
   });
   const prefix = s3.tusPrefix;

@@ -2,6 +2,7 @@ import { createReadStream } from 'node:fs';
 import { link, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
+import type { Locker } from '@tus/utils';
 import { GatewayError, toGatewayError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
@@ -37,6 +38,8 @@ export interface FinalizerDeps {
   readAll: (id: string) => Promise<Readable>;
   logger: Logger;
   metrics: Metrics;
+  /** With several instances: a shared locker, so that only one of them finalizes an upload. */
+  locker?: Locker;
 }
 
 /**
@@ -61,10 +64,23 @@ export class Finalizer {
   finalize(id: string): Promise<UploadRecord> {
     let p = this.inflight.get(id);
     if (!p) {
-      p = this.run(id).finally(() => this.inflight.delete(id));
+      p = this.exclusive(id).finally(() => this.inflight.delete(id));
       this.inflight.set(id, p);
     }
     return p;
+  }
+
+  /** Across instances: one finalization at a time per id; the next one finds the record `done`. */
+  private async exclusive(id: string): Promise<UploadRecord> {
+    if (!this.deps.locker) return this.run(id);
+    const lock = this.deps.locker.newLock(`finalize:${id}`);
+    // Finalizing a 10 GB s3 upload by copy can take minutes: nobody may take it over meanwhile.
+    await lock.lock(new AbortController().signal, () => undefined);
+    try {
+      return await this.run(id);
+    } finally {
+      await lock.unlock();
+    }
   }
 
   private async run(id: string): Promise<UploadRecord> {

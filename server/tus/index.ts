@@ -13,7 +13,8 @@ import { tusEdge } from './edge.ts';
 import { Finalizer } from './finalize.ts';
 import { QueueLocker } from './locker.ts';
 import { normalizeMetadata, parseUploadMetadata, validateUploadMetadata } from './metadata.ts';
-import { FileRecordStore } from './records.ts';
+import { FileRecordStore, type RecordStore } from './records.ts';
+import { createShared } from './shared.ts';
 import type { HashState } from './sha256-state.ts';
 import { startSweeper } from './sweeper.ts';
 import type { TusGateway, UploadStatus } from './types.ts';
@@ -35,20 +36,21 @@ const errorCodeForStatus: Record<number, string> = {
 export async function createTusGateway({ config, store, logger, metrics }: TusDeps): Promise<TusGateway> {
   const stateDir = join(config.tus.file.directory, '.gateway');
   await mkdir(stateDir, { recursive: true });
-  const records = new FileRecordStore<UploadRecord>(join(stateDir, 'records'));
+  const shared = config.redis.url ? createShared(config.redis.url) : undefined;
+  const records: RecordStore<UploadRecord> = shared?.records ?? new FileRecordStore<UploadRecord>(join(stateDir, 'records'));
   // The hash state is re-derivable from the data (file) or the object (s3): no fsync per PATCH.
-  const hashes = new FileRecordStore<HashState>(join(stateDir, 'hashes'), '.json', false);
+  const hashes: RecordStore<HashState> = shared?.hashes ?? new FileRecordStore<HashState>(join(stateDir, 'hashes'), '.json', false);
 
-  const inner = await createInnerDatastore(config, store);
+  const inner = await createInnerDatastore(config, store, shared?.s3Cache);
   const datastore = new GatewayDataStore(inner.datastore, {
     hashes, records, metrics, readRange: inner.readRange, idPrefix: inner.idPrefix,
   });
-  const finalizer = new Finalizer({ datastore, store, records, hashes, placement: inner.placement, readAll: inner.readAll, logger, metrics });
+  const finalizer = new Finalizer({ datastore, store, records, hashes, placement: inner.placement, readAll: inner.readAll, logger, metrics, locker: shared?.locker });
 
   const tus = new Server({
     path: config.tus.path,
     datastore,
-    locker: new QueueLocker(),
+    locker: shared?.locker ?? new QueueLocker(),
     maxSize: config.tus.maxSize,
     respectForwardedHeaders: config.server.trustProxy,
     exposedHeaders: ['Object-Key'],
@@ -102,10 +104,11 @@ export async function createTusGateway({ config, store, logger, metrics }: TusDe
       };
     },
     async ping() {
-      await inner.ping();
+      await Promise.all([inner.ping(), shared?.ping()]);
     },
     async close() {
       sweeper.stop();
+      await shared?.close();
     },
   };
 }
