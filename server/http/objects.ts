@@ -1,0 +1,71 @@
+import Router from '@koa/router';
+import type { Context, Middleware } from 'koa';
+import type { AppDeps } from '../app.ts';
+import { errors } from '../errors.ts';
+import type { ObjectInfo } from '../storage/store.ts';
+import { decodeKeyPath, validateKey, validatePrefix } from '../storage/keys.ts';
+import { routerMiddleware } from './router-middleware.ts';
+import { serveObject } from './serve-object.ts';
+
+const PREFIX = '/api/objects/';
+export const MAX_LIST_LIMIT = 1000;
+
+/**
+ * The key of a `/api/objects/{key}` request, from the raw path: Koa's `ctx.path` is not
+ * percent-decoded, so `a%2Fb` and `a/b` stay apart until decodeKeyPath decodes each segment
+ * (API.md §4: "`{key}` in a path is the object key with each segment percent-encoded").
+ */
+export function keyFromPath(ctx: Context, prefix: string, localfs: boolean): string {
+  return validateKey(decodeKeyPath(ctx.path.slice(prefix.length)), { localfs });
+}
+
+/** One query parameter as a string; a repeated one is an error, not a silent pick. */
+function queryParam(ctx: Context, name: string): string | undefined {
+  const value = ctx.query[name];
+  if (Array.isArray(value)) throw errors.invalidArgument(`${name} must be given at most once`);
+  return value;
+}
+
+function parseLimit(value: string | undefined): number {
+  if (value === undefined) return MAX_LIST_LIMIT;
+  const limit = /^\d{1,4}$/.test(value) ? Number(value) : Number.NaN;
+  if (!(limit >= 1 && limit <= MAX_LIST_LIMIT)) throw errors.invalidArgument(`limit must be an integer from 1 to ${MAX_LIST_LIMIT}`);
+  return limit;
+}
+
+const toJSON = (o: ObjectInfo) => ({
+  key: o.key,
+  size: o.size,
+  contentType: o.contentType,
+  etag: o.etag,
+  lastModified: o.lastModified.toISOString(),
+  metadata: o.metadata,
+});
+
+/** API.md §4: list, HEAD, GET (streamed, ranges, conditionals) and DELETE of objects. */
+export function objectRoutes(deps: AppDeps): Middleware {
+  const { store } = deps;
+  const localfs = store.kind === 'localfs';
+  const router = new Router();
+
+  router.get('/api/objects', async (ctx) => {
+    const prefix = validatePrefix(queryParam(ctx, 'prefix') ?? '');
+    const limit = parseLimit(queryParam(ctx, 'limit'));
+    const cursor = queryParam(ctx, 'cursor') || undefined;
+    const page = await store.list({ prefix, limit, ...(cursor ? { cursor } : {}) });
+    ctx.body = { objects: page.objects.map(toJSON), ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}) };
+  });
+
+  // @koa/router answers HEAD with a GET route; serveObject tells them apart.
+  router.get('/api/objects/*key', async (ctx) => {
+    await serveObject(ctx, keyFromPath(ctx, PREFIX, localfs), deps, 'objects');
+  });
+
+  router.delete('/api/objects/*key', async (ctx) => {
+    // "204 (also when absent, as S3)"
+    await store.delete(keyFromPath(ctx, PREFIX, localfs));
+    ctx.status = 204;
+  });
+
+  return routerMiddleware(router);
+}

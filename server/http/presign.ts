@@ -1,0 +1,105 @@
+import Router from '@koa/router';
+import type { Context, Middleware } from 'koa';
+import { z } from 'zod';
+import type { AppDeps } from '../app.ts';
+import { GatewayError, errors } from '../errors.ts';
+import { validateKey } from '../storage/keys.ts';
+import { routerMiddleware } from './router-middleware.ts';
+
+/** The presign body is three small fields: anything near this size is not one. */
+export const PRESIGN_BODY_LIMIT = 16 * 1024;
+// SigV4: "X-Amz-Expires … minimum 1 second, maximum 604800 seconds (seven days)".
+const SIGV4_MAX_EXPIRES = 604_800;
+
+function tooLarge(limit: number): GatewayError {
+  // The rest of the body is never read: close the connection rather than drain it.
+  return new GatewayError('EntityTooLarge', `The body exceeds the limit of ${limit} bytes`, { headers: { Connection: 'close' } });
+}
+
+/**
+ * Reads a small JSON body from the raw request. There is no global body parser on
+ * purpose: the tus middleware owns the request stream under /files.
+ */
+export function readJsonBody(ctx: Context, limit: number): Promise<unknown> {
+  const declared = ctx.get('Content-Length');
+  if (/^\d+$/.test(declared) && Number(declared) > limit) return Promise.reject(tooLarge(limit));
+  const req = ctx.req;
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    const cleanup = () => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+      req.off('close', onClose);
+    };
+    const onData = (chunk: Buffer) => {
+      total += chunk.length;
+      if (total > limit) {
+        cleanup();
+        req.pause();
+        reject(tooLarge(limit));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = () => {
+      cleanup();
+      const text = Buffer.concat(chunks).toString('utf8');
+      try {
+        resolve(JSON.parse(text));
+      } catch {
+        reject(errors.invalidArgument('The body is not valid JSON'));
+      }
+    };
+    const onError = (err: Error) => {
+      cleanup();
+      reject(errors.invalidArgument(`The body could not be read: ${err.message}`));
+    };
+    const onClose = () => onError(new Error('the client closed the connection'));
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+    req.on('close', onClose);
+  });
+}
+
+function presignSchema(maxSeconds: number) {
+  return z.object({
+    key: z.string({ error: 'key must be a string' }),
+    method: z.enum(['GET', 'PUT'], { error: 'method must be "GET" or "PUT"' }),
+    expiresIn: z
+      .number({ error: 'expiresIn must be a number of seconds' })
+      .int('expiresIn must be a whole number of seconds')
+      .min(1, 'expiresIn must be at least 1 second')
+      .max(maxSeconds, `expiresIn must be at most ${maxSeconds} seconds (signing.maxTtl)`),
+  });
+}
+
+/** API.md §4: `POST /api/presign {"key","method","expiresIn"}` → `{"url","method","expiresAt"}`. */
+export function presignRoutes(deps: AppDeps): Middleware {
+  const { store, config } = deps;
+  let maxSeconds = Math.floor(config.signing.maxTtl / 1000);
+  if (store.kind === 's3') maxSeconds = Math.min(maxSeconds, SIGV4_MAX_EXPIRES);
+  const schema = presignSchema(maxSeconds);
+  const router = new Router();
+
+  router.post('/api/presign', async (ctx) => {
+    const body = await readJsonBody(ctx, PRESIGN_BODY_LIMIT);
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw errors.invalidArgument('The body must be a JSON object');
+    const parsed = schema.safeParse(body);
+    if (!parsed.success) {
+      // Every message of presignSchema names its field.
+      throw errors.invalidArgument(parsed.error.issues[0]!.message);
+    }
+    const { method, expiresIn } = parsed.data;
+    const key = validateKey(parsed.data.key, { localfs: store.kind === 'localfs' });
+    // Both SigV4 (X-Amz-Date + X-Amz-Expires) and the localfs signature count whole seconds from now, rounded down.
+    const expiresAt = new Date((Math.floor(Date.now() / 1000) + expiresIn) * 1000);
+    const url = method === 'GET' ? await store.presignedGetUrl(key, { expiresIn }) : await store.presignedPutUrl(key, { expiresIn });
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = { url, method, expiresAt: expiresAt.toISOString() };
+  });
+
+  return routerMiddleware(router);
+}

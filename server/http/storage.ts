@@ -1,0 +1,76 @@
+import Router from '@koa/router';
+import type { Context, Middleware } from 'koa';
+import type { AppDeps } from '../app.ts';
+import { decodeKeyPath, validateKey } from '../storage/keys.ts';
+import { verifyStorageSignature, type SignedMethod } from '../storage/signing.ts';
+import type { PutOptions } from '../storage/store.ts';
+import { routerMiddleware } from './router-middleware.ts';
+import { serveObject } from './serve-object.ts';
+
+const PREFIX = '/storage/';
+
+/** The raw value of a query parameter; a repeated one counts as absent (the signature then fails). */
+function rawQuery(ctx: Context, name: string): string | undefined {
+  const value = ctx.query[name];
+  return typeof value === 'string' ? value : undefined;
+}
+
+/**
+ * The key of a presigned `/storage/{key}` request once its signature holds: 403
+ * `SignatureDoesNotMatch` (wrong signature, key or method) or `ExpiredToken` otherwise.
+ */
+function authorizedKey(ctx: Context, method: SignedMethod, secret: string): string {
+  const key = decodeKeyPath(ctx.path.slice(PREFIX.length));
+  verifyStorageSignature({
+    secret,
+    method,
+    key,
+    expires: rawQuery(ctx, 'expires'),
+    signature: rawQuery(ctx, 'signature'),
+    now: new Date(),
+  });
+  return validateKey(key, { localfs: true });
+}
+
+/**
+ * API.md §4, localfs backend only: the target of presigned URLs,
+ * `{publicUrl}/storage/{key}?expires={unix}&signature={hex}`. With the s3 backend the
+ * URLs point at S3 itself and these routes do not exist (404).
+ */
+export function storageRoutes(deps: AppDeps): Middleware {
+  if (deps.config.storage.backend !== 'localfs') return (_ctx, next) => next();
+  const { store } = deps;
+  // index.ts puts the effective secret (a random one when none is configured) into the config.
+  const secret = deps.config.signing.secret;
+  const router = new Router();
+
+  // A HEAD is checked against a GET signature: it reveals a subset of what the GET would,
+  // and download tools ask for the size first.
+  router.get('/storage/*key', async (ctx) => {
+    await serveObject(ctx, authorizedKey(ctx, 'GET', secret), deps, 'storage');
+  });
+
+  router.put('/storage/*key', async (ctx) => {
+    try {
+      const key = authorizedKey(ctx, 'PUT', secret);
+      const options: PutOptions = {};
+      const contentType = ctx.get('Content-Type');
+      if (contentType) options.contentType = contentType;
+      // With Content-Length the Store checks that exactly that many bytes arrived (else InvalidArgument).
+      const length = ctx.get('Content-Length');
+      if (/^\d+$/.test(length)) options.size = Number(length);
+      const info = await store.put(key, ctx.req, options);
+      // As S3's PutObject: 200, the ETag, no body.
+      ctx.status = 200;
+      ctx.set('ETag', info.etag);
+      ctx.body = '';
+      ctx.remove('Content-Type');
+    } catch (err) {
+      // The body may be partly or wholly unread (a refused signature): do not keep the connection to drain it.
+      ctx.set('Connection', 'close');
+      throw err;
+    }
+  });
+
+  return routerMiddleware(router);
+}
