@@ -152,7 +152,12 @@ export class Finalizer {
     } else if (placement.kind === 'copy') {
       await store.copy(placement.sourceKey(id), key, { metadata, contentType });
     } else {
-      await store.put(key, await placement.read(id), { size, contentType, metadata });
+      const body = await placement.read(id);
+      try {
+        await store.put(key, body, { size, contentType, metadata });
+      } finally {
+        body.destroy(); // put leaves a refused body open; never leak the datastore's stream
+      }
     }
   }
 }
