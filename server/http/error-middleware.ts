@@ -24,8 +24,10 @@ export function errorMiddleware(logger: Logger): Middleware {
       }
       ctx.set(gw.headers as Record<string, string>);
       ctx.status = gw.status;
-      ctx.body = ctx.method === 'HEAD' ? undefined : gw.toJSON();
-      if (ctx.method === 'HEAD') ctx.set('X-Error-Code', gw.code);
+      // Also for HEAD: Koa sends the headers of this body without the body itself
+      // (a null body would turn the status into 204).
+      ctx.body = gw.toJSON();
+      ctx.set('X-Error-Code', gw.code);
     }
   };
 }
