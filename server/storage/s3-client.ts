@@ -1,0 +1,51 @@
+import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import { ConfigError, type Config } from '../config.ts';
+
+type S3Settings = Config['storage']['s3'];
+
+/** Parallel requests to S3 per client: the put/copy queues and list's HEADs share them. */
+const MAX_SOCKETS = 64;
+
+/**
+ * The one S3Client for a configuration (the Store and the tus s3 datastore may share it).
+ * Wiring decides endpoints and credentials; the Store only receives the client.
+ */
+export function createS3Client(s3: S3Settings): S3Client {
+  // The SDK's default (WHEN_SUPPORTED) adds CRC32 checksums to every request; RGW
+  // refuses streamed UploadPart bodies then (411 MissingContentLength), and MinIO, R2
+  // and older Ceph have had similar trouble. S3-TEST-SERVER.md: make it a setting.
+  const checksumMode = s3.checksums === 'when_supported' ? 'WHEN_SUPPORTED' : 'WHEN_REQUIRED';
+
+  // Agent options rather than a NodeHttpHandler instance: the SDK builds its own
+  // NodeHttpHandler from them, so no direct dependency on @smithy/node-http-handler.
+  const agentOptions = { keepAlive: true, maxSockets: MAX_SOCKETS };
+  const config: S3ClientConfig = {
+    region: s3.region,
+    forcePathStyle: s3.forcePathStyle,
+    requestChecksumCalculation: checksumMode,
+    responseChecksumValidation: checksumMode,
+    // Standard retry: 5 attempts with jittered backoff on throttling, 5xx and
+    // connection resets. Streamed bodies (put) cannot be replayed, whole parts can.
+    maxAttempts: 5,
+    retryMode: 'standard',
+    requestHandler: {
+      connectionTimeout: 10_000,
+      // Idle socket limit, not a total: a 20 GiB GET may stream for hours, but a
+      // connection that moves no byte for 5 minutes is dead.
+      socketTimeout: 300_000,
+      httpAgent: agentOptions,
+      httpsAgent: agentOptions,
+    },
+  };
+  // Empty endpoint = AWS: the SDK derives it from the region.
+  if (s3.endpoint) config.endpoint = s3.endpoint;
+  // Both keys or neither: with neither, the SDK's default chain (env, profile,
+  // instance/pod role) applies, which is what an AWS deployment wants.
+  if (Boolean(s3.accessKey) !== Boolean(s3.secretKey)) {
+    throw new ConfigError('invalid configuration: storage.s3: accessKey and secretKey must both be set or both be empty');
+  }
+  if (s3.accessKey && s3.secretKey) {
+    config.credentials = { accessKeyId: s3.accessKey, secretAccessKey: s3.secretKey };
+  }
+  return new S3Client(config);
+}

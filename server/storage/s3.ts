@@ -1,0 +1,351 @@
+import { Readable, Transform, pipeline } from 'node:stream';
+import {
+  CopyObjectCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { GatewayError, errors, isGatewayError } from '../errors.ts';
+import { validateKey, validatePrefix } from './keys.ts';
+import { copyInParts, copySource, mapLimit, type MultipartCopyParams } from './s3-copy.ts';
+import { decodeMetadata, encodeMetadata } from './s3-metadata.ts';
+import type { CopyOptions, GetOptions, GetResult, ListOptions, ListResult, ObjectInfo, PresignOptions, PutOptions, Store } from './store.ts';
+
+export type { MultipartCopyParams } from './s3-copy.ts';
+
+const MiB = 2 ** 20;
+const GiB = 2 ** 30;
+/** SigV4 presigned URLs live at most 7 days. */
+const MAX_PRESIGN_SECONDS = 7 * 24 * 3600;
+
+export interface S3StoreOptions {
+  client: S3Client;
+  bucket: string;
+  /** Part size of streamed puts; bodies shorter than one part go up as one PutObject. Default 8 MiB (S3 minimum 5 MiB). */
+  partSize?: number;
+  /** Parts of one put in flight: a put holds about (queueSize + 1) × partSize in memory. Default 2. */
+  queueSize?: number;
+  /** Sources larger than this are copied part by part (UploadPartCopy); CopyObject itself stops at 5 GiB. */
+  multipartCopyThreshold?: number;
+  /** Byte range of each UploadPartCopy. Default 512 MiB. */
+  copyPartSize?: number;
+  /** Parallel HEADs in list, parallel UploadPartCopy in copy. Default 8. */
+  concurrency?: number;
+  /** Keys under this prefix are left out of list: the tus s3 datastore's incomplete uploads (`.tus/`). */
+  hiddenPrefix?: string;
+}
+
+const defaults = {
+  partSize: 8 * MiB,
+  queueSize: 2,
+  multipartCopyThreshold: 5 * GiB,
+  copyPartSize: 512 * MiB,
+  concurrency: 8,
+  hiddenPrefix: '',
+} satisfies Partial<S3StoreOptions>;
+
+type ResolvedOptions = Required<S3StoreOptions>;
+
+/** An S3 client error or a network failure, as one GatewayError: nothing from the SDK leaves this file. */
+export function fromS3Error(err: unknown, key?: string): GatewayError {
+  if (isGatewayError(err)) return err;
+  const e = err as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } } | undefined;
+  const name = e?.name ?? '';
+  const detail = `S3 ${name || 'error'}: ${e?.message || e?.$metadata?.httpStatusCode || 'request failed'}`;
+  const as = (g: GatewayError): GatewayError => new GatewayError(g.code, g.message, { cause: err, headers: { ...g.headers } });
+  switch (name) {
+    case 'NoSuchKey':
+    case 'NotFound': // HEAD has no body, so the SDK names the error after the status
+      return as(key === undefined ? new GatewayError('NoSuchKey', detail) : errors.noSuchKey(key));
+    case 'AccessDenied':
+    case 'Forbidden':
+      return new GatewayError('AccessDenied', detail, { cause: err });
+    case 'InvalidRange':
+      return new GatewayError('InvalidRange', 'The requested range is not satisfiable', { cause: err });
+    case 'PreconditionFailed': // CopySourceIfMatch: the source changed while it was being copied
+      return new GatewayError('PreconditionFailed', detail, { cause: err });
+    case 'MetadataTooLarge':
+      return new GatewayError('InvalidArgument', detail, { cause: err });
+    case 'EntityTooLarge':
+      return new GatewayError('EntityTooLarge', detail, { cause: err });
+    case 'KeyTooLongError':
+      return new GatewayError('InvalidKey', detail, { cause: err });
+    default:
+      return errors.internal(detail, err);
+  }
+}
+
+/**
+ * Server-side copy of any size (up to 5 TiB) by UploadPartCopy, for callers that already know
+ * the source's size (finalization). Leaves no parts behind on failure; rejects with a GatewayError.
+ */
+export async function copyObjectMultipart(client: S3Client, params: MultipartCopyParams): Promise<void> {
+  try {
+    await copyInParts(client, params);
+  } catch (err) {
+    throw fromS3Error(err, params.from);
+  }
+}
+
+interface S3ObjectHeaders {
+  ContentLength?: number;
+  ContentType?: string;
+  ETag?: string;
+  LastModified?: Date;
+  Metadata?: Record<string, string>;
+}
+
+function toObjectInfo(key: string, o: S3ObjectHeaders, size = o.ContentLength ?? 0): ObjectInfo {
+  return {
+    key,
+    size,
+    contentType: o.ContentType ?? 'application/octet-stream',
+    etag: o.ETag ?? '',
+    lastModified: o.LastModified ?? new Date(0),
+    metadata: decodeMetadata(o.Metadata),
+  };
+}
+
+// The cursor is the last key of the page, base64url: opaque to clients, valid for
+// any S3 (StartAfter, unlike ContinuationToken, is plain data we can check).
+const encodeCursor = (key: string): string => Buffer.from(key, 'utf8').toString('base64url');
+function decodeCursor(cursor: string): string {
+  const key = Buffer.from(cursor, 'base64url').toString('utf8');
+  if (key === '' || encodeCursor(key) !== cursor) throw errors.invalidArgument('invalid cursor');
+  return key;
+}
+
+function checkExpiresIn(expiresIn: number): void {
+  if (!Number.isInteger(expiresIn) || expiresIn < 1 || expiresIn > MAX_PRESIGN_SECONDS) {
+    throw errors.invalidArgument(`expiresIn must be an integer from 1 to ${MAX_PRESIGN_SECONDS} seconds`);
+  }
+}
+
+/**
+ * The Store on an S3 bucket. User metadata travels as `x-amz-meta-*`: S3 lowercases
+ * header names, so names that are not lowercase are restored from one extra entry,
+ * `x-amz-meta-ugw-names`; values that are not plain ASCII are RFC 2047-encoded
+ * (s3-metadata.ts).
+ */
+export class S3Store implements Store {
+  readonly kind = 's3' as const;
+  readonly #client: S3Client;
+  readonly #bucket: string;
+  readonly #opts: ResolvedOptions;
+
+  constructor(options: S3StoreOptions) {
+    const o: ResolvedOptions = { ...defaults, ...options };
+    const fail = (msg: string): never => {
+      throw new Error(`S3Store: ${msg}`);
+    };
+    if (!o.bucket) fail('bucket is required');
+    if (!(o.partSize >= 5 * MiB)) fail('partSize must be at least 5 MiB (the S3 minimum part size)');
+    if (!(Number.isInteger(o.queueSize) && o.queueSize >= 1)) fail('queueSize must be an integer >= 1');
+    if (!(o.copyPartSize >= 5 * MiB && o.copyPartSize <= 5 * GiB)) fail('copyPartSize must be from 5 MiB to 5 GiB');
+    if (!(o.multipartCopyThreshold >= 0 && o.multipartCopyThreshold <= 5 * GiB)) fail('multipartCopyThreshold must be from 0 to 5 GiB');
+    if (!(Number.isInteger(o.concurrency) && o.concurrency >= 1)) fail('concurrency must be an integer >= 1');
+    this.#client = o.client;
+    this.#bucket = o.bucket;
+    this.#opts = o;
+  }
+
+  async put(key: string, body: Readable, options: PutOptions = {}): Promise<ObjectInfo> {
+    validateKey(key);
+    const expected = options.size;
+    if (expected !== undefined && !(Number.isSafeInteger(expected) && expected >= 0)) {
+      throw errors.invalidArgument('size must be a non-negative integer');
+    }
+    const metadata = encodeMetadata(options.metadata);
+    // Counting on the way through: failing the stream before its end makes Upload
+    // abort the multipart upload (or never send the PutObject), so a short or long
+    // body leaves nothing behind and any previous object at `key` stays.
+    let received = 0;
+    const mismatch = (): GatewayError => errors.invalidArgument(`body length differs from the declared size ${expected}`);
+    const counted = new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        received += chunk.length;
+        done(expected !== undefined && received > expected ? mismatch() : null, chunk);
+      },
+      flush(done) {
+        done(expected !== undefined && received !== expected ? mismatch() : null);
+      },
+    });
+    pipeline(body, counted, () => undefined); // errors reach Upload through `counted`
+    const upload = new Upload({
+      client: this.#client,
+      params: { Bucket: this.#bucket, Key: key, Body: counted, ContentType: options.contentType, Metadata: metadata },
+      partSize: this.#opts.partSize,
+      queueSize: this.#opts.queueSize,
+      leavePartsOnError: false,
+    });
+    try {
+      await upload.done();
+    } catch (err) {
+      counted.destroy(); // releases `body` when S3 failed first
+      throw fromS3Error(err, key);
+    }
+    // HEAD for the info: RGW answers CompleteMultipartUpload with an empty ETag, and
+    // no PUT response carries Last-Modified.
+    return this.stat(key);
+  }
+
+  async get(key: string, options: GetOptions = {}): Promise<GetResult> {
+    validateKey(key);
+    const { range } = options;
+    if (range && !(Number.isSafeInteger(range.start) && Number.isSafeInteger(range.end) && range.start >= 0 && range.start <= range.end)) {
+      // S3 ignores a malformed Range and sends the whole object: refuse it here.
+      throw errors.invalidArgument(`invalid byte range ${range.start}-${range.end}`);
+    }
+    try {
+      const out = await this.#client.send(
+        new GetObjectCommand({ Bucket: this.#bucket, Key: key, Range: range && `bytes=${range.start}-${range.end}` }),
+      );
+      if (!(out.Body instanceof Readable)) throw new Error('GetObject returned no Node stream');
+      // `bytes a-b/size`: S3 clamps an end past the object, so this is the range served.
+      const served = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(out.ContentRange ?? '');
+      const info = toObjectInfo(key, out, served ? Number(served[3]) : undefined);
+      return served ? { info, body: out.Body, range: { start: Number(served[1]), end: Number(served[2]) } } : { info, body: out.Body };
+    } catch (err) {
+      if (range && (err as { name?: string }).name === 'InvalidRange') {
+        const { size } = await this.stat(key); // 416 bodies do not reliably carry the size
+        throw errors.invalidRange(size);
+      }
+      throw fromS3Error(err, key);
+    }
+  }
+
+  async stat(key: string): Promise<ObjectInfo> {
+    validateKey(key);
+    try {
+      return toObjectInfo(key, await this.#head(key));
+    } catch (err) {
+      throw fromS3Error(err, key);
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    validateKey(key);
+    try {
+      await this.#client.send(new DeleteObjectCommand({ Bucket: this.#bucket, Key: key }));
+    } catch (err) {
+      throw fromS3Error(err, key);
+    }
+  }
+
+  async list(options: ListOptions = {}): Promise<ListResult> {
+    const prefix = validatePrefix(options.prefix ?? '');
+    const limit = options.limit ?? 1000;
+    if (!(Number.isInteger(limit) && limit >= 1 && limit <= 1000)) throw errors.invalidArgument('limit must be an integer from 1 to 1000');
+    const startAfter = options.cursor === undefined ? undefined : decodeCursor(options.cursor);
+    try {
+      const out = await this.#client.send(
+        new ListObjectsV2Command({ Bucket: this.#bucket, Prefix: prefix || undefined, MaxKeys: limit, StartAfter: startAfter }),
+      );
+      const keys = (out.Contents ?? []).flatMap((c) => (c.Key === undefined ? [] : [c.Key]));
+      const { hiddenPrefix } = this.#opts;
+      const visible = hiddenPrefix ? keys.filter((k) => !k.startsWith(hiddenPrefix)) : keys;
+      // A listing has no content type or metadata, and ObjectInfo needs both: HEAD
+      // each key, a few at a time. A key deleted since the listing is left out.
+      const infos = await mapLimit(visible, this.#opts.concurrency, async (k) => {
+        try {
+          return toObjectInfo(k, await this.#head(k));
+        } catch (err) {
+          if (fromS3Error(err, k).code === 'NoSuchKey') return undefined;
+          throw err;
+        }
+      });
+      const last = keys.at(-1);
+      const objects = infos.filter((i): i is ObjectInfo => i !== undefined);
+      return out.IsTruncated && last !== undefined ? { objects, nextCursor: encodeCursor(last) } : { objects };
+    } catch (err) {
+      throw fromS3Error(err);
+    }
+  }
+
+  async copy(from: string, to: string, options: CopyOptions = {}): Promise<ObjectInfo> {
+    validateKey(from);
+    validateKey(to);
+    const replace = options.metadata !== undefined || options.contentType !== undefined;
+    // S3 refuses a copy onto itself that changes nothing; the result is the object as it is.
+    if (from === to && !replace) return this.stat(from);
+    const newMetadata = options.metadata && encodeMetadata(options.metadata);
+    let source;
+    try {
+      source = await this.#head(from);
+    } catch (err) {
+      throw fromS3Error(err, from);
+    }
+    // REPLACE replaces both: keep whichever of the two the caller did not give.
+    const contentType = options.contentType ?? source.ContentType;
+    const metadata = newMetadata ?? source.Metadata ?? {};
+    const size = source.ContentLength ?? 0;
+    try {
+      if (size > this.#opts.multipartCopyThreshold) {
+        const { copyPartSize: partSize, concurrency } = this.#opts;
+        await copyInParts(this.#client, { bucket: this.#bucket, from, to, size, partSize, concurrency, contentType, metadata, ifMatch: source.ETag });
+      } else {
+        await this.#client.send(
+          new CopyObjectCommand({
+            Bucket: this.#bucket,
+            Key: to,
+            CopySource: copySource(this.#bucket, from),
+            CopySourceIfMatch: source.ETag,
+            MetadataDirective: replace ? 'REPLACE' : 'COPY',
+            ...(replace ? { ContentType: contentType, Metadata: metadata } : {}),
+          }),
+        );
+      }
+    } catch (err) {
+      throw fromS3Error(err, from);
+    }
+    return this.stat(to);
+  }
+
+  async presignedGetUrl(key: string, options: PresignOptions): Promise<string> {
+    validateKey(key);
+    checkExpiresIn(options.expiresIn);
+    return this.#presign(new GetObjectCommand({ Bucket: this.#bucket, Key: key }), options.expiresIn, key);
+  }
+
+  async presignedPutUrl(key: string, options: PresignOptions): Promise<string> {
+    validateKey(key);
+    checkExpiresIn(options.expiresIn);
+    const command = new PutObjectCommand({ Bucket: this.#bucket, Key: key, ContentType: options.contentType });
+    // With checksums WHEN_SUPPORTED the SDK would sign a CRC32 of the empty body it
+    // sees here into the URL, and every real upload would then fail its checksum.
+    command.middlewareStack.remove('flexibleChecksumsMiddleware');
+    // Content-Type is signed when given, so the object gets the type it was presigned for.
+    return this.#presign(command, options.expiresIn, key, options.contentType ? new Set(['content-type']) : undefined);
+  }
+
+  async ping(): Promise<void> {
+    try {
+      await this.#client.send(new HeadBucketCommand({ Bucket: this.#bucket }));
+    } catch (err) {
+      throw new GatewayError('ServiceUnavailable', `S3 bucket ${this.#bucket} does not answer: ${fromS3Error(err).message}`, { cause: err });
+    }
+  }
+
+  #head(key: string) {
+    return this.#client.send(new HeadObjectCommand({ Bucket: this.#bucket, Key: key }));
+  }
+
+  async #presign(command: GetObjectCommand | PutObjectCommand, expiresIn: number, key: string, signableHeaders?: Set<string>): Promise<string> {
+    try {
+      return await getSignedUrl(this.#client, command, { expiresIn, signableHeaders });
+    } catch (err) {
+      throw fromS3Error(err, key);
+    }
+  }
+}
+
+/** The s3 Store; the client (endpoint, credentials, checksum mode) comes from wiring: see s3-client.ts. */
+export function createS3Store(options: S3StoreOptions): S3Store {
+  return new S3Store(options);
+}
