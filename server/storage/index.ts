@@ -9,7 +9,12 @@ import type { Store } from './store.ts';
 export async function createStore(config: Config): Promise<Store> {
   if (config.storage.backend === 's3') {
     const [{ createS3Client }, { createS3Store }] = await Promise.all([import('./s3-client.ts'), import('./s3.ts')]);
-    return createS3Store({ client: createS3Client(config.storage.s3), bucket: config.storage.s3.bucket });
+    return createS3Store({
+      client: createS3Client(config.storage.s3),
+      bucket: config.storage.s3.bucket,
+      // The s3 datastore keeps incomplete uploads in the same bucket: they are not objects yet.
+      hiddenPrefix: config.tus.datastore === 's3' ? config.storage.s3.tusPrefix : '',
+    });
   }
   const { createLocalFsStore } = await import('./localfs.ts');
   return createLocalFsStore({
