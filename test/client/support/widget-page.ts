@@ -6,12 +6,15 @@ import type { Page } from 'playwright-core';
 import { loadConfig } from '../../../server/config.ts';
 import { startGateway, type RunningGateway } from '../../../server/main.ts';
 
-/** A real gateway on 127.0.0.1:random with data in a temp dir; `tusYaml` is merged under `tus:` (e.g. `maxSize: 1MiB`). */
-export async function startWidgetGateway(tusYaml = ''): Promise<RunningGateway> {
+/**
+ * A real gateway on 127.0.0.1:random with data in a temp dir; `tusYaml` is merged under `tus:`
+ * (e.g. `maxSize: 1MiB`), `env` overrides as in API.md §1 (e.g. `TUS_DATASTORE: 's3'`).
+ */
+export async function startWidgetGateway(tusYaml = '', env: Record<string, string> = {}): Promise<RunningGateway> {
   const dir = await mkdtemp(join(tmpdir(), 'widget-gw-'));
   const overlay = `tus:\n  file: { directory: ${JSON.stringify(join(dir, 'tus'))} }\n${tusYaml ? `  ${tusYaml}\n` : ''}storage:\n  localfs: { root: ${JSON.stringify(join(dir, 'storage'))} }\n`;
   const config = loadConfig(
-    { HOST: '127.0.0.1', PORT: '0', SIGNING_SECRET: 'widget-tests', LOG_LEVEL: 'silent' },
+    { HOST: '127.0.0.1', PORT: '0', SIGNING_SECRET: 'widget-tests', LOG_LEVEL: 'silent', ...env },
     { defaults: await readFile(join(import.meta.dirname, '../../../config/default.yaml'), 'utf8'), overlay: { name: 'widget test overlay', text: overlay } },
   );
   return startGateway(config, { logger: pino({ level: 'silent' }) });
