@@ -3,18 +3,22 @@ import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
+import { parse, stringify } from 'yaml';
 import { loadConfig, type Config } from '../../server/config.ts';
 import { startGateway, type RunningGateway } from '../../server/main.ts';
 
 /** Configuration for a test gateway: defaults + env-style overrides, data in a fresh temp dir. */
-export async function testConfig(env: Record<string, string | undefined> = {}, dataDir?: string): Promise<{ config: Config; dataDir: string; env: Record<string, string> }> {
+export async function testConfig(
+  env: Record<string, string | undefined> = {},
+  dataDir?: string,
+  /** Extra YAML merged over the defaults (fields that have no env override, e.g. tus.expiration). */
+  extraYaml = '',
+): Promise<{ config: Config; dataDir: string; env: Record<string, string> }> {
   const dir = dataDir ?? (await mkdtemp(join(tmpdir(), 'gw-')));
-  const overlay = `
-tus:
-  file: { directory: ${JSON.stringify(join(dir, 'tus'))} }
-storage:
-  localfs: { root: ${JSON.stringify(join(dir, 'storage'))} }
-`;
+  const extra = extraYaml ? parse(extraYaml) : {};
+  const overlay = stringify(
+    merge({ tus: { file: { directory: join(dir, 'tus') } }, storage: { localfs: { root: join(dir, 'storage') } } }, extra),
+  );
   const fullEnv: Record<string, string> = {
     HOST: '127.0.0.1',
     PORT: '0',
@@ -29,9 +33,23 @@ storage:
   return { config, dataDir: dir, env: fullEnv };
 }
 
+type Tree = Record<string, unknown>;
+function merge(a: Tree, b: Tree): Tree {
+  const out: Tree = { ...a };
+  for (const [k, v] of Object.entries(b)) {
+    const cur = out[k];
+    out[k] = v && typeof v === 'object' && !Array.isArray(v) && cur && typeof cur === 'object' ? merge(cur as Tree, v as Tree) : v;
+  }
+  return out;
+}
+
 /** The gateway in this process, on a real socket (127.0.0.1, random port). */
-export async function startTestGateway(env: Record<string, string | undefined> = {}, dataDir?: string): Promise<RunningGateway & { dataDir: string }> {
-  const { config, dataDir: dir } = await testConfig(env, dataDir);
+export async function startTestGateway(
+  env: Record<string, string | undefined> = {},
+  dataDir?: string,
+  extraYaml = '',
+): Promise<RunningGateway & { dataDir: string }> {
+  const { config, dataDir: dir } = await testConfig(env, dataDir, extraYaml);
   const gw = await startGateway(config, { logger: pino({ level: env.LOG_LEVEL ?? 'silent' }) });
   return Object.assign(gw, { dataDir: dir });
 }
