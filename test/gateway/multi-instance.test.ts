@@ -1,0 +1,115 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import * as tus from 'tus-js-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RunningGateway } from '../../server/main.ts';
+import { startTestGateway } from '../support/gateway.ts';
+import { createTestBucket, redisUrl, s3TestSettings } from '../support/services.ts';
+
+const TUS = { 'Tus-Resumable': '1.0.0' };
+
+/** Two gateways on one bucket and one Redis: what runs behind a load balancer. */
+describe('several gateways on s3 with a shared Redis', () => {
+  let a: RunningGateway;
+  let b: RunningGateway;
+  let redis: Redis;
+  let db: number;
+
+  beforeAll(async () => {
+    const s3 = s3TestSettings();
+    const bucket = await createTestBucket('multi');
+    // A Redis database of its own, so other test files' keys never mix with these.
+    db = 1 + Math.floor(Math.random() * 14);
+    const url = `${redisUrl()}/${db}`;
+    const env = {
+      TUS_DATASTORE: 's3', STORAGE_BACKEND: 's3', S3_ENDPOINT: s3.endpoint, S3_BUCKET: bucket,
+      S3_ACCESS_KEY: s3.accessKey, S3_SECRET_KEY: s3.secretKey, S3_REGION: s3.region, REDIS_URL: url,
+    };
+    a = await startTestGateway(env);
+    b = await startTestGateway(env);
+    redis = new Redis(url);
+  });
+  afterAll(async () => {
+    await Promise.all([a?.close(), b?.close()]);
+    await redis?.quit();
+  });
+
+  it('an upload begun on one instance resumes on the other and is finalized once, with the right sha256', async () => {
+    const data = randomBytes(12 * 2 ** 20);
+    const sha256 = createHash('sha256').update(data).digest('hex');
+    const created = await fetch(`${a.url}/files/`, {
+      method: 'POST',
+      headers: { ...TUS, 'Upload-Length': String(data.length), 'Upload-Metadata': `filename ${Buffer.from('shared.onnx').toString('base64')}` },
+    });
+    expect(created.status).toBe(201);
+    const id = new URL(created.headers.get('location')!).pathname.split('/').pop()!;
+    const first = data.subarray(0, 8 * 2 ** 20); // one whole part on instance A
+    const p1 = await fetch(`${a.url}/files/${id}`, {
+      method: 'PATCH', headers: { ...TUS, 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream' }, body: first,
+    });
+    expect(p1.status).toBe(204);
+    expect(p1.headers.get('upload-offset')).toBe(String(first.length));
+
+    // The hash state is in Redis, where instance B will continue it.
+    expect(JSON.parse((await redis.get(`gateway:hash:${id}`))!).offset).toBe(first.length);
+
+    // Instance B knows the upload (shared s3-store cache and records) and takes the rest.
+    const head = await fetch(`${b.url}/files/${id}`, { method: 'HEAD', headers: TUS });
+    expect(head.status).toBe(200);
+    expect(head.headers.get('upload-offset')).toBe(String(first.length));
+    const p2 = await fetch(`${b.url}/files/${id}`, {
+      method: 'PATCH', headers: { ...TUS, 'Upload-Offset': String(first.length), 'Content-Type': 'application/offset+octet-stream' },
+      body: data.subarray(first.length),
+    });
+    expect(p2.status).toBe(204);
+    expect(p2.headers.get('object-key')).toBe('models/anonymous/shared.onnx');
+
+    // Both instances answer HEAD of the finished upload from the shared record.
+    for (const gw of [a, b]) {
+      const h = await fetch(`${gw.url}/files/${id}`, { method: 'HEAD', headers: TUS });
+      expect(h.status).toBe(200);
+      expect(h.headers.get('upload-offset')).toBe(String(data.length));
+      expect(h.headers.get('object-key')).toBe('models/anonymous/shared.onnx');
+    }
+    const info = await (await fetch(`${a.url}/api/objects?prefix=models/anonymous/shared`)).json();
+    expect(info.objects).toHaveLength(1);
+    expect(info.objects[0].metadata.sha256).toBe(sha256);
+    const body = Buffer.from(await (await fetch(`${b.url}/api/objects/models/anonymous/shared.onnx`)).arrayBuffer());
+    expect(createHash('sha256').update(body).digest('hex')).toBe(sha256);
+    expect(JSON.parse((await redis.get(`gateway:record:${id}`))!).status).toBe('done');
+  });
+
+  it('racing empty PATCHes on both instances after the last byte finalize exactly once', async () => {
+    const data = randomBytes(64 * 1024);
+    const url = await new Promise<string>((resolve, reject) => {
+      const up = new tus.Upload(data, {
+        endpoint: `${a.url}/files/`, metadata: { filename: 'race.bin', owner: 'multi' },
+        onSuccess: () => resolve(up.url!), onError: reject,
+      });
+      up.start();
+    });
+    const id = url.split('/').pop()!;
+    const finishedBefore = await finished([a, b]);
+    const answers = await Promise.all(
+      Array.from({ length: 10 }, (_, i) =>
+        fetch(`${(i % 2 ? a : b).url}/files/${id}`, {
+          method: 'PATCH', headers: { ...TUS, 'Upload-Offset': String(data.length), 'Content-Type': 'application/offset+octet-stream' },
+        }),
+      ),
+    );
+    for (const r of answers) {
+      expect(r.status).toBe(204);
+      expect(r.headers.get('object-key')).toBe('models/multi/race.bin');
+    }
+    expect(await finished([a, b])).toBe(finishedBefore);
+  });
+});
+
+async function finished(gws: RunningGateway[]): Promise<number> {
+  let total = 0;
+  for (const gw of gws) {
+    const text = await (await fetch(`${gw.url}/metrics`)).text();
+    total += Number(/^gateway_uploads_finished_total (\d+)/m.exec(text)?.[1] ?? 0);
+  }
+  return total;
+}
