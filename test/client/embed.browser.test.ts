@@ -48,6 +48,7 @@ describe('the widget embedded, scripted and refused, in Chromium', { timeout: 12
     expect(result).toMatchObject({ key: 'models/partner/embedded.onnx', sha256: file.sha256, size: file.size, fileName: file.name });
     expect(tus.lastPatchHeaders['access-control-expose-headers']).toMatch(/Object-Key/i);
     expect(tus.lastPatchHeaders['object-key']).toBe('models/partner/embedded.onnx');
+    expect(t.consoleLines()).toEqual([]); // no request of the widget was blocked by CORS
     await t.expectStoredExactly(result.key, file);
   });
 
@@ -101,6 +102,7 @@ describe('the widget embedded, scripted and refused, in Chromium', { timeout: 12
     const page = await t.freshPage();
     const file = await randomFile('keyboard.bin', 1 * MiB);
     await openWidget(page, `${t.gateway.url}/`);
+    expect(t.consoleLines()).toEqual([]); // the demo page loads clean (no 404, no invalid pattern)
     const unnamed = await page.locator('main :is(button, a[href], input:not([type=file]))').evaluateAll((els) =>
       els
         .filter((el) => (el as HTMLElement).offsetParent !== null)

@@ -18,6 +18,8 @@ export interface BrowserSuite {
   freshPage(viewport?: { width: number; height: number }): Promise<Page>;
   /** The widget's entry for a finished upload of `key`. */
   resultFor(key: string): ReturnType<Page['locator']>;
+  /** Errors and warnings the page logged so far (console and uncaught exceptions). */
+  consoleLines(): string[];
   /** GETs the stored object and compares it byte for byte (by sha256 and size) with `file`. */
   expectStoredExactly(key: string, file: TestFile): Promise<void>;
 }
@@ -34,6 +36,7 @@ export function useBrowserSuite(gatewayEnv: () => Promise<Record<string, string>
       return suite.page;
     },
     resultFor: (key) => suite.page.locator(`.upw-result[data-key="${key}"]`),
+    consoleLines: () => [...consoleLines],
     async expectStoredExactly(key, file) {
       expect(await fetchObjectSha256(suite.gateway.url, key)).toEqual({ status: 200, size: file.size, sha256: file.sha256 });
     },
