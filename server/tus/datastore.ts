@@ -52,6 +52,9 @@ export class GatewayDataStore extends DataStore {
   override async remove(id: string): Promise<void> {
     await this.inner.remove(this.innerId(id));
     await this.deps.hashes.delete(id);
+    // Termination forgets the upload; after finalization only the tus copy goes, the record stays.
+    const rec = await this.deps.records.get(id);
+    if (rec && rec.status !== 'done') await this.deps.records.delete(id);
   }
 
   override async getUpload(id: string): Promise<Upload> {
