@@ -69,6 +69,7 @@ export function tusEdge(deps: EdgeDeps): Middleware {
         throw new GatewayError('UnsupportedMediaType', 'PATCH requires Content-Type: application/offset+octet-stream');
       }
     }
+    checkNumericHeaders(ctx, method);
     if (method === 'POST') {
       const header = ctx.get('Upload-Metadata');
       if (Buffer.byteLength(header) > deps.maxMetadataSize) {
@@ -82,6 +83,7 @@ export function tusEdge(deps: EdgeDeps): Middleware {
     }
 
     ctx.respond = false;
+    jsonErrorsFromTus(ctx);
     const receiving = method === 'PATCH' || method === 'POST';
     if (receiving) deps.metrics.activeUploads.inc();
     try {
@@ -90,6 +92,53 @@ export function tusEdge(deps: EdgeDeps): Middleware {
       if (receiving) deps.metrics.activeUploads.dec();
     }
   };
+}
+
+const NON_NEGATIVE_INTEGER = /^(0|[1-9]\d{0,15})$/;
+
+/**
+ * "Upload-Length … MUST be a non-negative integer", "Upload-Offset … MUST be a
+ * non-negative integer", "Upload-Defer-Length … value MUST be 1" (tus 1.0.0). Checked
+ * here so that the 400 is JSON like every other error (@tus/server answers text).
+ */
+function checkNumericHeaders(ctx: Context, method: string) {
+  for (const name of ['Upload-Length', 'Upload-Offset']) {
+    const value = ctx.get(name);
+    if (value !== '' && !NON_NEGATIVE_INTEGER.test(value)) {
+      throw new GatewayError('InvalidArgument', `${name} must be a non-negative integer`);
+    }
+  }
+  const defer = ctx.get('Upload-Defer-Length');
+  if (defer !== '' && defer !== '1') throw new GatewayError('InvalidArgument', 'Upload-Defer-Length must be 1');
+  if (method === 'POST' && ctx.get('Upload-Length') === '' && defer === '') {
+    throw new GatewayError('InvalidArgument', 'Upload-Length or Upload-Defer-Length: 1 is required');
+  }
+  if (method === 'PATCH' && ctx.get('Upload-Offset') === '') throw new GatewayError('InvalidArgument', 'Upload-Offset is required');
+}
+
+/**
+ * @tus/server answers with a fetch Response whose string body is `text/plain`; its error
+ * bodies are JSON (see onResponseError), so they are labelled as such on the way out.
+ */
+function jsonErrorsFromTus(ctx: Context) {
+  const res = ctx.res;
+  const writeHead = res.writeHead;
+  res.writeHead = function (this: typeof res, status: number, ...rest: unknown[]) {
+    if (status >= 400) {
+      const headers = rest.find((r) => r && typeof r === 'object') as Record<string, unknown> | unknown[] | undefined;
+      if (Array.isArray(headers) && Array.isArray(headers[0])) {
+        for (const pair of headers as unknown[][]) if (String(pair[0]).toLowerCase() === 'content-type') pair[1] = 'application/json; charset=utf-8';
+      } else if (Array.isArray(headers)) {
+        for (let i = 0; i < headers.length; i += 2) if (String(headers[i]).toLowerCase() === 'content-type') headers[i + 1] = 'application/json; charset=utf-8';
+      } else if (headers) {
+        for (const k of Object.keys(headers)) if (k.toLowerCase() === 'content-type') delete headers[k];
+        headers['content-type'] = 'application/json; charset=utf-8';
+      } else {
+        this.setHeader('Content-Type', 'application/json; charset=utf-8');
+      }
+    }
+    return (writeHead as (...a: unknown[]) => typeof res).call(this, status, ...rest);
+  } as typeof res.writeHead;
 }
 
 /** `GET /files/{id}`: "of a finished upload redirects (302) to /api/objects/{key}; of an unfinished one, 404." */

@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { link, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { Locker } from '@tus/utils';
 import { GatewayError, toGatewayError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
@@ -139,7 +139,10 @@ export class Finalizer {
 
   private async place(id: string, key: string, size: number, contentType: string, metadata: Record<string, string>, sha256: string) {
     const { placement, store } = this.deps;
-    if (placement.kind === 'link') {
+    if (size === 0) {
+      // @tus/s3-store never completes a multipart upload without parts: there is no tus object to copy.
+      await store.put(key, Readable.from([]), { size: 0, contentType, metadata });
+    } else if (placement.kind === 'link') {
       const source = placement.dataPath(id);
       const staged = `${source}.finalize`;
       await rm(staged, { force: true });

@@ -19,7 +19,7 @@ async function patch(url: string, id: string, offset: number, body: Buffer) {
   return fetch(`${url}/files/${id}`, {
     method: 'PATCH',
     headers: { ...TUS, 'Upload-Offset': String(offset), 'Content-Type': 'application/offset+octet-stream' },
-    body,
+    body: new Uint8Array(body),
   });
 }
 
