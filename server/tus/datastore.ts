@@ -20,6 +20,7 @@ const CHECKPOINT_EVERY = 4 * 2 ** 20;
  *   onUploadFinish and would answer 410 (TUS-NOTES 2).
  */
 export class GatewayDataStore extends DataStore {
+  private readonly lengthJustDeclared = new Set<string>();
   constructor(
     readonly inner: DataStore,
     private readonly deps: {
@@ -74,8 +75,11 @@ export class GatewayDataStore extends DataStore {
     return this.inner.getUpload(this.innerId(id)).then((u) => this.outer(u, id));
   }
 
-  override declareUploadLength(id: string, length: number): Promise<void> {
-    return this.inner.declareUploadLength(this.innerId(id), length);
+  override async declareUploadLength(id: string, length: number): Promise<void> {
+    await this.inner.declareUploadLength(this.innerId(id), length);
+    // PatchHandler declares a deferred length, under the upload's lock, right before write():
+    // that write must reach the inner store even when empty (s3 completes its multipart there).
+    this.lengthJustDeclared.add(id);
   }
 
   override deleteExpired(): Promise<number> {
@@ -91,7 +95,7 @@ export class GatewayDataStore extends DataStore {
     // complete (its data may already be in the Store, or s3's multipart completed):
     // there is nothing to write, and onUploadFinish joins the finalization.
     const upload = await this.getUpload(id);
-    if (upload.size !== undefined && offset >= upload.size) {
+    if (!this.lengthJustDeclared.delete(id) && upload.size !== undefined && offset >= upload.size) {
       readable.resume();
       return offset;
     }
