@@ -21,8 +21,8 @@ const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
   }
 });
 const bool = z.union([z.boolean(), z.enum(['true', 'false'])]).transform((v) => v === true || v === 'true');
-const port = z.coerce.number().int().min(0).max(65535);
-const url = z.string().url().transform((u) => u.replace(/\/+$/, ''));
+const port = z.coerce.number({ error: 'must be a port number (0-65535)' }).int('must be a whole number').min(0).max(65535);
+const url = z.string().url({ error: 'must be an absolute http(s) URL' }).transform((u) => u.replace(/\/+$/, ''));
 
 const schema = z
   .object({
@@ -49,8 +49,11 @@ const schema = z
       backend: z.enum(['localfs', 's3']),
       localfs: z.object({ root: z.string().min(1) }),
       s3: z.object({
-        endpoint: z.union([z.literal(''), url]),
-        bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'not a valid S3 bucket name'),
+        endpoint: z
+          .string()
+          .refine((v) => v === '' || URL.canParse(v), 'must be empty (AWS) or an absolute URL such as http://127.0.0.1:9000')
+          .transform((u) => u.replace(/\/+$/, '')),
+        bucket: z.string(),
         region: z.string().min(1),
         forcePathStyle: bool,
         checksums: z.enum(['when_required', 'when_supported']),
@@ -64,8 +67,10 @@ const schema = z
     log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']) }),
   })
   .superRefine((c, ctx) => {
-    if (c.tus.datastore === 's3' && c.storage.backend !== 's3' && !c.storage.s3.bucket) {
-      ctx.addIssue({ code: 'custom', path: ['storage', 's3', 'bucket'], message: 'required by tus.datastore=s3' });
+    // The bucket matters only when something lives in S3.
+    const usesS3 = c.tus.datastore === 's3' || c.storage.backend === 's3';
+    if (usesS3 && !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(c.storage.s3.bucket)) {
+      ctx.addIssue({ code: 'custom', path: ['storage', 's3', 'bucket'], message: `not a valid S3 bucket name: "${c.storage.s3.bucket}"` });
     }
   });
 
