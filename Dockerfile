@@ -3,8 +3,10 @@ FROM node:20-bookworm-slim
 WORKDIR /app
 ENV NODE_ENV=production
 COPY package.json package-lock.json ./
+COPY native ./native
 # tsx runs the TypeScript sources directly; dev dependencies build the widget bundle.
-RUN npm ci
+RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
+RUN npm ci --include=dev   # also builds native/sha256 (postinstall)
 COPY tsconfig.json ./
 COPY config ./config
 COPY server ./server

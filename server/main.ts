@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createApp } from './app.ts';
+import { boundSilence, gracefulClose } from './http/lifecycle.ts';
 import type { Config } from './config.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createMetrics } from './metrics.ts';
@@ -37,13 +38,8 @@ export async function startGateway(loaded: Config, options: { logger?: Logger } 
   const app = createApp({ config, store, tus, logger, metrics });
 
   const server = createServer({ maxHeaderSize: config.server.maxHeaderSize }, app.callback());
-  // Node's requestTimeout bounds the WHOLE request (300 s by default): it would cut a
-  // 4 GB PATCH on a slow link. What we bound instead is silence: a body that stops
-  // arriving for server.requestTimeout (half-dead connections, TUS-NOTES 13).
-  server.requestTimeout = 0;
-  server.headersTimeout = 30_000;
-  server.timeout = config.server.requestTimeout;
-  server.keepAliveTimeout = 65_000;
+  boundSilence(server, config.server.requestTimeout);
+  const closeServer = gracefulClose(server, config.server.shutdownTimeout, logger);
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -57,18 +53,7 @@ export async function startGateway(loaded: Config, options: { logger?: Logger } 
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
-      await new Promise<void>((resolve) => {
-        const force = setTimeout(() => {
-          logger.warn('shutdown timeout: closing remaining connections');
-          server.closeAllConnections();
-        }, config.server.shutdownTimeout);
-        force.unref();
-        server.close(() => {
-          clearTimeout(force);
-          resolve();
-        });
-        server.closeIdleConnections();
-      });
+      await closeServer();
       await tus.close();
     })());
   return { server, url, config, close };

@@ -133,11 +133,11 @@ export class GatewayDataStore extends DataStore {
   /** A hasher that has seen exactly bytes [0, offset), or undefined when that cannot be had cheaply. */
   private async hashAt(id: string, offset: number): Promise<ResumableSha256 | undefined> {
     const saved = await this.deps.hashes.get(id);
-    if (saved && saved.offset === offset) return ResumableSha256.restore(saved);
+    const restored = saved && saved.offset <= offset ? await ResumableSha256.restore(saved) : undefined;
+    if (restored?.offset === offset) return restored;
     if (!this.deps.readRange) return undefined; // s3: finalization reads the object once instead
     // The state is behind (a crash between the write and the save) or lost: catch up from the data.
-    const from = saved && saved.offset < offset ? saved : undefined;
-    const hash = from ? await ResumableSha256.restore(from) : await ResumableSha256.create();
+    const hash = restored ?? (await ResumableSha256.create());
     return (await this.catchUp(id, hash, offset)) ? hash : undefined;
   }
 
@@ -157,7 +157,7 @@ export class GatewayDataStore extends DataStore {
     const cp = checkpoints.filter((c) => c.offset <= actual).pop();
     if (cp) {
       const back = await ResumableSha256.restore(cp);
-      if (await this.catchUp(id, back, actual)) return this.deps.hashes.set(id, back.save());
+      if (back && (await this.catchUp(id, back, actual))) return this.deps.hashes.set(id, back.save());
       if (cp.offset > 0) return this.deps.hashes.set(id, cp); // behind: the next write catches up (file) or finalize re-reads (s3)
     }
     return this.deps.hashes.delete(id);

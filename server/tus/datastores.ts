@@ -1,7 +1,7 @@
 import { constants, createReadStream } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import { HeadBucketCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import { HeadBucketCommand, HeadObjectCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { FileStore } from '@tus/file-store';
 import { S3Store as TusS3Store, type MetadataValue } from '@tus/s3-store';
 import type { DataStore, KvStore } from '@tus/utils';
@@ -21,6 +21,12 @@ export interface InnerDatastore {
   ping: () => Promise<void>;
   /** Ids the datastore holds, where it can list them cheaply (file). */
   listLive?: () => Promise<string[]>;
+  /**
+   * Makes sure a complete upload's data is whole in the datastore. s3: the process can
+   * die after the last part and before CompleteMultipartUpload; the parts then add up
+   * to the length but there is no object to copy or read.
+   */
+  ensureComplete?: (id: string, size: number) => Promise<void>;
 }
 
 /** The S3 client settings shared by the s3 Store and the s3 datastore (S3-TEST-SERVER.md: checksums). */
@@ -84,6 +90,15 @@ export async function createInnerDatastore(config: Config, store: Store, s3Cache
     idPrefix: prefix,
     placement: store.kind === 's3' ? { kind: 'copy', sourceKey: (id) => prefix + id } : { kind: 'stream', read },
     readAll: read,
+    ensureComplete: async (id, size) => {
+      try {
+        await client.send(new HeadObjectCommand({ Bucket: s3.bucket, Key: prefix + id }));
+      } catch (err) {
+        if ((err as { name?: string }).name !== 'NotFound' && (err as { name?: string }).name !== 'NoSuchKey') throw err;
+        // An empty write at offset == size is where @tus/s3-store completes the multipart upload.
+        await tusStore.write(Readable.from([]), prefix + id, size);
+      }
+    },
     ping: async () => {
       try {
         await client.send(new HeadBucketCommand({ Bucket: s3.bucket }));

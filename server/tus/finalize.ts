@@ -34,6 +34,8 @@ export interface FinalizerDeps {
   records: RecordStore<UploadRecord>;
   hashes: RecordStore<HashState>;
   placement: Placement;
+  /** Completes the datastore's copy of an upload whose bytes are all in (see InnerDatastore.ensureComplete). */
+  ensureComplete?: (id: string, size: number) => Promise<void>;
   /** Reads the whole upload once, when its hash state was lost. */
   readAll: (id: string) => Promise<Readable>;
   logger: Logger;
@@ -104,6 +106,7 @@ export class Finalizer {
     };
     await records.set(id, record);
     try {
+      await this.deps.ensureComplete?.(id, upload.size);
       const sha256 = await this.digest(id, upload.size);
       const objectMetadata = { ...metadata, sha256, uploadId: id };
       await this.place(id, key, upload.size, contentTypeFor(metadata), objectMetadata, sha256);
@@ -129,7 +132,8 @@ export class Finalizer {
   /** The sha256 from the state kept as the bytes arrived; the data is read again only when that state is lost. */
   private async digest(id: string, size: number): Promise<string> {
     const saved = await this.deps.hashes.get(id);
-    if (saved?.offset === size) return (await ResumableSha256.restore(saved)).digest();
+    const restored = saved?.offset === size ? await ResumableSha256.restore(saved) : undefined;
+    if (restored) return restored.digest();
     this.deps.logger.warn({ event: 'upload.rehash', uploadId: id, stateOffset: saved?.offset ?? null, size }, 'hash state lost: reading the upload again');
     const hash = await ResumableSha256.create();
     for await (const chunk of await this.deps.readAll(id)) hash.update(chunk as Buffer);

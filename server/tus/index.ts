@@ -45,7 +45,7 @@ export async function createTusGateway({ config, store, logger, metrics }: TusDe
   const datastore = new GatewayDataStore(inner.datastore, {
     hashes, records, metrics, readRange: inner.readRange, idPrefix: inner.idPrefix,
   });
-  const finalizer = new Finalizer({ datastore, store, records, hashes, placement: inner.placement, readAll: inner.readAll, logger, metrics, locker: shared?.locker });
+  const finalizer = new Finalizer({ datastore, store, records, hashes, placement: inner.placement, readAll: inner.readAll, ensureComplete: inner.ensureComplete, logger, metrics, locker: shared?.locker });
 
   const tus = new Server({
     path: config.tus.path,

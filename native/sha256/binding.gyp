@@ -1,0 +1,9 @@
+{
+  "targets": [
+    {
+      "target_name": "sha256_state",
+      "sources": ["sha256_state.c"],
+      "cflags": ["-O2", "-Wno-deprecated-declarations"]
+    }
+  ]
+}
