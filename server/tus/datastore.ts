@@ -9,6 +9,7 @@ import type { UploadRecord } from './upload-record.ts';
 export type RangeReader = (id: string, start: number, end: number) => Readable | undefined;
 
 const CHECKPOINT_EVERY = 4 * 2 ** 20;
+const SYNC_EVERY = 64 * 2 ** 20;
 
 /**
  * Wraps the tus datastore (file or s3) with what the gateway adds to it:
@@ -29,6 +30,8 @@ export class GatewayDataStore extends DataStore {
       readRange?: RangeReader;
       idPrefix?: string;
       metrics: Metrics;
+      /** Flushes an upload's data to disk (file datastore), so acknowledged bytes survive a power loss too. */
+      sync?: (id: string) => Promise<void>;
     },
   ) {
     super();
@@ -102,10 +105,20 @@ export class GatewayDataStore extends DataStore {
     const hash = await this.hashAt(id, offset);
     const checkpoints: HashState[] = hash ? [hash.save()] : [];
     let sinceCheckpoint = 0;
-    const { metrics } = this.deps;
+    let sinceSync = 0;
+    const { metrics, sync } = this.deps;
+    // Flushing as the bytes arrive, in the background, keeps the flush at the end of the
+    // PATCH — and at finalization — short whatever the upload's size.
+    let syncing: Promise<void> = Promise.resolve();
+    const flush = () => (syncing = syncing.then(() => sync?.(id)).catch(() => undefined));
     const tap = new Transform({
       transform(chunk: Buffer, _enc, cb) {
         metrics.bytesReceived.inc(chunk.length);
+        sinceSync += chunk.length;
+        if (sync && sinceSync >= SYNC_EVERY) {
+          sinceSync = 0;
+          void flush();
+        }
         if (hash) {
           hash.update(chunk);
           sinceCheckpoint += chunk.length;
@@ -126,6 +139,8 @@ export class GatewayDataStore extends DataStore {
       await this.settle(id, hash, checkpoints, actual);
       throw err;
     }
+    // "Upload-Offset" acknowledges bytes: they are on disk before it is answered.
+    if (sync) await flush();
     await this.settle(id, hash, checkpoints, newOffset);
     return newOffset;
   }

@@ -1,5 +1,5 @@
 import { constants, createReadStream } from 'node:fs';
-import { access } from 'node:fs/promises';
+import { access, open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { HeadBucketCommand, HeadObjectCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { FileStore } from '@tus/file-store';
@@ -27,6 +27,8 @@ export interface InnerDatastore {
    * to the length but there is no object to copy or read.
    */
   ensureComplete?: (id: string, size: number) => Promise<void>;
+  /** Flushes an upload's data to stable storage (file). */
+  sync?: (id: string) => Promise<void>;
 }
 
 /** The S3 client settings shared by the s3 Store and the s3 datastore (S3-TEST-SERVER.md: checksums). */
@@ -71,6 +73,14 @@ export async function createInnerDatastore(config: Config, store: Store, s3Cache
           throw new GatewayError('ServiceUnavailable', `tus directory not writable: ${directory}`, { cause: err });
         }),
       listLive: () => configstore.list(),
+      sync: async (id) => {
+        const fh = await open(dataPath(id), 'r+');
+        try {
+          await fh.datasync();
+        } finally {
+          await fh.close();
+        }
+      },
     };
   }
 
