@@ -7,6 +7,7 @@
  */
 #include <node_api.h>
 #include <openssl/sha.h>
+#include <stdlib.h>
 #include <string.h>
 
 static SHA256_CTX *ctx_of(napi_env env, napi_value v) {
@@ -54,12 +55,80 @@ static napi_value final(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/*
+ * updateAsync(state, chunks[]) -> Promise: the same SHA256_Update, on a libuv pool
+ * thread, so that hashing an upload does not take the event loop's core. The caller
+ * runs one job per state at a time and does not touch the state or chunks meanwhile.
+ */
+typedef struct {
+  napi_async_work work;
+  napi_deferred deferred;
+  napi_ref state_ref, chunks_ref;
+  SHA256_CTX *ctx;
+  uint32_t n;
+  void **data;
+  size_t *len;
+} Job;
+
+static void job_execute(napi_env env, void *arg) {
+  Job *job = arg;
+  for (uint32_t i = 0; i < job->n; i++) SHA256_Update(job->ctx, job->data[i], job->len[i]);
+}
+
+static void job_complete(napi_env env, napi_status status, void *arg) {
+  Job *job = arg;
+  napi_value undefined;
+  napi_get_undefined(env, &undefined);
+  napi_resolve_deferred(env, job->deferred, undefined);
+  napi_delete_reference(env, job->state_ref);
+  napi_delete_reference(env, job->chunks_ref);
+  napi_delete_async_work(env, job->work);
+  free(job->data);
+  free(job->len);
+  free(job);
+}
+
+static napi_value update_async(napi_env env, napi_callback_info info) {
+  size_t argc = 2; napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 2) { napi_throw_type_error(env, NULL, "updateAsync(state, chunks)"); return NULL; }
+  SHA256_CTX *ctx = ctx_of(env, argv[0]);
+  if (!ctx) return NULL;
+  uint32_t n;
+  if (napi_get_array_length(env, argv[1], &n) != napi_ok) { napi_throw_type_error(env, NULL, "chunks must be an array"); return NULL; }
+  Job *job = calloc(1, sizeof(Job));
+  job->ctx = ctx;
+  job->n = n;
+  job->data = calloc(n ? n : 1, sizeof(void *));
+  job->len = calloc(n ? n : 1, sizeof(size_t));
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value chunk;
+    napi_get_element(env, argv[1], i, &chunk);
+    if (napi_get_buffer_info(env, chunk, &job->data[i], &job->len[i]) != napi_ok) {
+      free(job->data); free(job->len); free(job);
+      napi_throw_type_error(env, NULL, "chunks must be Buffers");
+      return NULL;
+    }
+  }
+  /* Keep the state and the chunks alive until the pool thread is done with them. */
+  napi_create_reference(env, argv[0], 1, &job->state_ref);
+  napi_create_reference(env, argv[1], 1, &job->chunks_ref);
+  napi_value promise, name;
+  napi_create_promise(env, &job->deferred, &promise);
+  napi_create_string_utf8(env, "sha256", NAPI_AUTO_LENGTH, &name);
+  napi_create_async_work(env, NULL, name, job_execute, job_complete, job, &job->work);
+  napi_queue_async_work(env, job->work);
+  return promise;
+}
+
 static napi_value module_init(napi_env env, napi_value exports) {
   napi_value fn, size;
   napi_create_function(env, "init", NAPI_AUTO_LENGTH, init, NULL, &fn);
   napi_set_named_property(env, exports, "init", fn);
   napi_create_function(env, "update", NAPI_AUTO_LENGTH, update, NULL, &fn);
   napi_set_named_property(env, exports, "update", fn);
+  napi_create_function(env, "updateAsync", NAPI_AUTO_LENGTH, update_async, NULL, &fn);
+  napi_set_named_property(env, exports, "updateAsync", fn);
   napi_create_function(env, "final", NAPI_AUTO_LENGTH, final, NULL, &fn);
   napi_set_named_property(env, exports, "final", fn);
   napi_create_uint32(env, (uint32_t)sizeof(SHA256_CTX), &size);

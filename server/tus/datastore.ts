@@ -10,6 +10,7 @@ export type RangeReader = (id: string, start: number, end: number) => Readable |
 
 const CHECKPOINT_EVERY = 4 * 2 ** 20;
 const SYNC_EVERY = 64 * 2 ** 20;
+const MAX_HASH_BACKLOG = 16 * 2 ** 20;
 
 /**
  * Wraps the tus datastore (file or s3) with what the gateway adds to it:
@@ -104,7 +105,11 @@ export class GatewayDataStore extends DataStore {
     }
     const hash = await this.hashAt(id, offset);
     const checkpoints: HashState[] = hash ? [hash.save()] : [];
-    let sinceCheckpoint = 0;
+    if (hash) {
+      hash.afterBatch = () => {
+        if (hash.offset - checkpoints[checkpoints.length - 1]!.offset >= CHECKPOINT_EVERY) checkpoints.push(hash.save());
+      };
+    }
     let sinceSync = 0;
     const { metrics, sync } = this.deps;
     // Flushing as the bytes arrive, in the background, keeps the flush at the end of the
@@ -119,15 +124,11 @@ export class GatewayDataStore extends DataStore {
           sinceSync = 0;
           void flush();
         }
-        if (hash) {
-          hash.update(chunk);
-          sinceCheckpoint += chunk.length;
-          if (sinceCheckpoint >= CHECKPOINT_EVERY) {
-            checkpoints.push(hash.save());
-            sinceCheckpoint = 0;
-          }
-        }
-        cb(null, chunk);
+        if (!hash) return cb(null, chunk);
+        // The hash runs beside the upload; if it falls behind, the upload waits for it.
+        hash.update(chunk);
+        if (hash.backlog < MAX_HASH_BACKLOG) return cb(null, chunk);
+        hash.settled().then(() => cb(null, chunk), cb);
       },
     });
     pipeline(readable, tap, () => undefined);
@@ -160,12 +161,21 @@ export class GatewayDataStore extends DataStore {
     if (hash.offset === to) return true;
     const stream = this.deps.readRange?.(id, hash.offset, to);
     if (!stream) return false;
-    for await (const chunk of stream) hash.update(chunk as Buffer);
+    for await (const chunk of stream) {
+      hash.update(chunk as Buffer);
+      if (hash.backlog >= MAX_HASH_BACKLOG) await hash.settled();
+    }
+    await hash.settled();
     return hash.offset === to;
   }
 
   /** After a write: keep the hash state if it matches the stored bytes, else roll back to a checkpoint. */
   private async settle(id: string, hash: ResumableSha256 | undefined, checkpoints: HashState[], actual: number | undefined) {
+    if (hash) {
+      hash.afterBatch = undefined;
+      const ok = await hash.settled().then(() => true, () => false);
+      if (!ok) hash = undefined;
+    }
     if (!hash || actual === undefined) return this.deps.hashes.delete(id);
     if (actual === hash.offset) return this.deps.hashes.set(id, hash.save());
     // Bytes hashed but not stored (the connection dropped mid-write): back up to the last checkpoint at or before `actual`.

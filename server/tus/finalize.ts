@@ -136,7 +136,11 @@ export class Finalizer {
     if (restored) return restored.digest();
     this.deps.logger.warn({ event: 'upload.rehash', uploadId: id, stateOffset: saved?.offset ?? null, size }, 'hash state lost: reading the upload again');
     const hash = await ResumableSha256.create();
-    for await (const chunk of await this.deps.readAll(id)) hash.update(chunk as Buffer);
+    for await (const chunk of await this.deps.readAll(id)) {
+      hash.update(chunk as Buffer);
+      if (hash.backlog >= 16 * 2 ** 20) await hash.settled();
+    }
+    await hash.settled();
     if (hash.offset !== size) throw new GatewayError('InternalError', `upload ${id}: read ${hash.offset} bytes, expected ${size}`);
     return hash.digest();
   }

@@ -26,6 +26,8 @@ interface NativeSha256 {
   stateSize: number;
   init(state: Buffer): void;
   update(state: Buffer, chunk: Uint8Array): void;
+  /** The same update on a libuv pool thread: the event loop's core stays free for the upload. */
+  updateAsync(state: Buffer, chunks: Uint8Array[]): Promise<void>;
   final(state: Buffer): Buffer;
 }
 
@@ -40,7 +42,8 @@ const native: NativeSha256 | undefined = (() => {
 export const sha256Engine: HashState['engine'] = native ? 'openssl' : 'wasm';
 
 interface Engine {
-  update(chunk: Uint8Array): void;
+  /** Hashes the chunks in order; resolves when done. The engine's state must not be read meanwhile. */
+  update(chunks: Uint8Array[]): Promise<void> | void;
   save(): string;
   digest(): string;
 }
@@ -55,7 +58,7 @@ function opensslEngine(n: NativeSha256, saved?: string): Engine {
     n.init(state);
   }
   return {
-    update: (chunk) => n.update(state, chunk),
+    update: (chunks) => n.updateAsync(state, chunks),
     save: () => state.toString('base64'),
     digest: () => n.final(state).toString('hex'),
   };
@@ -66,13 +69,27 @@ async function wasmEngine(saved?: string): Promise<Engine> {
   h.init();
   if (saved) h.load(Buffer.from(saved, 'base64'));
   return {
-    update: (chunk) => h.update(chunk),
+    update: (chunks) => {
+      for (const c of chunks) h.update(c);
+    },
     save: () => Buffer.from(h.save()).toString('base64'),
     digest: () => h.digest('hex'),
   };
 }
 
+/**
+ * Chunks given to `update` are hashed in order, in the background (a pool thread with
+ * the native engine), batched while a batch runs. `offset` counts the bytes hashed;
+ * `backlog` the bytes given but not hashed yet. `save()` and `digest()` wait for the
+ * backlog. `afterBatch` runs between batches, when the state matches `offset`.
+ */
 export class ResumableSha256 {
+  private pending: Uint8Array[] = [];
+  private running: Promise<void> | undefined;
+  private failed: unknown;
+  backlog = 0;
+  afterBatch?: () => void;
+
   private constructor(
     private readonly engine: Engine,
     public offset: number,
@@ -93,15 +110,41 @@ export class ResumableSha256 {
   }
 
   update(chunk: Uint8Array): void {
-    this.engine.update(chunk);
-    this.offset += chunk.length;
+    this.pending.push(chunk);
+    this.backlog += chunk.length;
+    this.running ??= this.drain();
   }
 
+  private async drain(): Promise<void> {
+    try {
+      while (this.pending.length) {
+        const batch = this.pending;
+        this.pending = [];
+        await this.engine.update(batch);
+        const bytes = batch.reduce((n, c) => n + c.length, 0);
+        this.offset += bytes;
+        this.backlog -= bytes;
+        this.afterBatch?.();
+      }
+    } catch (err) {
+      this.failed = err;
+    } finally {
+      this.running = undefined;
+    }
+  }
+
+  /** Resolves when every chunk given so far is hashed. */
+  async settled(): Promise<void> {
+    while (this.running) await this.running;
+    if (this.failed) throw this.failed;
+  }
+
+  /** The state at `offset`; only between batches (in afterBatch, or after settled()). */
   save(): HashState {
     return { offset: this.offset, state: this.engine.save(), engine: sha256Engine };
   }
 
-  /** The hex digest of the bytes so far. */
+  /** The hex digest of the bytes hashed (call after settled()). */
   digest(): string {
     return this.engine.digest();
   }
