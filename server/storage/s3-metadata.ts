@@ -131,3 +131,13 @@ export function decodeMetadata(metadata: Readonly<Record<string, string>> | unde
   }
   return out;
 }
+
+/** "The user-defined metadata is limited to 2 KB in size … the sum of the number of bytes in the UTF-8 encoding of each key and value" (Amazon S3 user guide). */
+export const S3_METADATA_LIMIT = 2048;
+
+/** Bytes that `metadata` takes as S3 user metadata, as S3 counts them (keys and values as sent, after encoding). */
+export function s3MetadataBytes(metadata: Readonly<Record<string, string>>): number {
+  let n = 0;
+  for (const [k, v] of Object.entries(encodeMetadata(metadata))) n += Buffer.byteLength(k) + Buffer.byteLength(v);
+  return n;
+}

@@ -21,6 +21,8 @@ export interface EdgeDeps {
   records: RecordStore<UploadRecord>;
   metrics: Metrics;
   maxMetadataSize: number;
+  /** Refuses at creation metadata that the Store could not keep (S3's 2 KB), rather than after the last byte. */
+  checkObjectMetadata?: (metadata: Record<string, string>) => void;
 }
 
 /**
@@ -75,7 +77,9 @@ export function tusEdge(deps: EdgeDeps): Middleware {
       if (Buffer.byteLength(header) > deps.maxMetadataSize) {
         throw new GatewayError('InvalidArgument', `Upload-Metadata is larger than ${deps.maxMetadataSize} bytes`);
       }
-      validateUploadMetadata(parseUploadMetadata(header));
+      const metadata = parseUploadMetadata(header);
+      validateUploadMetadata(metadata);
+      deps.checkObjectMetadata?.(metadata);
     }
     if (id && (method === 'HEAD' || method === 'PATCH' || method === 'DELETE')) {
       const done = await finishedUpload(deps, id, method);

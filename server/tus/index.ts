@@ -6,6 +6,7 @@ import type { Config } from '../config.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { encodeKeyPath } from '../storage/keys.ts';
+import { S3_METADATA_LIMIT, s3MetadataBytes } from '../storage/s3-metadata.ts';
 import type { Store } from '../storage/store.ts';
 import { GatewayDataStore } from './datastore.ts';
 import { createInnerDatastore } from './datastores.ts';
@@ -31,6 +32,15 @@ const errorCodeForStatus: Record<number, string> = {
   400: 'InvalidArgument', 403: 'AccessDenied', 404: 'NoSuchUpload', 409: 'Conflict', 410: 'Gone',
   412: 'PreconditionFailed', 413: 'EntityTooLarge', 415: 'UnsupportedMediaType', 423: 'Locked', 460: 'ChecksumMismatch', 500: 'InternalError',
 };
+
+/** The object's metadata on S3 will also hold `sha256` and `uploadId`: all of it must fit S3's 2 KB. */
+function checkS3Metadata(metadata: Record<string, string>): void {
+  const full = { ...normalizeMetadata(metadata, '0'.repeat(32)), sha256: '0'.repeat(64), uploadId: '0'.repeat(32) };
+  const bytes = s3MetadataBytes(full);
+  if (bytes > S3_METADATA_LIMIT) {
+    throw new GatewayError('InvalidArgument', `Upload-Metadata: ${bytes} bytes as S3 metadata (with sha256 and uploadId); S3 keeps at most ${S3_METADATA_LIMIT}`);
+  }
+}
 
 /** Builds the tus endpoint: datastore, locker, hooks, the edge middleware, the sweeper. */
 export async function createTusGateway({ config, store, logger, metrics }: TusDeps): Promise<TusGateway> {
@@ -85,7 +95,10 @@ export async function createTusGateway({ config, store, logger, metrics }: TusDe
   const sweeper = startSweeper({ config, datastore, records, hashes, finalizer, logger, listLive: inner.listLive });
 
   return {
-    middleware: tusEdge({ path: config.tus.path, tus, datastore, finalizer, records, metrics, maxMetadataSize: config.tus.maxMetadataSize }),
+    middleware: tusEdge({
+      path: config.tus.path, tus, datastore, finalizer, records, metrics, maxMetadataSize: config.tus.maxMetadataSize,
+      checkObjectMetadata: store.kind === 's3' ? checkS3Metadata : undefined,
+    }),
     async status(id: string): Promise<UploadStatus> {
       const rec = await records.get(id);
       if (rec?.status === 'done') {
