@@ -31,6 +31,8 @@ export class GatewayDataStore extends DataStore {
       readRange?: RangeReader;
       idPrefix?: string;
       metrics: Metrics;
+      /** Replaces the inner datastore's remove() (s3: see datastores.ts). Takes the gateway's id. */
+      remove?: (id: string) => Promise<void>;
       /** Flushes an upload's data to disk (file datastore), so acknowledged bytes survive a power loss too. */
       sync?: (id: string) => Promise<void>;
     },
@@ -55,7 +57,7 @@ export class GatewayDataStore extends DataStore {
   }
 
   override async remove(id: string): Promise<void> {
-    await this.inner.remove(this.innerId(id));
+    await (this.deps.remove ? this.deps.remove(id) : this.inner.remove(this.innerId(id)));
     await this.deps.hashes.delete(id);
     // Termination forgets the upload; after finalization only the tus copy goes, the record stays.
     const rec = await this.deps.records.get(id);

@@ -1,10 +1,10 @@
 import { constants, createReadStream } from 'node:fs';
 import { access, open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import { HeadBucketCommand, HeadObjectCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import { DeleteObjectsCommand, HeadBucketCommand, HeadObjectCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { FileStore } from '@tus/file-store';
 import { S3Store as TusS3Store, type MetadataValue } from '@tus/s3-store';
-import type { DataStore, KvStore } from '@tus/utils';
+import { MemoryKvStore, type DataStore, type KvStore } from '@tus/utils';
 import { GatewayError } from '../errors.ts';
 import type { Config } from '../config.ts';
 import type { Store } from '../storage/store.ts';
@@ -27,6 +27,8 @@ export interface InnerDatastore {
    * to the length but there is no object to copy or read.
    */
   ensureComplete?: (id: string, size: number) => Promise<void>;
+  /** Removes everything the datastore keeps of an upload, where its own remove() falls short (s3). */
+  remove?: (id: string) => Promise<void>;
   /** Flushes an upload's data to stable storage (file). */
   sync?: (id: string) => Promise<void>;
 }
@@ -43,6 +45,8 @@ export function s3ClientConfig(s3: Config['storage']['s3']): S3ClientConfig {
     responseChecksumValidation: mode,
   };
 }
+
+const isS3NotFound = (err: unknown) => ['NotFound', 'NoSuchKey', 'NoSuchUpload'].includes((err as { name?: string }).name ?? '');
 
 const hasImportFile = (store: Store): store is Store & { importFile: ImportFile } =>
   typeof (store as { importFile?: unknown }).importFile === 'function';
@@ -86,10 +90,11 @@ export async function createInnerDatastore(config: Config, store: Store, s3Cache
 
   const s3 = config.storage.s3;
   const clientConfig = s3ClientConfig(s3);
+  const cache = s3Cache ?? new MemoryKvStore<MetadataValue>();
   const tusStore = new TusS3Store({
     partSize: config.tus.partSize,
     expirationPeriodInMilliseconds: expiration,
-    ...(s3Cache ? { cache: s3Cache } : {}),
+    cache,
     s3ClientConfig: { ...clientConfig, bucket: s3.bucket },
   });
   const prefix = s3.tusPrefix;
@@ -100,13 +105,36 @@ export async function createInnerDatastore(config: Config, store: Store, s3Cache
     idPrefix: prefix,
     placement: store.kind === 's3' ? { kind: 'copy', sourceKey: (id) => prefix + id } : { kind: 'stream', read },
     readAll: read,
+    remove: async (id) => {
+      const key = prefix + id;
+      // @tus/s3-store's remove() aborts the multipart upload first and gives up when that
+      // fails — as it does for every completed upload — leaving the data object and its
+      // .info behind for ever; and it never deletes the .part of an incomplete part.
+      await tusStore.remove(key).catch((err) => {
+        if ((err as { status_code?: number }).status_code !== 404 && !isS3NotFound(err)) throw err;
+      });
+      await client.send(
+        new DeleteObjectsCommand({
+          Bucket: s3.bucket,
+          Delete: { Objects: [{ Key: key }, { Key: `${key}.info` }, { Key: `${key}.part` }], Quiet: true },
+        }),
+      );
+      await cache.delete(key);
+    },
     ensureComplete: async (id, size) => {
       try {
         await client.send(new HeadObjectCommand({ Bucket: s3.bucket, Key: prefix + id }));
       } catch (err) {
-        if ((err as { name?: string }).name !== 'NotFound' && (err as { name?: string }).name !== 'NoSuchKey') throw err;
+        if (!isS3NotFound(err)) throw err;
         // An empty write at offset == size is where @tus/s3-store completes the multipart upload.
-        await tusStore.write(Readable.from([]), prefix + id, size);
+        try {
+          await tusStore.write(Readable.from([]), prefix + id, size);
+        } catch (cause) {
+          // @tus/s3-store reports an upload whose multipart upload is gone (aborted by a
+          // bucket lifecycle rule, say) as complete: ListParts' NoSuchUpload reads as "done".
+          if (isS3NotFound(cause)) throw new GatewayError('Gone', `upload ${id}: its multipart upload no longer exists`, { cause });
+          throw cause;
+        }
       }
     },
     ping: async () => {

@@ -53,7 +53,7 @@ export async function createTusGateway({ config, store, logger, metrics }: TusDe
 
   const inner = await createInnerDatastore(config, store, shared?.s3Cache);
   const datastore = new GatewayDataStore(inner.datastore, {
-    hashes, records, metrics, readRange: inner.readRange, idPrefix: inner.idPrefix, sync: inner.sync,
+    hashes, records, metrics, readRange: inner.readRange, idPrefix: inner.idPrefix, sync: inner.sync, remove: inner.remove,
   });
   const finalizer = new Finalizer({ datastore, store, records, hashes, placement: inner.placement, readAll: inner.readAll, ensureComplete: inner.ensureComplete, logger, metrics, locker: shared?.locker });
 

@@ -55,10 +55,12 @@ export async function sweepOnce({ config, datastore, records, hashes, finalizer,
       try {
         await finalizer.finalize(id);
         logger.info({ event: 'upload.recovered', uploadId: id }, 'finalized an upload left complete but unfinalized');
+        continue;
       } catch (err) {
         logger.error({ event: 'upload.recover_failed', uploadId: id, err }, 'could not finalize a complete upload');
+        if ((err as { code?: string }).code !== 'Gone') continue;
+        // Its data is gone: it can only expire.
       }
-      continue;
     }
     const created = Date.parse(live?.creation_date ?? rec?.createdAt ?? '') || now;
     if (created + ttl < now) {
@@ -68,11 +70,8 @@ export async function sweepOnce({ config, datastore, records, hashes, finalizer,
       logger.info({ event: 'upload.expired', uploadId: id }, 'removed an expired incomplete upload');
     }
   }
-  if (config.tus.datastore === 's3') {
-    const n = await datastore.deleteExpired().catch((err) => {
-      logger.warn({ err }, 's3 datastore expiry failed');
-      return 0;
-    });
-    if (n) logger.info({ event: 'upload.expired', count: n }, 'removed expired s3 multipart uploads');
-  }
+  // Not @tus/s3-store's deleteExpired(): it aborts multipart uploads but leaves them in its
+  // upload-info cache, after which getUpload() reports them complete. Every upload made
+  // through the gateway has a record and is expired above; for multipart uploads left
+  // without one, a bucket lifecycle rule (AbortIncompleteMultipartUpload) is the tool.
 }

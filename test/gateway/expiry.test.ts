@@ -4,7 +4,10 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningGateway } from '../../server/main.ts';
+import { ListMultipartUploadsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { startTestGateway } from '../support/gateway.ts';
+import { makeS3Client } from '../support/services.ts';
+import { pairingEnv } from './pairings.ts';
 
 const TUS = { 'Tus-Resumable': '1.0.0' };
 const meta = (filename: string) => `filename ${Buffer.from(filename).toString('base64')},owner ${Buffer.from('exp').toString('base64')}`;
@@ -23,10 +26,12 @@ async function patch(url: string, id: string, offset: number, body: Buffer) {
   });
 }
 
-describe('expiration (file datastore)', () => {
+describe.each(['file+localfs', 's3+s3'] as const)('expiration on %s', (pairing) => {
   let gw: RunningGateway & { dataDir: string };
+  let env: Record<string, string> = {};
   beforeAll(async () => {
-    gw = await startTestGateway({}, undefined, 'tus: { expiration: 3s, cleanupInterval: 1s }');
+    env = pairing === 's3+s3' ? await pairingEnv('s3+s3') : {};
+    gw = await startTestGateway({ ...env, LOG_LEVEL: process.env.GW_LOG ?? 'silent' }, undefined, 'tus: { expiration: 3s, cleanupInterval: 1s }');
   });
   afterAll(() => gw.close());
 
@@ -47,6 +52,18 @@ describe('expiration (file datastore)', () => {
     expect([404, 410]).toContain(headPartial.status);
     expect(existsSync(join(gw.dataDir, 'tus', partial))).toBe(false);
     expect(existsSync(join(gw.dataDir, 'tus', `${partial}.json`))).toBe(false);
+    if (pairing === 's3+s3') {
+      // Nothing of the incomplete upload is left in the bucket: no info object, no multipart upload.
+      const s3 = makeS3Client();
+      try {
+        const objects = await s3.send(new ListObjectsV2Command({ Bucket: env.S3_BUCKET, Prefix: '.tus/' }));
+        expect((objects.Contents ?? []).map((o) => o.Key)).toEqual([]);
+        const mpu = await s3.send(new ListMultipartUploadsCommand({ Bucket: env.S3_BUCKET }));
+        expect(mpu.Uploads ?? []).toEqual([]);
+      } finally {
+        s3.destroy();
+      }
+    }
     const records = await readdir(join(gw.dataDir, 'tus', '.gateway', 'records'));
     expect(records).toEqual([]);
     expect((await fetch(`${gw.url}/api/uploads/${done}`)).status).toBe(404);
