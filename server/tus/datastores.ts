@@ -107,6 +107,7 @@ export async function createInnerDatastore(config: Config, store: Store, s3Cache
     readAll: read,
     remove: async (id) => {
       const key = prefix + id;
+      await tusStore.getUpload(key); // FILE_NOT_FOUND (404) for an upload it never had
       // @tus/s3-store's remove() aborts the multipart upload first and gives up when that
       // fails — as it does for every completed upload — leaving the data object and its
       // .info behind for ever; and it never deletes the .part of an incomplete part.
