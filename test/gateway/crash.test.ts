@@ -6,52 +6,35 @@
  * Each test runs on the file+localfs and s3+s3 pairings (s3: the Ceph RGW started by
  * the vitest globalSetup, a fresh bucket per file).
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { Agent, request as httpRequest, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';
-import { connect, type Socket } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { Agent, request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GetObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { Upload, type HttpRequest, type HttpResponse } from 'tus-js-client';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { spawnGateway, type GatewayProcess } from '../support/gateway.ts';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.ts';
-
-const MiB = 1024 * 1024;
-const PAIRINGS = ['file+localfs', 's3+s3'] as const;
-type Pairing = (typeof PAIRINGS)[number];
+import { cleanupsAfterAll, CRASH_PAIRINGS as PAIRINGS, readStoredObject, silentPatch, sleep, tusClientUpload, writeDataDirOverlay } from './crash-kit.ts';
+import {
+  createUpload,
+  head as headUpload,
+  MiB,
+  pairingEnv,
+  patch as patchUpload,
+  raw,
+  sha256Hex,
+  tusHeaders,
+  uniqueName as name,
+  type RawResponse,
+} from './pairings.ts';
 
 // ---------------------------------------------------------------------------------------------
-// Helpers (kept in this file: resilience.test.ts has its own, test files do not import each other)
+// Helpers (the ones resilience.test.ts uses too are in crash-kit.ts and pairings.ts)
 
-const sha256Hex = (data: Buffer) => createHash('sha256').update(data).digest('hex');
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const TUS = { 'Tus-Resumable': '1.0.0' };
+/** tus-js-client's retries here: a few, quickly (a restarted gateway is up within seconds). */
+const RETRY_DELAYS = [0, 100, 200, 400, 800, 1000, 1000, 1000];
 
-let bucket: Promise<string> | undefined;
-
-/** The env overrides selecting `pairing`; s3+s3 gets one fresh bucket for this file. */
-async function pairingEnv(pairing: Pairing): Promise<Record<string, string>> {
-  if (pairing === 'file+localfs') return { TUS_DATASTORE: 'file', STORAGE_BACKEND: 'localfs' };
-  const { createTestBucket, s3TestSettings } = await import('../support/services.ts');
-  const made: Promise<string> = (bucket ??= createTestBucket('crash'));
-  const s3 = s3TestSettings();
-  return {
-    TUS_DATASTORE: 's3',
-    STORAGE_BACKEND: 's3',
-    S3_ENDPOINT: s3.endpoint,
-    S3_BUCKET: await made,
-    S3_ACCESS_KEY: s3.accessKey,
-    S3_SECRET_KEY: s3.secretKey,
-    S3_REGION: s3.region,
-  };
-}
-
-const cleanups: Array<() => Promise<unknown>> = [];
-afterAll(async () => {
-  for (const c of cleanups.reverse()) await c().catch(() => undefined);
-});
+const cleanups = cleanupsAfterAll();
 
 /**
  * The gateway as a child process on one data directory, restartable, behind a proxy
@@ -80,12 +63,7 @@ class GatewayChain {
 
   /** Starts a (new) process on the same data directory; the previous one must be gone. */
   async restart(): Promise<void> {
-    const overlay = join(this.dataDir, 'crash-overlay.yaml');
-    await writeFile(
-      overlay,
-      `tus:\n  file: { directory: ${JSON.stringify(join(this.dataDir, 'tus'))} }\n` +
-        `storage:\n  localfs: { root: ${JSON.stringify(join(this.dataDir, 'storage'))} }\n${this.extraYaml}`,
-    );
+    const overlay = await writeDataDirOverlay(this.dataDir, 'crash-overlay.yaml', this.extraYaml);
     this.gw = await spawnGateway({ ...this.env, CONFIG_FILE: overlay }, this.dataDir);
     this.outputs.push(this.gw.output);
     this.proxy.setTarget(Number(new URL(this.gw.url).port));
@@ -115,47 +93,13 @@ class GatewayChain {
   }
 }
 
-interface RawResponse {
-  status: number;
-  headers: IncomingHttpHeaders;
-  text: string;
-}
-
-/** One request on a fresh connection (or on `agent`'s). */
-function raw(url: string, method: string, headers: OutgoingHttpHeaders = {}, body?: Buffer, agent: Agent | false = false): Promise<RawResponse> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(url, { method, headers: { ...headers, ...(body ? { 'Content-Length': body.length } : {}) }, agent }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (text += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-
-const metadataHeader = (meta: Record<string, string>) =>
-  Object.entries(meta)
-    .map(([k, v]) => `${k} ${Buffer.from(v).toString('base64')}`)
-    .join(',');
-
-async function createUpload(base: string, size: number, meta: Record<string, string>): Promise<{ url: string; id: string }> {
-  const res = await raw(`${base}/files`, 'POST', { ...TUS, 'Upload-Length': String(size), 'Upload-Metadata': metadataHeader(meta) });
-  expect(res.status, res.text).toBe(201);
-  const url = new URL(String(res.headers.location), base).toString();
-  return { url, id: url.slice(url.lastIndexOf('/') + 1) };
-}
-
-const headUpload = (url: string) => raw(url, 'HEAD', TUS);
-const patchHeaders = (offset: number) => ({ ...TUS, 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': String(offset) });
+const patchHeaders = (offset: number) => tusHeaders({ 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': String(offset) });
 
 /**
  * A PATCH of `data` at `offset` that calls `onBodySent` once the last byte is handed to
  * the kernel. Resolves with the answer, or with the error when the connection dies.
  */
-function patchWithHook(url: string, offset: number, data: Buffer, onBodySent: () => void): Promise<RawResponse | Error> {
+function patchWithHook(url: string, offset: number, data: Buffer, onBodySent: () => void): Promise<Pick<RawResponse, 'status' | 'headers' | 'text'> | Error> {
   return new Promise((resolve) => {
     const req = httpRequest(url, { method: 'PATCH', headers: { ...patchHeaders(offset), 'Content-Length': data.length }, agent: false }, (res) => {
       let text = '';
@@ -167,69 +111,6 @@ function patchWithHook(url: string, offset: number, data: Buffer, onBodySent: ()
     req.on('error', (e) => resolve(e));
     req.end(data, onBodySent);
   });
-}
-
-/** tus-js-client, start to finish; records the offsets of what it sent and what it was told. */
-function tusClientUpload(
-  target: { endpoint: string } | { uploadUrl: string },
-  data: Buffer,
-  options: { chunkSize: number; metadata?: Record<string, string>; retry?: boolean; onPatchDone?: (offset: number) => void },
-): { done: Promise<{ url: string; lastResponse: HttpResponse; patchOffsets: number[]; headOffsets: number[] }>; upload: Upload } {
-  const patchOffsets: number[] = [];
-  const headOffsets: number[] = [];
-  let upload!: Upload;
-  const done = new Promise<{ url: string; lastResponse: HttpResponse; patchOffsets: number[]; headOffsets: number[] }>((resolve, reject) => {
-    upload = new Upload(data, {
-      ...target,
-      chunkSize: options.chunkSize,
-      metadata: options.metadata ?? {},
-      retryDelays: options.retry === false ? null : [0, 100, 200, 400, 800, 1000, 1000, 1000],
-      onBeforeRequest(req: HttpRequest) {
-        if (req.getMethod() === 'PATCH') patchOffsets.push(Number(req.getHeader('Upload-Offset')));
-      },
-      onAfterResponse(req: HttpRequest, res: HttpResponse) {
-        const offset = Number(res.getHeader('Upload-Offset'));
-        if (req.getMethod() === 'HEAD') headOffsets.push(offset);
-        if (req.getMethod() === 'PATCH' && res.getStatus() === 204) options.onPatchDone?.(offset);
-      },
-      onSuccess: ({ lastResponse }) => resolve({ url: upload.url!, lastResponse, patchOffsets, headOffsets }),
-      onError: reject,
-    });
-  });
-  upload.start();
-  return { done, upload };
-}
-
-/** Reads the finished object straight from the backend (not through the gateway). */
-async function readStoredObject(env: Record<string, string>, dataDir: string, key: string): Promise<{ size: number; sha256: string; metadata: Record<string, string> }> {
-  if (env.STORAGE_BACKEND === 'localfs') {
-    const path = join(dataDir, 'storage', key);
-    const sidecar = JSON.parse(await readFile(`${path}.meta.json`, 'utf8')) as { size: number; metadata: Record<string, string> };
-    const bytes = await readFile(path);
-    expect(sidecar.size).toBe(bytes.length);
-    return { size: bytes.length, sha256: sha256Hex(bytes), metadata: sidecar.metadata };
-  }
-  const client = new S3Client({
-    endpoint: env.S3_ENDPOINT,
-    region: env.S3_REGION,
-    forcePathStyle: true,
-    credentials: { accessKeyId: env.S3_ACCESS_KEY!, secretAccessKey: env.S3_SECRET_KEY! },
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
-  try {
-    const head = await client.send(new HeadObjectCommand({ Bucket: env.S3_BUCKET, Key: key }));
-    const got = await client.send(new GetObjectCommand({ Bucket: env.S3_BUCKET, Key: key }));
-    const hash = createHash('sha256');
-    let size = 0;
-    for await (const chunk of got.Body as AsyncIterable<Buffer>) {
-      hash.update(chunk);
-      size += chunk.length;
-    }
-    return { size, sha256: hash.digest('hex'), metadata: head.Metadata ?? {} };
-  } finally {
-    client.destroy();
-  }
 }
 
 /** The upload is finished: HEAD 200 with Object-Key, and the object holds exactly `data` with its sha256. */
@@ -255,23 +136,6 @@ async function headUntilDone(url: string, timeoutMs: number): Promise<RawRespons
   }
 }
 
-/** Opens a PATCH of `declared` bytes, sends `send` of them, then goes silent with the socket open. */
-async function silentPatch(uploadUrl: string, offset: number, declared: number, send: Buffer): Promise<Socket> {
-  const url = new URL(uploadUrl);
-  const socket = connect(Number(url.port), url.hostname);
-  await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
-  socket.on('error', () => undefined);
-  socket.on('data', () => undefined);
-  socket.write(
-    `PATCH ${url.pathname} HTTP/1.1\r\nHost: ${url.host}\r\nTus-Resumable: 1.0.0\r\n` +
-      `Content-Type: application/offset+octet-stream\r\nUpload-Offset: ${offset}\r\nContent-Length: ${declared}\r\n\r\n`,
-  );
-  await new Promise<void>((resolve) => socket.write(send, () => resolve()));
-  return socket;
-}
-
-const name = (label: string) => `${label}-${randomBytes(4).toString('hex')}.bin`;
-
 // ---------------------------------------------------------------------------------------------
 
 describe.each(PAIRINGS)('crash (%s)', (pairing) => {
@@ -289,7 +153,7 @@ describe.each(PAIRINGS)('crash (%s)', (pairing) => {
     const first = tusClientUpload({ endpoint: `${chain.url}/files/` }, data, {
       chunkSize: 8 * MiB,
       metadata: { filename, owner: 'crash' },
-      retry: false,
+      retryDelays: null,
       onPatchDone(offset) {
         acknowledged = Math.max(acknowledged, offset);
         if (acknowledged >= 16 * MiB && !killed) killed = chain.gw.kill9();
@@ -311,7 +175,7 @@ describe.each(PAIRINGS)('crash (%s)', (pairing) => {
     const offsetAfterRestart = Number(head.headers['upload-offset']);
     expect(offsetAfterRestart, 'acknowledged bytes lost').toBeGreaterThanOrEqual(acknowledged);
 
-    const second = tusClientUpload({ uploadUrl }, data, { chunkSize: 64 * MiB });
+    const second = tusClientUpload({ uploadUrl }, data, { chunkSize: 64 * MiB, retryDelays: RETRY_DELAYS });
     const result = await second.done;
     expect(result.url).toBe(uploadUrl);
     // It went on from where the server was, never from zero.
@@ -336,7 +200,7 @@ describe.each(PAIRINGS)('crash (%s)', (pairing) => {
       if (attempt > 0) await chain.restart();
       const data = randomBytes(size);
       const filename = name('kill-finalizing');
-      const { url, id } = await createUpload(chain.url, size, { filename, owner: 'crash' });
+      const { url, id } = await createUpload(chain.url, { length: size, metadata: { filename, owner: 'crash' } });
       let seen: string | undefined;
       let watching = true;
       const victim = chain.gw;
@@ -377,7 +241,7 @@ describe.each(PAIRINGS)('crash (%s)', (pairing) => {
     };
     finalizedOnce();
     // A client that resumes now learns the upload is done and sends nothing.
-    const resumed = tusClientUpload({ uploadUrl: url }, data, { chunkSize: 64 * MiB });
+    const resumed = tusClientUpload({ uploadUrl: url }, data, { chunkSize: 64 * MiB, retryDelays: RETRY_DELAYS });
     const r = await resumed.done;
     expect(r.patchOffsets).toEqual([]);
     finalizedOnce();
@@ -389,7 +253,7 @@ describe.each(PAIRINGS)('crash (%s)', (pairing) => {
     // How long the gateway takes from the last byte sent to the answer (the rest of the
     // body in flight, the last S3 part, finalization): the kills are spread over that window.
     const probe = randomBytes(size);
-    const probeUpload = await createUpload(chain.url, size, { filename: name('probe'), owner: 'crash' });
+    const probeUpload = await createUpload(chain.url, { length: size, metadata: { filename: name('probe'), owner: 'crash' } });
     let lastByteAt = 0;
     const probeAnswer = await patchWithHook(probeUpload.url, 0, probe, () => (lastByteAt = Date.now()));
     const window = Date.now() - lastByteAt;
@@ -401,7 +265,7 @@ describe.each(PAIRINGS)('crash (%s)', (pairing) => {
       const data = randomBytes(size);
       const filename = name(`kill-after-${delayMs}ms`);
       const key = `models/crash/${filename}`;
-      const { url, id } = await createUpload(chain.url, size, { filename, owner: 'crash' });
+      const { url, id } = await createUpload(chain.url, { length: size, metadata: { filename, owner: 'crash' } });
       const victim = chain.gw;
       const answer = await patchWithHook(url, 0, data, () => setTimeout(() => victim.child.kill('SIGKILL'), delayMs));
       await victim.kill9();
@@ -410,7 +274,7 @@ describe.each(PAIRINGS)('crash (%s)', (pairing) => {
 
       await chain.restart();
       // Resume as a client would: HEAD says done (or where to go on), tus-js-client does the rest.
-      const resumed = await tusClientUpload({ uploadUrl: url }, data, { chunkSize: 64 * MiB }).done;
+      const resumed = await tusClientUpload({ uploadUrl: url }, data, { chunkSize: 64 * MiB, retryDelays: RETRY_DELAYS }).done;
       expect(resumed.url).toBe(url);
       await expectFinalized(chain, url, key, data);
       const finalized = chain.events('upload.finalized', id).slice(-2);
@@ -428,14 +292,14 @@ describe.each(PAIRINGS)('crash (%s)', (pairing) => {
     const data = randomBytes(size);
     const filename = name('sigterm');
     const key = `models/crash/${filename}`;
-    const { url } = await createUpload(chain.url, size, { filename, owner: 'crash' });
+    const { url } = await createUpload(chain.url, { length: size, metadata: { filename, owner: 'crash' } });
 
     // 10 MiB over ~1.5 s, on a keep-alive connection as browsers and tus-js-client use.
     const part = 10 * MiB;
     chain.proxy.throttle(7 * MiB);
     const agent = new Agent({ keepAlive: true });
     cleanups.push(async () => agent.destroy());
-    const patching = raw(url, 'PATCH', patchHeaders(0), data.subarray(0, part), agent);
+    const patching = raw(url, { method: 'PATCH', headers: patchHeaders(0), body: data.subarray(0, part), agent });
     await sleep(300);
     const exited = new Promise<number | null>((resolve) => chain.gw.child.once('exit', (code) => resolve(code)));
     const sentAt = Date.now();
@@ -444,7 +308,7 @@ describe.each(PAIRINGS)('crash (%s)', (pairing) => {
     const direct = chain.gw.url;
     let refused = false;
     for (const until = Date.now() + 2_000; !refused && Date.now() < until; await sleep(50)) {
-      refused = await raw(`${direct}/healthz`, 'GET').then(
+      refused = await raw(`${direct}/healthz`).then(
         () => false,
         (err: NodeJS.ErrnoException) => err.code === 'ECONNREFUSED',
       );
@@ -467,7 +331,7 @@ describe.each(PAIRINGS)('crash (%s)', (pairing) => {
     await chain.restart();
     const head = await headUpload(url);
     expect(head.headers['upload-offset']).toBe(String(part));
-    const rest = await raw(url, 'PATCH', patchHeaders(part), data.subarray(part));
+    const rest = await patchUpload(url, part, data.subarray(part));
     expect(rest.status, rest.text).toBe(204);
     await expectFinalized(chain, url, key, data);
   });
@@ -478,7 +342,7 @@ describe.each(PAIRINGS)('crash (%s)', (pairing) => {
     const data = randomBytes(size);
     const filename = name('sigterm-silent');
     const key = `models/crash/${filename}`;
-    const { url } = await createUpload(chain.url, size, { filename, owner: 'crash' });
+    const { url } = await createUpload(chain.url, { length: size, metadata: { filename, owner: 'crash' } });
     const sent = 3 * MiB;
     const socket = await silentPatch(chain.gw.url + new URL(url).pathname, 0, size, data.subarray(0, sent));
     cleanups.push(async () => socket.destroy());
@@ -497,7 +361,7 @@ describe.each(PAIRINGS)('crash (%s)', (pairing) => {
     const offset = Number(head.headers['upload-offset']);
     // Nothing was acknowledged: any prefix of what was sent may have been kept, never more.
     expect(offset).toBeLessThanOrEqual(sent);
-    const rest = await raw(url, 'PATCH', patchHeaders(offset), data.subarray(offset));
+    const rest = await patchUpload(url, offset, data.subarray(offset));
     expect(rest.status, rest.text).toBe(204);
     await expectFinalized(chain, url, key, data);
   });
@@ -516,7 +380,7 @@ describe('crash (s3+s3), held at a chosen S3 request', () => {
     const data = randomBytes(size);
     const filename = name('kill-before-complete');
     const key = `models/crash/${filename}`;
-    const { url, id } = await createUpload(chain.url, size, { filename, owner: 'crash' });
+    const { url, id } = await createUpload(chain.url, { length: size, metadata: { filename, owner: 'crash' } });
 
     const held = s3Proxy.holdOn('<CompleteMultipartUpload');
     const answer = patchWithHook(url, 0, data, () => undefined);
@@ -526,7 +390,7 @@ describe('crash (s3+s3), held at a chosen S3 request', () => {
     s3Proxy.cutAll();
 
     await chain.restart();
-    const resumed = await tusClientUpload({ uploadUrl: url }, data, { chunkSize: 64 * MiB }).done;
+    const resumed = await tusClientUpload({ uploadUrl: url }, data, { chunkSize: 64 * MiB, retryDelays: RETRY_DELAYS }).done;
     expect(resumed.url).toBe(url);
     await expectFinalized(chain, url, key, data);
     expect(chain.events('upload.finalized', id)).toEqual([0, 1]);
@@ -543,7 +407,7 @@ describe('crash (s3+s3), held at a chosen S3 request', () => {
     const data = randomBytes(size);
     const filename = name('kill-mid-copy');
     const key = `models/crash/${filename}`;
-    const { url, id } = await createUpload(chain.url, size, { filename, owner: 'crash' });
+    const { url, id } = await createUpload(chain.url, { length: size, metadata: { filename, owner: 'crash' } });
 
     const held = s3Proxy.holdOn('x-amz-copy-source:');
     const answer = patchWithHook(url, 0, data, () => undefined);

@@ -6,7 +6,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { readdir, rm } from 'node:fs/promises';
-import { request as httpRequest, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';
+import { request as httpRequest, type Agent, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';
 import { createServer } from 'node:net';
 import { join, relative } from 'node:path';
 import { Upload, type HttpRequest, type HttpResponse, type PreviousUpload, type UploadOptions, type UrlStorage } from 'tus-js-client';
@@ -100,9 +100,11 @@ export interface RawOptions {
   body?: Buffer | string;
   /** Sends the body with Transfer-Encoding: chunked, in these pieces. */
   chunks?: Buffer[];
+  /** Sends the request on one of this agent's connections (e.g. a keep-alive one) instead of a fresh one. */
+  agent?: Agent;
 }
 
-/** One request on a fresh connection (no keep-alive, so requests never queue behind each other). */
+/** One request on a fresh connection (no keep-alive, so requests never queue behind each other), unless `agent` is given. */
 export function raw(url: string, options: RawOptions = {}): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
     const headers: OutgoingHttpHeaders = { ...options.headers };
@@ -112,7 +114,7 @@ export function raw(url: string, options: RawOptions = {}): Promise<RawResponse>
     const m = /^http:\/\/([^/:]+):(\d+)(.*)$/.exec(url);
     if (!m) throw new Error(`raw(): not an http://host:port URL: ${url}`);
     const target = { host: m[1], port: Number(m[2]), path: m[3] || '/' };
-    const req = httpRequest({ ...target, method: options.method ?? 'GET', headers, agent: false }, (res) => {
+    const req = httpRequest({ ...target, method: options.method ?? 'GET', headers, agent: options.agent ?? false }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('error', reject);

@@ -5,170 +5,24 @@
  * Each test runs on the file+localfs and s3+s3 pairings (s3: the Ceph RGW started by
  * the vitest globalSetup, a fresh bucket per file).
  */
-import { createHash, randomBytes, randomInt } from 'node:crypto';
-import { readFile, writeFile, mkdtemp, rm } from 'node:fs/promises';
-import { request as httpRequest, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';
-import { connect, type Socket } from 'node:net';
+import { randomBytes, randomInt } from 'node:crypto';
+import { readFile, mkdtemp, rm } from 'node:fs/promises';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GetObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { Upload, type HttpRequest, type HttpResponse } from 'tus-js-client';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { spawnGateway, startTestGateway, type GatewayProcess } from '../support/gateway.ts';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.ts';
+import { cleanupsAfterAll, CRASH_PAIRINGS as PAIRINGS, readStoredObject, silentPatch, sleep, tusClientUpload, writeDataDirOverlay } from './crash-kit.ts';
+import { createUpload, head as headUpload, MiB, pairingEnv, patch as patchUpload, sha256Hex, uniqueName, type RawResponse } from './pairings.ts';
 
 const KiB = 1024;
-const MiB = 1024 * KiB;
-const PAIRINGS = ['file+localfs', 's3+s3'] as const;
-type Pairing = (typeof PAIRINGS)[number];
 
 // ---------------------------------------------------------------------------------------------
-// Helpers (kept in this file: crash.test.ts has its own, test files do not import each other)
+// Helpers (the ones crash.test.ts uses too are in crash-kit.ts and pairings.ts)
 
-const sha256Hex = (data: Buffer) => createHash('sha256').update(data).digest('hex');
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-let bucket: Promise<string> | undefined;
-
-/** The env overrides selecting `pairing`; s3+s3 gets one fresh bucket for this file. */
-async function pairingEnv(pairing: Pairing): Promise<Record<string, string>> {
-  if (pairing === 'file+localfs') return { TUS_DATASTORE: 'file', STORAGE_BACKEND: 'localfs' };
-  const { createTestBucket, s3TestSettings } = await import('../support/services.ts');
-  const made: Promise<string> = (bucket ??= createTestBucket('resilience'));
-  const s3 = s3TestSettings();
-  return {
-    TUS_DATASTORE: 's3',
-    STORAGE_BACKEND: 's3',
-    S3_ENDPOINT: s3.endpoint,
-    S3_BUCKET: await made,
-    S3_ACCESS_KEY: s3.accessKey,
-    S3_SECRET_KEY: s3.secretKey,
-    S3_REGION: s3.region,
-  };
-}
-
-interface StoredObject {
-  size: number;
-  /** sha256 of the stored bytes, computed here. */
-  sha256: string;
-  metadata: Record<string, string>;
-}
-
-/** Reads the finished object straight from the backend (not through the gateway). */
-async function readStoredObject(env: Record<string, string>, dataDir: string, key: string): Promise<StoredObject> {
-  if (env.STORAGE_BACKEND === 'localfs') {
-    const path = join(dataDir, 'storage', key);
-    const sidecar = JSON.parse(await readFile(`${path}.meta.json`, 'utf8')) as { size: number; metadata: Record<string, string> };
-    const bytes = await readFile(path);
-    expect(sidecar.size).toBe(bytes.length);
-    return { size: bytes.length, sha256: sha256Hex(bytes), metadata: sidecar.metadata };
-  }
-  const client = new S3Client({
-    endpoint: env.S3_ENDPOINT,
-    region: env.S3_REGION,
-    forcePathStyle: true,
-    credentials: { accessKeyId: env.S3_ACCESS_KEY!, secretAccessKey: env.S3_SECRET_KEY! },
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
-  try {
-    const head = await client.send(new HeadObjectCommand({ Bucket: env.S3_BUCKET, Key: key }));
-    const got = await client.send(new GetObjectCommand({ Bucket: env.S3_BUCKET, Key: key }));
-    const hash = createHash('sha256');
-    let size = 0;
-    for await (const chunk of got.Body as AsyncIterable<Buffer>) {
-      hash.update(chunk);
-      size += chunk.length;
-    }
-    return { size, sha256: hash.digest('hex'), metadata: head.Metadata ?? {} };
-  } finally {
-    client.destroy();
-  }
-}
-
-interface RawResponse {
-  status: number;
-  headers: IncomingHttpHeaders;
-  text: string;
-}
-
-/** One request on a fresh connection. */
-function raw(url: string, method: string, headers: OutgoingHttpHeaders = {}, body?: Buffer): Promise<RawResponse> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(url, { method, headers: { ...headers, ...(body ? { 'Content-Length': body.length } : {}) }, agent: false }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (text += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-
-const TUS = { 'Tus-Resumable': '1.0.0' };
-const metadataHeader = (meta: Record<string, string>) =>
-  Object.entries(meta)
-    .map(([k, v]) => `${k} ${Buffer.from(v).toString('base64')}`)
-    .join(',');
-
-async function createUpload(base: string, size: number, meta: Record<string, string>): Promise<string> {
-  const res = await raw(`${base}/files`, 'POST', { ...TUS, 'Upload-Length': String(size), 'Upload-Metadata': metadataHeader(meta) });
-  expect(res.status, res.text).toBe(201);
-  return new URL(String(res.headers.location), base).toString();
-}
-
-const headUpload = (url: string) => raw(url, 'HEAD', TUS);
-const patchUpload = (url: string, offset: number, data: Buffer) =>
-  raw(url, 'PATCH', { ...TUS, 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': String(offset) }, data);
-
-/** What a whole tus-js-client upload saw, request by request. */
-interface ClientLog {
-  /** Upload-Offset of every PATCH the client sent, in order. */
-  patchOffsets: number[];
-  /** Upload-Offset of every HEAD/PATCH answer, in order. */
-  serverOffsets: number[];
-  /** For every PATCH sent: the highest offset the server had confirmed before it. */
-  confirmedBeforePatch: number[];
-  lastResponse?: HttpResponse;
-  url?: string;
-}
-
-/** Uploads `data` with tus-js-client; resolves on success with what it saw. */
-function tusClientUpload(endpointOrUrl: { endpoint: string } | { uploadUrl: string }, data: Buffer, options: { chunkSize: number; metadata?: Record<string, string> }): Promise<ClientLog> {
-  const log: ClientLog = { patchOffsets: [], serverOffsets: [], confirmedBeforePatch: [] };
-  let confirmed = 0;
-  return new Promise((resolve, reject) => {
-    const upload = new Upload(data, {
-      ...endpointOrUrl,
-      chunkSize: options.chunkSize,
-      metadata: options.metadata ?? {},
-      // Retry at once, then back off slowly: every cut costs one retry.
-      retryDelays: Array.from({ length: 60 }, (_, i) => i * 100),
-      onBeforeRequest(req: HttpRequest) {
-        if (req.getMethod() === 'PATCH') {
-          log.patchOffsets.push(Number(req.getHeader('Upload-Offset')));
-          log.confirmedBeforePatch.push(confirmed);
-        }
-      },
-      onAfterResponse(req: HttpRequest, res: HttpResponse) {
-        const offset = res.getHeader('Upload-Offset');
-        if ((req.getMethod() === 'HEAD' || req.getMethod() === 'PATCH') && offset !== undefined && offset !== null && offset !== '') {
-          log.serverOffsets.push(Number(offset));
-          confirmed = Math.max(confirmed, Number(offset));
-        }
-      },
-      onSuccess({ lastResponse }) {
-        log.lastResponse = lastResponse;
-        log.url = upload.url ?? undefined;
-        resolve(log);
-      },
-      onError: reject,
-    });
-    upload.start();
-  });
-}
+/** tus-js-client's retries here: at once, then backing off slowly; every cut costs one retry. */
+const RETRY_DELAYS = Array.from({ length: 60 }, (_, i) => i * 100);
 
 /** Resident set size (bytes) and CPU time (seconds, user+system) of a process, from /proc. */
 async function procUsage(pid: number): Promise<{ rss: number; cpu: number }> {
@@ -181,25 +35,7 @@ async function procUsage(pid: number): Promise<{ rss: number; cpu: number }> {
   return { rss, cpu };
 }
 
-/** Opens a PATCH of `declared` bytes, sends `send` of them, then goes silent with the socket open. */
-async function halfDeadPatch(uploadUrl: string, offset: number, declared: number, send: Buffer): Promise<Socket> {
-  const url = new URL(uploadUrl);
-  const socket = connect(Number(url.port), url.hostname);
-  await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
-  socket.on('error', () => undefined);
-  socket.on('data', () => undefined);
-  socket.write(
-    `PATCH ${url.pathname} HTTP/1.1\r\nHost: ${url.host}\r\nTus-Resumable: 1.0.0\r\n` +
-      `Content-Type: application/offset+octet-stream\r\nUpload-Offset: ${offset}\r\nContent-Length: ${declared}\r\n\r\n`,
-  );
-  await new Promise<void>((resolve) => socket.write(send, () => resolve()));
-  return socket;
-}
-
-const cleanups: Array<() => Promise<unknown>> = [];
-afterAll(async () => {
-  for (const c of cleanups.reverse()) await c().catch(() => undefined);
-});
+const cleanups = cleanupsAfterAll();
 
 // ---------------------------------------------------------------------------------------------
 
@@ -215,7 +51,7 @@ describe.each(PAIRINGS)('resilience (%s)', (pairing) => {
 
     const size = 48 * MiB;
     const data = randomBytes(size);
-    const filename = `cuts-${randomBytes(4).toString('hex')}.bin`;
+    const filename = uniqueName('cuts');
     const wantedCuts = 12;
     const cutPoints: number[] = [];
     // Each cut falls after a random 256 KiB..3 MiB of client → gateway bytes: 12 cuts
@@ -233,7 +69,8 @@ describe.each(PAIRINGS)('resilience (%s)', (pairing) => {
     const log = await tusClientUpload({ endpoint: `${proxy.url}/files/` }, data, {
       chunkSize: 64 * MiB, // one long PATCH per attempt
       metadata: { filename, filetype: 'application/octet-stream', owner: 'resilience' },
-    });
+      retryDelays: RETRY_DELAYS,
+    }).done;
     proxy.cancelCut();
 
     expect(cutPoints.length).toBe(wantedCuts);
@@ -276,10 +113,10 @@ describe.each(PAIRINGS)('resilience (%s)', (pairing) => {
 
     const size = 12 * MiB;
     const data = randomBytes(size);
-    const filename = `halfdead-${randomBytes(4).toString('hex')}.bin`;
-    const uploadUrl = await createUpload(gw.url, size, { filename, owner: 'resilience' });
+    const filename = uniqueName('halfdead');
+    const { url: uploadUrl } = await createUpload(gw.url, { length: size, metadata: { filename, owner: 'resilience' } });
     const sent = 3 * MiB + 12_345;
-    const silent = await halfDeadPatch(uploadUrl, 0, size, data.subarray(0, sent));
+    const silent = await silentPatch(uploadUrl, 0, size, data.subarray(0, sent));
     cleanups.push(async () => silent.destroy());
     await sleep(500); // the gateway has the bytes and holds the upload's lock
 
@@ -328,20 +165,16 @@ describe.each(PAIRINGS)('resilience (%s)', (pairing) => {
   it('a silent PATCH is cut after server.requestTimeout and its lock released, with its bytes kept', { timeout: 60_000 }, async () => {
     const env = await pairingEnv(pairing);
     const dataDir = await mkdtemp(join(tmpdir(), 'gw-silent-'));
-    const overlay = join(dataDir, 'silent-overlay.yaml');
-    await writeFile(
-      overlay,
-      `server:\n  requestTimeout: 2s\ntus:\n  file: { directory: ${JSON.stringify(join(dataDir, 'tus'))} }\nstorage:\n  localfs: { root: ${JSON.stringify(join(dataDir, 'storage'))} }\n`,
-    );
+    const overlay = await writeDataDirOverlay(dataDir, 'silent-overlay.yaml', 'server:\n  requestTimeout: 2s\n');
     const gw: GatewayProcess = await spawnGateway({ ...env, CONFIG_FILE: overlay }, dataDir);
     cleanups.push(() => gw.kill9(), () => rm(dataDir, { recursive: true, force: true }));
 
     const size = 10 * MiB;
     const data = randomBytes(size);
-    const filename = `silent-${randomBytes(4).toString('hex')}.bin`;
-    const uploadUrl = await createUpload(gw.url, size, { filename, owner: 'resilience' });
+    const filename = uniqueName('silent');
+    const { url: uploadUrl } = await createUpload(gw.url, { length: size, metadata: { filename, owner: 'resilience' } });
     const sent = 2 * MiB + 777;
-    const silent = await halfDeadPatch(uploadUrl, 0, size, data.subarray(0, sent));
+    const silent = await silentPatch(uploadUrl, 0, size, data.subarray(0, sent));
     const closedAt = new Promise<number>((resolve) => silent.once('close', () => resolve(Date.now())));
     const t0 = Date.now();
     cleanups.push(async () => silent.destroy());
@@ -381,8 +214,8 @@ describe('resilience (s3+s3), slow finalization', () => {
 
     const size = 6 * MiB;
     const data = randomBytes(size);
-    const filename = `slow-finalize-${randomBytes(4).toString('hex')}.bin`;
-    const uploadUrl = await createUpload(gw.url, size, { filename, owner: 'resilience' });
+    const filename = uniqueName('slow-finalize');
+    const { url: uploadUrl } = await createUpload(gw.url, { length: size, metadata: { filename, owner: 'resilience' } });
     // The copy into the final key is held for 2.5 s: finalization outlasts the 1 s timeout.
     const held = s3Proxy.holdOn('x-amz-copy-source:');
     const answer = patchUpload(uploadUrl, 0, data).catch((err: Error) => err);
