@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static SHA256_CTX *ctx_of(napi_env env, napi_value v) {
+static SHA256_CTX *raw_ctx(napi_env env, napi_value v) {
   void *data; size_t len;
   if (napi_get_buffer_info(env, v, &data, &len) != napi_ok || len != sizeof(SHA256_CTX)) {
     napi_throw_type_error(env, NULL, "state must be a Buffer of stateSize bytes");
@@ -19,10 +19,21 @@ static SHA256_CTX *ctx_of(napi_env env, napi_value v) {
   return (SHA256_CTX *)data;
 }
 
+/* A state read back from disk or Redis is checked before use: SHA256_Update indexes
+   its block buffer by `num`, so a damaged one must never reach it. */
+static SHA256_CTX *ctx_of(napi_env env, napi_value v) {
+  SHA256_CTX *ctx = raw_ctx(env, v);
+  if (ctx && (ctx->num >= SHA256_CBLOCK || ctx->md_len != SHA256_DIGEST_LENGTH)) {
+    napi_throw_range_error(env, NULL, "not a sha256 state");
+    return NULL;
+  }
+  return ctx;
+}
+
 static napi_value init(napi_env env, napi_callback_info info) {
   size_t argc = 1; napi_value argv[1];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  SHA256_CTX *ctx = argc ? ctx_of(env, argv[0]) : NULL;
+  SHA256_CTX *ctx = argc ? raw_ctx(env, argv[0]) : NULL;
   if (ctx) SHA256_Init(ctx);
   return NULL;
 }

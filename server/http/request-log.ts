@@ -14,6 +14,8 @@ export function requestLog(logger: Logger, metrics: Metrics): Middleware {
     ctx.state.requestId = id;
     ctx.set('X-Request-Id', id);
     const res = ctx.res;
+    // Read now: once the response is done the socket may be gone, and Koa's ctx.ip would throw.
+    const ip = ctx.ip;
     const done = () => {
       res.off('finish', done);
       res.off('close', done);
@@ -21,7 +23,7 @@ export function requestLog(logger: Logger, metrics: Metrics): Middleware {
       const status = res.headersSent ? res.statusCode : 499;
       metrics.httpRequests.inc({ method: ctx.method, status: String(status) });
       logger.info(
-        { reqId: id, method: ctx.method, path: ctx.path, status, ms: Math.round(ms * 10) / 10, ip: ctx.ip, aborted: !res.writableFinished },
+        { reqId: id, method: ctx.method, path: ctx.path, status, ms: Math.round(ms * 10) / 10, ip, aborted: !res.writableFinished },
         'request',
       );
     };

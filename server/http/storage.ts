@@ -1,6 +1,8 @@
+import { pipeline, Transform } from 'node:stream';
 import Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import type { AppDeps } from '../app.ts';
+import { errors } from '../errors.ts';
 import { decodeKeyPath, validateKey } from '../storage/keys.ts';
 import { verifyStorageSignature, type SignedMethod } from '../storage/signing.ts';
 import type { PutOptions } from '../storage/store.ts';
@@ -37,6 +39,17 @@ function authorizedKey(ctx: Context, method: SignedMethod, secret: string): stri
  * `{publicUrl}/storage/{key}?expires={unix}&signature={hex}`. With the s3 backend the
  * URLs point at S3 itself and these routes do not exist (404).
  */
+/** Passes at most `limit` bytes; one more fails the stream with EntityTooLarge (chunked bodies have no Content-Length). */
+function byteLimit(limit: number): Transform {
+  let seen = 0;
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      seen += chunk.length;
+      cb(seen > limit ? errors.entityTooLarge(limit) : null, chunk);
+    },
+  });
+}
+
 export function storageRoutes(deps: AppDeps): Middleware {
   if (deps.config.storage.backend !== 'localfs') return (_ctx, next) => next();
   const { store } = deps;
@@ -59,7 +72,12 @@ export function storageRoutes(deps: AppDeps): Middleware {
       // With Content-Length the Store checks that exactly that many bytes arrived (else InvalidArgument).
       const length = ctx.get('Content-Length');
       if (/^\d+$/.test(length)) options.size = Number(length);
-      const info = await store.put(key, ctx.req, options);
+      // A presigned PUT is bounded like an upload (tus.maxSize): its holder cannot fill the disk.
+      const limit = deps.config.tus.maxSize;
+      if (options.size !== undefined && options.size > limit) throw errors.entityTooLarge(limit);
+      const body = byteLimit(limit);
+      pipeline(ctx.req, body, () => undefined); // a client that goes away fails the body, and so the put
+      const info = await store.put(key, body, options);
       // As S3's PutObject: 200, the ETag, no body.
       ctx.status = 200;
       ctx.set('ETag', info.etag);

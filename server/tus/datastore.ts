@@ -64,21 +64,40 @@ export class GatewayDataStore extends DataStore {
     if (rec && rec.status !== 'done') await this.deps.records.delete(id);
   }
 
+  /**
+   * @tus/server releases the upload lock when a PATCH's body stream fails, while this
+   * write may still be finishing (stream.pipeline rejects before its async destination
+   * settles): whoever reads the upload next waits for it, so offsets and hash states
+   * are never read half-updated.
+   */
+  private readonly writing = new Map<string, Promise<unknown>>();
+
+  private async quiet(id: string): Promise<void> {
+    for (let w = this.writing.get(id); w; w = this.writing.get(id)) await w.catch(() => undefined);
+  }
+
   override async getUpload(id: string): Promise<Upload> {
+    await this.quiet(id);
     try {
       return this.outer(await this.inner.getUpload(this.innerId(id)), id);
     } catch (err) {
-      const rec = await this.deps.records.get(id);
-      if (rec?.status === 'done' && rec.size !== undefined) {
-        return new Upload({ id, size: rec.size, offset: rec.size, metadata: rec.metadata, creation_date: rec.createdAt });
-      }
-      throw err;
+      return this.finishedUpload(id, err);
     }
   }
 
+  /** A finalized upload, from the gateway's record (its data is in the Store now). */
+  private async finishedUpload(id: string, err: unknown = ERRORS.FILE_NOT_FOUND): Promise<Upload> {
+    const rec = await this.deps.records.get(id);
+    if (rec?.status === 'done' && rec.size !== undefined) {
+      return new Upload({ id, size: rec.size, offset: rec.size, metadata: rec.metadata, creation_date: rec.createdAt });
+    }
+    throw err;
+  }
+
   /** The inner datastore's view only (no finalized fallback). */
-  getLiveUpload(id: string): Promise<Upload> {
-    return this.inner.getUpload(this.innerId(id)).then((u) => this.outer(u, id));
+  async getLiveUpload(id: string): Promise<Upload> {
+    await this.quiet(id);
+    return this.outer(await this.inner.getUpload(this.innerId(id)), id);
   }
 
   override async declareUploadLength(id: string, length: number): Promise<void> {
@@ -97,10 +116,21 @@ export class GatewayDataStore extends DataStore {
   }
 
   override async write(readable: Readable, id: string, offset: number): Promise<number> {
+    await this.quiet(id);
+    const work = this.writeNow(readable, id, offset);
+    this.writing.set(id, work);
+    try {
+      return await work;
+    } finally {
+      if (this.writing.get(id) === work) this.writing.delete(id);
+    }
+  }
+
+  private async writeNow(readable: Readable, id: string, offset: number): Promise<number> {
     // An empty PATCH that queued behind the final one reaches here after the upload is
     // complete (its data may already be in the Store, or s3's multipart completed):
     // there is nothing to write, and onUploadFinish joins the finalization.
-    const upload = await this.getUpload(id);
+    const upload = await this.inner.getUpload(this.innerId(id)).catch(() => this.finishedUpload(id));
     if (!this.lengthJustDeclared.delete(id) && upload.size !== undefined && offset >= upload.size) {
       readable.resume();
       return offset;
@@ -109,7 +139,11 @@ export class GatewayDataStore extends DataStore {
     const checkpoints: HashState[] = hash ? [hash.save()] : [];
     if (hash) {
       hash.afterBatch = () => {
-        if (hash.offset - checkpoints[checkpoints.length - 1]!.offset >= CHECKPOINT_EVERY) checkpoints.push(hash.save());
+        if (hash.offset - checkpoints[checkpoints.length - 1]!.offset >= CHECKPOINT_EVERY) {
+          checkpoints.push(hash.save());
+          // The disk trails the hash by at most the backlog: older checkpoints are never needed.
+          if (checkpoints.length > 16) checkpoints.shift();
+        }
       };
     }
     let sinceSync = 0;
@@ -117,7 +151,15 @@ export class GatewayDataStore extends DataStore {
     // Flushing as the bytes arrive, in the background, keeps the flush at the end of the
     // PATCH — and at finalization — short whatever the upload's size.
     let syncing: Promise<void> = Promise.resolve();
-    const flush = () => (syncing = syncing.then(() => sync?.(id)).catch(() => undefined));
+    let syncError: unknown;
+    const flush = () =>
+      (syncing = syncing
+        .then(() => sync?.(id))
+        .catch((err: NodeJS.ErrnoException) => {
+          // ENOENT: finalization moved the data away meanwhile. Anything else (EIO, ENOSPC):
+          // the bytes may not be on disk, so they must not be acknowledged.
+          if (err?.code !== 'ENOENT') syncError ??= err;
+        }));
     const tap = new Transform({
       transform(chunk: Buffer, _enc, cb) {
         metrics.bytesReceived.inc(chunk.length);
@@ -143,14 +185,20 @@ export class GatewayDataStore extends DataStore {
       throw err;
     }
     // "Upload-Offset" acknowledges bytes: they are on disk before it is answered.
-    if (sync) await flush();
+    if (sync) {
+      await flush();
+      if (syncError) {
+        await this.settle(id, hash, checkpoints, undefined);
+        throw syncError;
+      }
+    }
     await this.settle(id, hash, checkpoints, newOffset);
     return newOffset;
   }
 
   /** A hasher that has seen exactly bytes [0, offset), or undefined when that cannot be had cheaply. */
   private async hashAt(id: string, offset: number): Promise<ResumableSha256 | undefined> {
-    const saved = await this.deps.hashes.get(id);
+    const saved = await this.deps.hashes.get(id).catch(() => undefined); // unreadable (torn by a power cut) = lost
     const restored = saved && saved.offset <= offset ? await ResumableSha256.restore(saved) : undefined;
     if (restored?.offset === offset) return restored;
     if (!this.deps.readRange) return undefined; // s3: finalization reads the object once instead

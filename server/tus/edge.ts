@@ -21,8 +21,8 @@ export interface EdgeDeps {
   records: RecordStore<UploadRecord>;
   metrics: Metrics;
   maxMetadataSize: number;
-  /** Refuses at creation metadata that the Store could not keep (S3's 2 KB), rather than after the last byte. */
-  checkObjectMetadata?: (metadata: Record<string, string>) => void;
+  /** Refuses at creation an upload whose object the Store could not keep (its key, S3's 2 KB of metadata), rather than after the last byte. */
+  checkNewObject?: (metadata: Record<string, string>) => void;
 }
 
 /**
@@ -47,7 +47,7 @@ export function tusEdge(deps: EdgeDeps): Middleware {
     // ctx.path is not percent-decoded: an id is plain [A-Za-z0-9_-], anything else
     // (`/files/x/`, `/files/x%zz`, `/files/a/b`) is no upload (TUS-NOTES 14, 15).
     const rest = ctx.path.slice(base.length);
-    const id = rest === '' || rest === '/' ? undefined : UPLOAD_ID.exec(rest.slice(1))?.[0];
+    const id = uploadIdFromPath(base, ctx.path);
     if (rest !== '' && rest !== '/' && !id) throw new GatewayError('NoSuchUpload', 'No such upload');
     const method = ctx.req.method ?? 'GET';
 
@@ -79,7 +79,7 @@ export function tusEdge(deps: EdgeDeps): Middleware {
       }
       const metadata = parseUploadMetadata(header);
       validateUploadMetadata(metadata);
-      deps.checkObjectMetadata?.(metadata);
+      deps.checkNewObject?.(metadata);
     }
     if (id && (method === 'HEAD' || method === 'PATCH' || method === 'DELETE')) {
       const done = await finishedUpload(deps, id, method);
@@ -145,6 +145,13 @@ function jsonErrorsFromTus(ctx: Context) {
   } as typeof res.writeHead;
 }
 
+/** The upload id of `{base}/{id}`, or undefined for any other path. */
+export function uploadIdFromPath(base: string, path: string): string | undefined {
+  if (!path.startsWith(`${base}/`)) return undefined;
+  const rest = path.slice(base.length + 1);
+  return UPLOAD_ID.test(rest) ? rest : undefined;
+}
+
 /** `GET /files/{id}`: "of a finished upload redirects (302) to /api/objects/{key}; of an unfinished one, 404." */
 async function getUpload(ctx: Context, deps: EdgeDeps, id: string | undefined) {
   const rec = id ? await deps.records.get(id) : undefined;
@@ -160,8 +167,9 @@ async function getUpload(ctx: Context, deps: EdgeDeps, id: string | undefined) {
 async function finishedUpload(deps: EdgeDeps, id: string, method: string): Promise<UploadRecord | undefined> {
   const rec = await deps.records.get(id);
   if (rec?.status === 'done') return rec;
-  if (method === 'DELETE') return undefined;
+  // Also for DELETE: terminating an upload that is being finalized waits for the object, then forgets the upload.
   if (deps.finalizer.isFinalizing(id)) return deps.finalizer.finalize(id);
+  if (method === 'DELETE') return undefined;
   if (method !== 'HEAD' && rec?.status !== 'finalizing') return undefined;
   const live = await deps.datastore.getLiveUpload(id).catch(() => undefined);
   if (live && live.size !== undefined && live.offset === live.size) return deps.finalizer.finalize(id);

@@ -88,7 +88,11 @@ export class Finalizer {
   private async run(id: string): Promise<UploadRecord> {
     const { records, datastore, store, logger, metrics } = this.deps;
     const existing = await records.get(id);
-    if (existing?.status === 'done') return existing;
+    if (existing?.status === 'done') {
+      // A crash (or a failed remove) after `done` can leave the tus copy: it must never be finalized again.
+      await this.removeTusCopy(id);
+      return existing;
+    }
     const started = process.hrtime.bigint();
     const upload = await datastore.getLiveUpload(id);
     if (upload.size === undefined || upload.offset !== upload.size) {
@@ -120,8 +124,7 @@ export class Finalizer {
       throw gw;
     }
     // The object is safe and recorded: the tus copy can go.
-    await datastore.remove(id).catch((err) => logger.warn({ uploadId: id, err }, 'could not remove finalized tus data'));
-    await this.deps.hashes.delete(id).catch(() => undefined);
+    await this.removeTusCopy(id);
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     metrics.finalizeDuration.observe(seconds);
     metrics.uploadsFinished.inc();
@@ -129,9 +132,18 @@ export class Finalizer {
     return record;
   }
 
+  /** Removes the tus datastore's copy of a finalized upload, if any is left (the record stays). */
+  async removeTusCopy(id: string): Promise<void> {
+    const live = await this.deps.datastore.getLiveUpload(id).catch(() => undefined);
+    if (live) {
+      await this.deps.datastore.remove(id).catch((err) => this.deps.logger.warn({ uploadId: id, err }, 'could not remove finalized tus data'));
+    }
+    await this.deps.hashes.delete(id).catch(() => undefined);
+  }
+
   /** The sha256 from the state kept as the bytes arrived; the data is read again only when that state is lost. */
   private async digest(id: string, size: number): Promise<string> {
-    const saved = await this.deps.hashes.get(id);
+    const saved = await this.deps.hashes.get(id).catch(() => undefined); // unreadable = lost
     const restored = saved?.offset === size ? await ResumableSha256.restore(saved) : undefined;
     if (restored) return restored.digest();
     this.deps.logger.warn({ event: 'upload.rehash', uploadId: id, stateOffset: saved?.offset ?? null, size }, 'hash state lost: reading the upload again');

@@ -5,15 +5,15 @@ import { GatewayError, toGatewayError } from '../errors.ts';
 import type { Config } from '../config.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
-import { encodeKeyPath } from '../storage/keys.ts';
+import { encodeKeyPath, validateKey } from '../storage/keys.ts';
 import { S3_METADATA_LIMIT, s3MetadataBytes } from '../storage/s3-metadata.ts';
 import type { Store } from '../storage/store.ts';
 import { GatewayDataStore } from './datastore.ts';
 import { createInnerDatastore } from './datastores.ts';
-import { tusEdge } from './edge.ts';
+import { tusEdge, uploadIdFromPath } from './edge.ts';
 import { Finalizer } from './finalize.ts';
 import { QueueLocker } from './locker.ts';
-import { normalizeMetadata, parseUploadMetadata, validateUploadMetadata } from './metadata.ts';
+import { normalizeMetadata, objectKeyFor, parseUploadMetadata, validateUploadMetadata } from './metadata.ts';
 import { FileRecordStore, type RecordStore } from './records.ts';
 import { createShared } from './shared.ts';
 import type { HashState } from './sha256-state.ts';
@@ -55,7 +55,7 @@ export async function createTusGateway({ config, store, logger, metrics }: TusDe
   const datastore = new GatewayDataStore(inner.datastore, {
     hashes, records, metrics, readRange: inner.readRange, idPrefix: inner.idPrefix, sync: inner.sync, remove: inner.remove,
   });
-  const finalizer = new Finalizer({ datastore, store, records, hashes, placement: inner.placement, readAll: inner.readAll, ensureComplete: inner.ensureComplete, logger, metrics, locker: shared?.locker });
+  const finalizer = new Finalizer({ datastore, store, records, hashes, placement: inner.placement, readAll: inner.readAll, ensureComplete: inner.ensureComplete, logger, metrics, locker: shared?.finalizeLocker });
 
   const tus = new Server({
     path: config.tus.path,
@@ -64,6 +64,9 @@ export async function createTusGateway({ config, store, logger, metrics }: TusDe
     maxSize: config.tus.maxSize,
     respectForwardedHeaders: config.server.trustProxy,
     exposedHeaders: ['Object-Key'],
+    // The id the edge checked (from the path), never one smuggled in a query string
+    // (`/files/A?x=/B`: @tus/server's default reads the end of the whole URL).
+    getFileIdFromRequest: (req) => uploadIdFromPath(config.tus.path, new URL(req.url).pathname),
     allowedHeaders: ['X-HTTP-Method-Override', 'X-Request-Id'],
     // Always return an object: PostHandler reads the result without a null check (TUS-NOTES 3).
     async onUploadCreate(req, upload) {
@@ -97,7 +100,11 @@ export async function createTusGateway({ config, store, logger, metrics }: TusDe
   return {
     middleware: tusEdge({
       path: config.tus.path, tus, datastore, finalizer, records, metrics, maxMetadataSize: config.tus.maxMetadataSize,
-      checkObjectMetadata: store.kind === 's3' ? checkS3Metadata : undefined,
+      checkNewObject: (metadata) => {
+        // API.md §3's key rules hold for the object this upload will become: refuse now, not after the last byte.
+        validateKey(objectKeyFor(normalizeMetadata(metadata, '0'.repeat(32))), { localfs: store.kind === 'localfs' });
+        if (store.kind === 's3') checkS3Metadata(metadata);
+      },
     }),
     async status(id: string): Promise<UploadStatus> {
       const rec = await records.get(id);

@@ -26,6 +26,7 @@ export class RedisLocker implements Locker {
   ) {
     this.ready = subscriber.psubscribe(`${this.prefix}release:*`, `${this.prefix}unlocked:*`);
     subscriber.on('pmessage', (_pattern: string, channel: string) => {
+      if (!channel.startsWith(this.prefix)) return; // another locker's, on the same connection
       const rest = channel.slice(this.prefix.length);
       if (rest.startsWith('release:')) void this.releaseHandlers.get(rest.slice(8))?.();
       else if (rest.startsWith('unlocked:')) for (const wake of this.unlockWaiters.get(rest.slice(9)) ?? []) wake();

@@ -54,6 +54,7 @@ function opensslEngine(n: NativeSha256, saved?: string): Engine {
     const bytes = Buffer.from(saved, 'base64');
     if (bytes.length !== n.stateSize) throw new Error('sha256 state of another OpenSSL layout');
     bytes.copy(state);
+    n.final(state); // throws RangeError on a damaged state, before anything hashes with it
   } else {
     n.init(state);
   }

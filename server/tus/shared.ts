@@ -20,6 +20,9 @@ export function createShared(url: string) {
   subscriber.on('error', () => undefined);
   return {
     locker: new RedisLocker(redis, subscriber),
+    // Finalizing a 10 GB upload by an S3 copy takes minutes: whoever waits for it (an empty
+    // PATCH, a resume HEAD on another instance) waits for it, not for a 30 s default.
+    finalizeLocker: new RedisLocker(redis, subscriber, { prefix: 'gateway:finalize:', acquireTimeout: 6 * 3600_000 }),
     records: new RedisRecordStore<UploadRecord>(redis, 'gateway:record:'),
     hashes: new RedisRecordStore<HashState>(redis, 'gateway:hash:'),
     s3Cache: new IoRedisKvStore<MetadataValue>(redis, 'gateway:tus-s3:'),

@@ -47,6 +47,8 @@ export async function sweepOnce({ config, datastore, records, hashes, finalizer,
   for (const id of ids) {
     const rec = await records.get(id);
     if (rec?.status === 'done') {
+      // Leftovers first: without its record, a finished upload's tus copy would look unfinalized.
+      await finalizer.removeTusCopy(id);
       if (Date.parse(rec.finishedAt ?? rec.createdAt) + ttl < now) await records.delete(id);
       continue;
     }
@@ -58,8 +60,7 @@ export async function sweepOnce({ config, datastore, records, hashes, finalizer,
         continue;
       } catch (err) {
         logger.error({ event: 'upload.recover_failed', uploadId: id, err }, 'could not finalize a complete upload');
-        if ((err as { code?: string }).code !== 'Gone') continue;
-        // Its data is gone: it can only expire.
+        // It is tried again at each sweep until it expires like any upload that did not make it.
       }
     }
     const created = Date.parse(live?.creation_date ?? rec?.createdAt ?? '') || now;

@@ -39,6 +39,10 @@ describe('ResumableSha256', () => {
     expect(await ResumableSha256.restore(other)).toBeUndefined();
     const torn = { offset: 10, state: Buffer.alloc(7).toString('base64'), engine: sha256Engine };
     expect(await ResumableSha256.restore(torn)).toBeUndefined();
+    // Right size, wrong content (a block index past the buffer): refused, never used.
+    const good = (await ResumableSha256.create()).save();
+    const bytes = Buffer.from(good.state, 'base64').fill(0xff);
+    expect(await ResumableSha256.restore({ ...good, state: bytes.toString('base64') })).toBeUndefined();
   });
 
   it('digests the empty input', async () => {

@@ -1,0 +1,84 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RunningGateway } from '../../server/main.ts';
+import { startTestGateway } from '../support/gateway.ts';
+import { createUpload, head, patch, raw, tusHeaders } from './pairings.ts';
+
+const sha256Hex = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+const json = (r: { json?: unknown }) => r.json as { error?: { code: string; message: string } };
+
+describe('hardening (file+localfs)', () => {
+  let gw: RunningGateway & { dataDir: string };
+  beforeAll(async () => {
+    gw = await startTestGateway({}, undefined, 'tus: { maxSize: 64MiB, expiration: 3s, cleanupInterval: 1s }');
+  });
+  afterAll(() => gw?.close());
+
+  it('acts on the upload named by the path, never on one smuggled into the query string', async () => {
+    const a = await createUpload(gw.url, { length: 10, metadata: { filename: 'a.bin', owner: 'h' } });
+    const b = await createUpload(gw.url, { length: 10, metadata: { filename: 'b.bin', owner: 'h' } });
+    const res = await patch(`${a.url}?x=/${b.id}`, 0, Buffer.from('0123'));
+    expect(res.status).toBe(204);
+    expect((await head(a.url)).headers['upload-offset']).toBe('4');
+    expect((await head(b.url)).headers['upload-offset']).toBe('0');
+    const odd = await raw(`${a.url}?x=/.gateway`, { method: 'HEAD', headers: tusHeaders() });
+    expect(odd.status).toBe(200);
+  });
+
+  it('refuses at creation an upload whose object key the Store cannot keep (localfs: *.meta.json)', async () => {
+    const res = await raw(`${gw.url}/files`, {
+      method: 'POST',
+      headers: tusHeaders({ 'Upload-Length': '3', 'Upload-Metadata': `filename ${Buffer.from('w.meta.json').toString('base64')}` }),
+    });
+    expect(res.status).toBe(400);
+    expect(json(res).error?.code).toBe('InvalidKey');
+  });
+
+  it('continues when the saved sha256 state is unreadable (torn by a power cut): the data is hashed again', async () => {
+    const data = randomBytes(300_000);
+    const up = await createUpload(gw.url, { length: data.length, metadata: { filename: 'torn.bin', owner: 'h' } });
+    expect((await patch(up.url, 0, data.subarray(0, 100_000))).status).toBe(204);
+    await writeFile(join(gw.dataDir, 'tus', '.gateway', 'hashes', `${up.id}.json`), '');
+    expect((await patch(up.url, 100_000, data.subarray(100_000))).status).toBe(204);
+    const info = await raw(`${gw.url}/api/objects?prefix=models/h/torn.bin`);
+    expect((info.json as { objects: Array<{ metadata: { sha256: string } }> }).objects[0]!.metadata.sha256).toBe(sha256Hex(data));
+  });
+
+  it('never finalizes again the leftovers of a finished upload, even after its record expires', async () => {
+    const v1 = Buffer.from('version one');
+    const up = await createUpload(gw.url, { length: v1.length, metadata: { filename: 'twice.bin', owner: 'h' } });
+    // Keep a copy of the tus data as a crash right after `done` would leave it.
+    const tusDir = join(gw.dataDir, 'tus');
+    await mkdir(join(gw.dataDir, 'keep'), { recursive: true });
+    expect((await patch(up.url, 0, v1.subarray(0, 5))).status).toBe(204);
+    await copyFile(join(tusDir, `${up.id}.json`), join(gw.dataDir, 'keep', 'info.json'));
+    expect((await patch(up.url, 5, v1.subarray(5))).status).toBe(204);
+    await writeFile(join(tusDir, up.id), v1);
+    await copyFile(join(gw.dataDir, 'keep', 'info.json'), join(tusDir, `${up.id}.json`));
+    // A newer version of the same object, uploaded afterwards.
+    const v2 = Buffer.from('version two!');
+    const up2 = await createUpload(gw.url, { length: v2.length, metadata: { filename: 'twice.bin', owner: 'h' } });
+    expect((await patch(up2.url, 0, v2)).status).toBe(204);
+    await sleep(5500); // past tus.expiration: the first record is forgotten
+    const body = await raw(`${gw.url}/api/objects/models/h/twice.bin`);
+    expect(body.body.toString()).toBe('version two!');
+    await expect(readFile(join(tusDir, up.id))).rejects.toThrow();
+  }, 20_000);
+
+  it('bounds a presigned PUT by tus.maxSize, with or without Content-Length', async () => {
+    const presign = await raw(`${gw.url}/api/presign`, {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ key: 'h/put.bin', method: 'PUT', expiresIn: 60 }),
+    });
+    const url = (presign.json as { url: string }).url.replace(/^http:\/\/[^/]+/, gw.url);
+    const big = await raw(url, { method: 'PUT', headers: { 'Content-Length': String(65 * 2 ** 20) }, body: Buffer.alloc(0) });
+    expect(big.status).toBe(413);
+    expect(json(big).error?.code).toBe('EntityTooLarge');
+    const chunked = await raw(url, { method: 'PUT', chunks: Array.from({ length: 65 }, () => Buffer.alloc(2 ** 20)) });
+    expect(chunked.status).toBe(413);
+    expect((await raw(`${gw.url}/api/objects/h/put.bin`, { method: 'HEAD' })).status).toBe(404);
+    expect((await raw(`${gw.url}/healthz`)).status).toBe(200);
+  });
+});
