@@ -117,16 +117,24 @@ export class GatewayDataStore extends DataStore {
 
   override async write(readable: Readable, id: string, offset: number): Promise<number> {
     await this.quiet(id);
-    const work = this.writeNow(readable, id, offset);
-    this.writing.set(id, work);
+    // Readers wait only for a write whose body has ended or failed (its last few ms of
+    // settling), never for one still receiving: a half-dead PATCH must not hold up the
+    // HEAD that comes to replace it, nor a status poll (TUS-NOTES 12, 13).
+    let settled = false;
+    let work: Promise<number> | undefined;
+    const bodyDone = () => {
+      if (!settled && work) this.writing.set(id, work);
+    };
+    work = this.writeNow(readable, id, offset, bodyDone);
     try {
       return await work;
     } finally {
+      settled = true;
       if (this.writing.get(id) === work) this.writing.delete(id);
     }
   }
 
-  private async writeNow(readable: Readable, id: string, offset: number): Promise<number> {
+  private async writeNow(readable: Readable, id: string, offset: number, bodyDone: () => void): Promise<number> {
     // An empty PATCH that queued behind the final one reaches here after the upload is
     // complete (its data may already be in the Store, or s3's multipart completed):
     // there is nothing to write, and onUploadFinish joins the finalization.
@@ -175,6 +183,8 @@ export class GatewayDataStore extends DataStore {
         hash.settled().then(() => cb(null, chunk), cb);
       },
     });
+    tap.once('close', bodyDone);
+    tap.once('finish', bodyDone);
     pipeline(readable, tap, () => undefined);
     let newOffset: number;
     try {
