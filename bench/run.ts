@@ -39,7 +39,8 @@ const TARGET_RSS_MB = 200;
 // Child processes
 
 interface Child {
-  kind: 'gateway' | 'bare';
+  /** 'bare+sha256': bare @tus/server that also hashes (node:crypto) and fdatasyncs, as the gateway must. */
+  kind: 'gateway' | 'bare' | 'bare+sha256';
   url: string;
   proc: ChildProcess;
   dir: string;
@@ -69,7 +70,8 @@ async function startChild(kind: Child['kind'], dir: string): Promise<Child> {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
   } else {
-    proc = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/bare-server.ts'), join(dir, 'tus')], {
+    const args = ['--import', 'tsx', join(ROOT, 'bench/bare-server.ts'), join(dir, 'tus'), ...(kind === 'bare+sha256' ? ['--sha256'] : [])];
+    proc = spawn(process.execPath, args, {
       cwd: ROOT,
       env: process.env,
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -257,7 +259,7 @@ async function main() {
     const row = (r: Run, i: number) =>
       [
         pad(String(i), 3),
-        pad(r.kind, 8),
+        pad(r.kind, 11),
         pad(fmt(r.size / MiB), 6),
         pad(fmt(r.timing.totalMs / 1000, 2), 8),
         pad(fmt(mibps(r)), 7),
@@ -269,12 +271,12 @@ async function main() {
         pad(r.shaOk === undefined ? '—' : r.shaOk ? 'ok' : 'WRONG', 6),
       ].join(' ');
     console.log('');
-    console.log(['run', '  server', '   MiB', 'total s', '  MiB/s', 'send MiB/s', 'last→answer ms', 'finalize ms', 'idle MB', 'peak MB', 'sha256'].map((h, i) => pad(h, [3, 8, 6, 8, 7, 9, 12, 12, 9, 9, 6][i]!)).join(' '));
+    console.log(['run', '     server', '   MiB', 'total s', '  MiB/s', 'send MiB/s', 'last→answer ms', 'finalize ms', 'idle MB', 'peak MB', 'sha256'].map((h, i) => pad(h, [3, 11, 6, 8, 7, 9, 12, 12, 9, 9, 6][i]!)).join(' '));
 
     // 1 GiB, interleaved; the order flips each round so neither side always goes first.
     let n = 0;
     for (let round = 0; round < ROUNDS && !interrupted; round++) {
-      const order: Child['kind'][] = round % 2 === 0 ? ['gateway', 'bare'] : ['bare', 'gateway'];
+      const order: Child['kind'][] = round % 2 === 0 ? ['gateway', 'bare', 'bare+sha256'] : ['bare+sha256', 'bare', 'gateway'];
       for (const kind of order) {
         if (interrupted) break;
         const r = await oneRun(root, kind, BIG, `big-${round}`);
@@ -302,6 +304,7 @@ async function main() {
   const gwRate = median(big('gateway').map(mibps));
   const bareRate = median(big('bare').map(mibps));
   const ratio = gwRate / bareRate;
+  const workRate = big('bare+sha256').length ? median(big('bare+sha256').map(mibps)) : NaN;
   const finBig = median(big('gateway').map((r) => r.finalizeMs ?? NaN));
   const finSmall = median(small.map((r) => r.finalizeMs ?? NaN));
   const tailBig = median(big('gateway').map((r) => r.timing.tailMs));
@@ -316,6 +319,9 @@ async function main() {
   console.log('');
   console.log(`medians over ${big('gateway').length} gateway and ${big('bare').length} bare runs of ${fmt(BIG / MiB)} MiB in one PATCH (request start → answer):`);
   console.log(`  gateway ${fmt(gwRate)} MiB/s, bare @tus/server ${fmt(bareRate)} MiB/s, ratio ${fmt(ratio, 2)}   target ≥ ${TARGET_RATIO}: ${verdict(ratio >= TARGET_RATIO)}`);
+  if (Number.isFinite(workRate)) {
+    console.log(`  bare @tus/server + sha256 + fdatasync ${fmt(workRate)} MiB/s: bare+work/bare ${fmt(workRate / bareRate, 2)} (the price of the work), gateway/bare+work ${fmt(gwRate / workRate, 2)} (the gateway's own plumbing)`);
+  }
   console.log(`  finalize (gateway_finalize_duration_seconds): ${fmt(SMALL / MiB)} MiB ${fmt(finSmall, 1)} ms, ${fmt(BIG / MiB)} MiB ${fmt(finBig, 1)} ms   target: not growing with size: ${verdict(finalizeFlat)}`);
   console.log(`  last byte sent → answer (client): ${fmt(SMALL / MiB)} MiB ${fmt(tailSmall)} ms, ${fmt(BIG / MiB)} MiB ${fmt(tailBig)} ms (bare, ${fmt(BIG / MiB)} MiB: ${fmt(tailBare)} ms)`);
   console.log(`  gateway peak RSS ${fmt(mb(peak))} MB (bare ${fmt(mb(barePeak))} MB)   target < ${TARGET_RSS_MB} MB: ${verdict(mb(peak) < TARGET_RSS_MB)}`);
