@@ -248,5 +248,3 @@ export class GatewayDataStore extends DataStore {
     return this.deps.hashes.delete(id);
   }
 }
-
-export { ERRORS };
