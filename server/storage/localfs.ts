@@ -1,12 +1,28 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { constants as fsc, type Dirent, type Stats } from 'node:fs';
-import { access, copyFile, lstat, mkdir, open, readdir, realpath, rename, rm, rmdir, unlink } from 'node:fs/promises';
+import { constants as fsc } from 'node:fs';
+import { access, copyFile, lstat, mkdir, open, readdir, realpath, rename, rm, unlink } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { z } from 'zod';
 import { errors, GatewayError, isGatewayError } from '../errors.ts';
-import { SIDECAR_SUFFIX, validateKey, validatePrefix } from './keys.ts';
+import { validatePrefix } from './keys.ts';
+import { decodeCursor, encodeCursor, walk } from './localfs-list.ts';
+import {
+  accessDenied,
+  checkParent,
+  conflict,
+  ensureParents,
+  errno,
+  fsyncDir,
+  locate,
+  type Location,
+  prepareWrite,
+  prune,
+  READ_NOFOLLOW,
+  TEMP_DIR,
+  writeDurable,
+} from './localfs-paths.ts';
+import { consistent, readSidecar, type Sidecar, toInfo } from './localfs-sidecar.ts';
 import { signStorageUrl, type SignedMethod } from './signing.ts';
 import type { CopyOptions, GetOptions, GetResult, ListOptions, ListResult, ObjectInfo, PresignOptions, PutOptions, Store } from './store.ts';
 
@@ -40,12 +56,8 @@ import type { CopyOptions, GetOptions, GetResult, ListOptions, ListResult, Objec
  * opened with O_NOFOLLOW or lstat'ed.
  */
 
-/** The temp directory's name, `.tmp\` (see above). POSIX only: on Windows a backslash separates. */
-export const TEMP_DIR = '.tmp\\';
-const NAME_MAX = 255; // bytes per path component on ext4, xfs, btrfs, tmpfs
+export { TEMP_DIR };
 const DEFAULT_CONTENT_TYPE = 'application/octet-stream';
-// O_NONBLOCK: a FIFO planted at an object's path must not hang the open (no effect on regular files).
-const READ_NOFOLLOW = fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK;
 const TORN_RETRIES = 3;
 
 export interface ImportFileOptions {
@@ -75,27 +87,6 @@ export interface LocalFsStoreOptions {
   staleTempAgeMs?: number;
 }
 
-const sidecarSchema = z.object({
-  key: z.string(),
-  size: z.number().int().nonnegative(),
-  contentType: z.string(),
-  etag: z.string(),
-  lastModified: z.string().refine((s) => !Number.isNaN(Date.parse(s))),
-  metadata: z.record(z.string(), z.string()),
-});
-type Sidecar = z.infer<typeof sidecarSchema>;
-
-interface Location {
-  data: string;
-  sidecar: string;
-  dir: string;
-}
-
-const errno = (err: unknown): string | undefined => (err as NodeJS.ErrnoException | null)?.code;
-const accessDenied = (key: string) => new GatewayError('AccessDenied', `Access denied: a symbolic link is on the path of ${key}`);
-const conflict = (key: string) =>
-  new GatewayError('Conflict', `${key} clashes with an existing object or prefix (on localfs a key cannot be both)`);
-
 /** API.md §3: "a quoted strong validator derived from the sha256". */
 export const etagFromSha256 = (hex: string): string => `"${hex.slice(0, 32).toLowerCase()}"`;
 
@@ -108,62 +99,6 @@ function translate(err: unknown, key: string, op: 'read' | 'write'): GatewayErro
   if (code === 'ENOTDIR' || code === 'EISDIR' || code === 'EEXIST' || code === 'ENOTEMPTY') return conflict(key);
   if (code === 'ENOSPC' || code === 'EDQUOT') return errors.internal('no space left on the storage volume', err);
   return errors.internal(`local storage failed (${code ?? (err as Error)?.message ?? 'unknown'})`, err);
-}
-
-const consistent = (st: Stats, s: Sidecar): boolean =>
-  st.isFile() && st.size === s.size && Math.floor(st.mtimeMs) <= Date.parse(s.lastModified);
-
-const toInfo = (key: string, s: Sidecar): ObjectInfo => ({
-  key,
-  size: s.size,
-  contentType: s.contentType,
-  etag: s.etag,
-  lastModified: new Date(s.lastModified),
-  metadata: { ...s.metadata },
-});
-
-async function fsyncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } catch (err) {
-    if (errno(err) !== 'EINVAL') throw err; // some filesystems cannot fsync a directory
-  } finally {
-    await fh.close();
-  }
-}
-
-async function writeDurable(path: string, text: string): Promise<void> {
-  const fh = await open(path, 'wx');
-  try {
-    await fh.writeFile(text, 'utf8');
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
-async function readSidecar(path: string, key: string): Promise<Sidecar> {
-  const fh = await open(path, READ_NOFOLLOW);
-  let text: string;
-  try {
-    text = await fh.readFile('utf8');
-  } finally {
-    await fh.close();
-  }
-  try {
-    return sidecarSchema.parse(JSON.parse(text));
-  } catch (err) {
-    throw errors.internal(`corrupt metadata sidecar for ${key}`, err);
-  }
-}
-
-/** The cursor is the last key returned, base64url-encoded: opaque, URL-safe, exact in bytes. */
-const encodeCursor = (key: string): string => Buffer.from(key, 'utf8').toString('base64url');
-function decodeCursor(cursor: string): Buffer {
-  const bytes = Buffer.from(cursor, 'base64url');
-  if (bytes.length === 0 || bytes.toString('base64url') !== cursor) throw errors.invalidArgument('invalid list cursor');
-  return bytes;
 }
 
 export class LocalFsStore implements Store, FileImporter {
@@ -180,57 +115,6 @@ export class LocalFsStore implements Store, FileImporter {
 
   private get tmpDir(): string {
     return join(this.root, TEMP_DIR);
-  }
-
-  private locate(key: string): Location {
-    validateKey(key, { localfs: true });
-    const segments = key.split('/');
-    const last = segments.length - 1;
-    segments.forEach((seg, i) => {
-      const max = i === last ? NAME_MAX - SIDECAR_SUFFIX.length : NAME_MAX;
-      if (Buffer.byteLength(seg) > max) throw errors.invalidKey(`segment longer than ${max} bytes (a local filesystem limit)`);
-    });
-    const data = join(this.root, ...segments);
-    if (!data.startsWith(this.root + sep)) throw errors.invalidKey('key resolves outside the store'); // defence in depth
-    return { data, sidecar: data + SIDECAR_SUFFIX, dir: dirname(data) };
-  }
-
-  /** For reads: the parent directory exists and no component of it is a symlink. */
-  private async checkParent(dir: string, key: string): Promise<void> {
-    if ((await realpath(dir)) !== dir) throw accessDenied(key);
-  }
-
-  /** For writes: creates missing parents one level at a time, refusing symlinks and files on the way. */
-  private async ensureParents(dir: string, key: string): Promise<void> {
-    let cur = this.root;
-    for (const seg of dir.slice(this.root.length).split(sep).filter(Boolean)) {
-      cur = join(cur, seg);
-      try {
-        await mkdir(cur);
-        continue;
-      } catch (err) {
-        if (errno(err) !== 'EEXIST') throw err;
-      }
-      const st = await lstat(cur);
-      if (st.isSymbolicLink()) throw accessDenied(key);
-      if (!st.isDirectory()) throw conflict(key);
-    }
-  }
-
-  private async prepareWrite(loc: Location, key: string): Promise<void> {
-    await this.ensureParents(loc.dir, key);
-    for (const path of [loc.data, loc.sidecar]) {
-      const st = await lstat(path).catch((err) => (errno(err) === 'ENOENT' ? null : Promise.reject(err)));
-      if (st?.isSymbolicLink()) throw accessDenied(key);
-      if (st && !st.isFile()) throw conflict(key);
-    }
-  }
-
-  /** Removes now-empty directories from `dir` up to (not including) the root; stops at the first non-empty one. */
-  private async prune(dir: string): Promise<void> {
-    for (; dir.startsWith(this.root + sep); dir = dirname(dir)) {
-      if (!(await rmdir(dir).then(() => true, () => false))) return;
-    }
   }
 
   /** Serializes commits and deletes of one key, so two writers never interleave their two renames. */
@@ -255,7 +139,7 @@ export class LocalFsStore implements Store, FileImporter {
    * it is that open descriptor's fstat that was checked, so the bytes served are the ones verified.
    */
   private async readObject(key: string, loc: Location, keepOpen: boolean) {
-    await this.checkParent(loc.dir, key);
+    await checkParent(loc.dir, key);
     for (let attempt = 1; ; attempt++) {
       const side = await readSidecar(loc.sidecar, key);
       const fh = keepOpen ? await open(loc.data, READ_NOFOLLOW) : undefined;
@@ -304,7 +188,7 @@ export class LocalFsStore implements Store, FileImporter {
           } catch (err) {
             // A concurrent delete may have pruned the (then empty) parent directory.
             if (errno(err) !== 'ENOENT' || attempt === 3) throw err;
-            await this.ensureParents(loc.dir, key);
+            await ensureParents(this.root, loc.dir, key);
           }
         }
         await rename(sideTmp, loc.sidecar);
@@ -320,10 +204,10 @@ export class LocalFsStore implements Store, FileImporter {
 
   async put(key: string, body: Readable, options: PutOptions = {}): Promise<ObjectInfo> {
     try {
-      const loc = this.locate(key);
+      const loc = locate(this.root, key);
       const expected = options.size;
       if (expected !== undefined && !(Number.isSafeInteger(expected) && expected >= 0)) throw errors.invalidArgument('size must be a non-negative integer');
-      await this.prepareWrite(loc, key);
+      await prepareWrite(this.root, loc, key);
       const tmp = join(this.tmpDir, randomUUID());
       const fh = await open(tmp, 'wx');
       try {
@@ -348,7 +232,7 @@ export class LocalFsStore implements Store, FileImporter {
         return await this.commit(key, loc, tmp, { size, contentType, etag: etagFromSha256(hash.digest('hex')), metadata });
       } catch (err) {
         await unlink(tmp).catch(() => {});
-        await this.prune(loc.dir); // the directories this put created, if nothing else went there
+        await prune(this.root, loc.dir); // the directories this put created, if nothing else went there
         throw err;
       }
     } catch (err) {
@@ -358,9 +242,9 @@ export class LocalFsStore implements Store, FileImporter {
 
   async importFile(path: string, key: string, options: ImportFileOptions): Promise<ObjectInfo> {
     try {
-      const loc = this.locate(key);
+      const loc = locate(this.root, key);
       if (!/^[0-9a-f]{64}$/i.test(options.sha256)) throw errors.invalidArgument('sha256 must be 64 hex digits');
-      await this.prepareWrite(loc, key);
+      await prepareWrite(this.root, loc, key);
       // Only a regular file of the announced size is adopted: renaming a symlink would plant it in the store.
       const source = resolve(path);
       const src = await open(source, READ_NOFOLLOW).catch((err) =>
@@ -402,7 +286,7 @@ export class LocalFsStore implements Store, FileImporter {
 
   async get(key: string, options: GetOptions = {}): Promise<GetResult> {
     try {
-      const { info, fh } = await this.readObject(key, this.locate(key), true);
+      const { info, fh } = await this.readObject(key, locate(this.root, key), true);
       const range = options.range;
       if (!range) return { info, body: fh!.createReadStream() };
       const { start } = range;
@@ -419,7 +303,7 @@ export class LocalFsStore implements Store, FileImporter {
 
   async stat(key: string): Promise<ObjectInfo> {
     try {
-      return (await this.readObject(key, this.locate(key), false)).info;
+      return (await this.readObject(key, locate(this.root, key), false)).info;
     } catch (err) {
       throw translate(err, key, 'read');
     }
@@ -427,7 +311,7 @@ export class LocalFsStore implements Store, FileImporter {
 
   async delete(key: string): Promise<void> {
     try {
-      const loc = this.locate(key);
+      const loc = locate(this.root, key);
       await this.withKeyLock(key, async () => {
         const stats = [];
         for (const path of [loc.sidecar, loc.data]) {
@@ -436,12 +320,12 @@ export class LocalFsStore implements Store, FileImporter {
           stats.push(st);
         }
         if (stats.every((st) => !st)) return; // absent: fine, as S3
-        await this.checkParent(loc.dir, key); // never unlink through a symlinked parent
+        await checkParent(loc.dir, key); // never unlink through a symlinked parent
         // Sidecar first: once it is gone the object is gone, whatever happens to the data.
         if (stats[0]?.isFile()) await unlink(loc.sidecar);
         if (stats[1]?.isFile()) await unlink(loc.data);
         await fsyncDir(loc.dir);
-        await this.prune(loc.dir);
+        await prune(this.root, loc.dir);
       });
     } catch (err) {
       throw translate(err, key, 'write');
@@ -457,8 +341,8 @@ export class LocalFsStore implements Store, FileImporter {
     const startDir = prefix.includes('/') ? prefix.slice(0, prefix.lastIndexOf('/')) : '';
     const objects: ObjectInfo[] = [];
     try {
-      for await (const key of this.walk(startDir, Buffer.from(prefix), after)) {
-        const info = await (async () => (await this.readObject(key, this.locate(key), false)).info)().catch(
+      for await (const key of walk(this.root, startDir, Buffer.from(prefix), after)) {
+        const info = await (async () => (await this.readObject(key, locate(this.root, key), false)).info)().catch(
           // Not a committed object (no sidecar, torn, corrupt, symlinked, odd name): not listed.
           (err) => (isGatewayError(err) || ['ENOENT', 'ENOTDIR', 'ELOOP', 'EISDIR'].includes(errno(err)!) ? null : Promise.reject(err)),
         );
@@ -473,57 +357,18 @@ export class LocalFsStore implements Store, FileImporter {
   }
 
   /**
-   * Candidate keys under `dir` in UTF-8 byte order of the full key, one directory read at a time.
-   * A directory sorts as `name/`: every key inside it starts with that, so sorting entries that
-   * way and descending depth-first yields exactly the byte order of the keys (`a-c` < `a/b`).
-   */
-  private async *walk(dir: string, prefix: Buffer, after: Buffer | undefined): AsyncGenerator<string> {
-    const abs = dir ? join(this.root, ...dir.split('/')) : this.root;
-    let entries: Dirent[];
-    try {
-      if (dir && (await realpath(abs)) !== abs) return; // a symlinked directory holds no objects
-      entries = await readdir(abs, { withFileTypes: true });
-    } catch (err) {
-      if (errno(err) === 'ENOENT' || errno(err) === 'ENOTDIR') return;
-      throw err;
-    }
-    const items: { key: string; isDir: boolean; sortKey: Buffer }[] = [];
-    for (const d of entries) {
-      const key = dir ? `${dir}/${d.name}` : d.name;
-      let isDir = d.isDirectory();
-      let isFile = d.isFile();
-      if (!isDir && !isFile && !d.isSymbolicLink()) {
-        const st = await lstat(join(abs, d.name)).catch(() => null); // filesystems that give no d_type
-        isDir = !!st?.isDirectory();
-        isFile = !!st?.isFile();
-      }
-      if (isDir ? key === TEMP_DIR : !isFile || d.name.endsWith(SIDECAR_SUFFIX)) continue;
-      const sortKey = Buffer.from(isDir ? `${key}/` : key);
-      const startsWith = (a: Buffer, b: Buffer) => a.subarray(0, b.length).equals(b);
-      if (!startsWith(sortKey, prefix) && !(isDir && startsWith(prefix, sortKey))) continue;
-      if (after && Buffer.compare(sortKey, after) <= 0 && !(isDir && startsWith(after, sortKey))) continue;
-      items.push({ key, isDir, sortKey });
-    }
-    items.sort((a, b) => Buffer.compare(a.sortKey, b.sortKey));
-    for (const item of items) {
-      if (item.isDir) yield* this.walk(item.key, prefix, after);
-      else yield item.key;
-    }
-  }
-
-  /**
    * A real copy into a fresh inode (reflinked where the filesystem can). A hard link would be
    * cheaper, but the two names would share one mtime, and the mtime is half of the commit check.
    */
   async copy(from: string, to: string, options: CopyOptions = {}): Promise<ObjectInfo> {
     try {
-      const src = this.locate(from);
-      const dst = this.locate(to);
+      const src = locate(this.root, from);
+      const dst = locate(this.root, to);
       for (let attempt = 1; attempt <= 3; attempt++) {
         const { info, fh } = await this.readObject(from, src, true).catch((err) => Promise.reject(translate(err, from, 'read')));
         const tmp = join(this.tmpDir, randomUUID());
         try {
-          await this.prepareWrite(dst, to);
+          await prepareWrite(this.root, dst, to);
           await copyFile(src.data, tmp, fsc.COPYFILE_FICLONE);
           // copyFile opened the path itself: it copied the verified bytes only if the path still names the
           // inode we hold open (data inodes are never written in place, nor renamed back once replaced).
@@ -548,7 +393,7 @@ export class LocalFsStore implements Store, FileImporter {
   }
 
   private presign(method: SignedMethod, key: string, { expiresIn }: PresignOptions): string {
-    this.locate(key);
+    locate(this.root, key);
     if (!(Number.isFinite(expiresIn) && expiresIn > 0)) throw errors.invalidArgument('expiresIn must be a positive number of seconds');
     const expiresAt = new Date(Date.now() + expiresIn * 1000);
     return signStorageUrl({ publicUrl: this.publicUrl, secret: this.signingSecret, method, key, expiresAt });

@@ -1,0 +1,100 @@
+import { constants as fsc } from 'node:fs';
+import { lstat, mkdir, open, realpath, rmdir } from 'node:fs/promises';
+import { dirname, join, sep } from 'node:path';
+import { errors, GatewayError } from '../errors.ts';
+import { SIDECAR_SUFFIX, validateKey } from './keys.ts';
+
+/*
+ * Where a key lives under the store's root, reached without following a symbolic link, and
+ * the durable-write helpers of the commit protocol. The layout, the temp directory and the
+ * symlink rule are described at the top of localfs.ts.
+ */
+
+/** The temp directory's name, `.tmp\` (see localfs.ts). POSIX only: on Windows a backslash separates. */
+export const TEMP_DIR = '.tmp\\';
+const NAME_MAX = 255; // bytes per path component on ext4, xfs, btrfs, tmpfs
+// O_NONBLOCK: a FIFO planted at an object's path must not hang the open (no effect on regular files).
+export const READ_NOFOLLOW = fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK;
+
+export interface Location {
+  data: string;
+  sidecar: string;
+  dir: string;
+}
+
+export const errno = (err: unknown): string | undefined => (err as NodeJS.ErrnoException | null)?.code;
+export const accessDenied = (key: string) => new GatewayError('AccessDenied', `Access denied: a symbolic link is on the path of ${key}`);
+export const conflict = (key: string) =>
+  new GatewayError('Conflict', `${key} clashes with an existing object or prefix (on localfs a key cannot be both)`);
+
+export function locate(root: string, key: string): Location {
+  validateKey(key, { localfs: true });
+  const segments = key.split('/');
+  const last = segments.length - 1;
+  segments.forEach((seg, i) => {
+    const max = i === last ? NAME_MAX - SIDECAR_SUFFIX.length : NAME_MAX;
+    if (Buffer.byteLength(seg) > max) throw errors.invalidKey(`segment longer than ${max} bytes (a local filesystem limit)`);
+  });
+  const data = join(root, ...segments);
+  if (!data.startsWith(root + sep)) throw errors.invalidKey('key resolves outside the store'); // defence in depth
+  return { data, sidecar: data + SIDECAR_SUFFIX, dir: dirname(data) };
+}
+
+/** For reads: the parent directory exists and no component of it is a symlink. */
+export async function checkParent(dir: string, key: string): Promise<void> {
+  if ((await realpath(dir)) !== dir) throw accessDenied(key);
+}
+
+/** For writes: creates missing parents one level at a time, refusing symlinks and files on the way. */
+export async function ensureParents(root: string, dir: string, key: string): Promise<void> {
+  let cur = root;
+  for (const seg of dir.slice(root.length).split(sep).filter(Boolean)) {
+    cur = join(cur, seg);
+    try {
+      await mkdir(cur);
+      continue;
+    } catch (err) {
+      if (errno(err) !== 'EEXIST') throw err;
+    }
+    const st = await lstat(cur);
+    if (st.isSymbolicLink()) throw accessDenied(key);
+    if (!st.isDirectory()) throw conflict(key);
+  }
+}
+
+export async function prepareWrite(root: string, loc: Location, key: string): Promise<void> {
+  await ensureParents(root, loc.dir, key);
+  for (const path of [loc.data, loc.sidecar]) {
+    const st = await lstat(path).catch((err) => (errno(err) === 'ENOENT' ? null : Promise.reject(err)));
+    if (st?.isSymbolicLink()) throw accessDenied(key);
+    if (st && !st.isFile()) throw conflict(key);
+  }
+}
+
+/** Removes now-empty directories from `dir` up to (not including) the root; stops at the first non-empty one. */
+export async function prune(root: string, dir: string): Promise<void> {
+  for (; dir.startsWith(root + sep); dir = dirname(dir)) {
+    if (!(await rmdir(dir).then(() => true, () => false))) return;
+  }
+}
+
+export async function fsyncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } catch (err) {
+    if (errno(err) !== 'EINVAL') throw err; // some filesystems cannot fsync a directory
+  } finally {
+    await fh.close();
+  }
+}
+
+export async function writeDurable(path: string, text: string): Promise<void> {
+  const fh = await open(path, 'wx');
+  try {
+    await fh.writeFile(text, 'utf8');
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
