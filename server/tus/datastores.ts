@@ -4,7 +4,7 @@ import { Readable } from 'node:stream';
 import { DeleteObjectsCommand, HeadBucketCommand, HeadObjectCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { FileStore } from '@tus/file-store';
 import { S3Store as TusS3Store, type MetadataValue } from '@tus/s3-store';
-import { MemoryKvStore, type DataStore, type KvStore } from '@tus/utils';
+import { MemoryKvStore, type DataStore, type KvStore, type Upload } from '@tus/utils';
 import { GatewayError } from '../errors.ts';
 import type { Config } from '../config.ts';
 import type { Store } from '../storage/store.ts';
@@ -57,13 +57,9 @@ export async function createInnerDatastore(config: Config, store: Store, s3Cache
   if (config.tus.datastore === 'file') {
     const directory = config.tus.file.directory;
     const dataPath = fileDataPath(directory);
-    const datastore = new FileStore({
-      directory,
-      // Atomic replacement of the per-upload JSON (TUS-NOTES 9: FileKvStore's plain writeFile can tear).
-      configstore: new FileRecordStore(directory, '.json'),
-      expirationPeriodInMilliseconds: expiration,
-    });
-    const configstore = new FileRecordStore(directory, '.json');
+    // Atomic replacement of the per-upload JSON (TUS-NOTES 9: FileKvStore's plain writeFile can tear).
+    const configstore = new FileRecordStore<Upload>(directory, '.json');
+    const datastore = new FileStore({ directory, configstore, expirationPeriodInMilliseconds: expiration });
     return {
       datastore,
       readRange: (id, start, end) =>
