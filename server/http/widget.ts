@@ -6,9 +6,10 @@ import type { Context, Middleware } from 'koa';
 import mime from 'mime-types';
 import type { AppDeps } from '../app.ts';
 import { GatewayError } from '../errors.ts';
+import { PACKAGE_ROOT } from '../package-root.ts';
 import { routerMiddleware } from './router-middleware.ts';
 
-const CLIENT_DIR = join(import.meta.dirname, '../../client');
+const CLIENT_DIR = join(PACKAGE_ROOT, 'client');
 const DIST_DIR = join(CLIENT_DIR, 'dist');
 // Built file names only: no path separators, so nothing outside client/dist can be named.
 const ASSET_NAME = /^[A-Za-z0-9_-][A-Za-z0-9_.-]*$/;

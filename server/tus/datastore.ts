@@ -94,10 +94,21 @@ export class GatewayDataStore extends DataStore {
     throw err;
   }
 
-  /** The inner datastore's view only (no finalized fallback). */
+  /**
+   * The offset each upload had when the PATCH now writing to it began: those bytes are
+   * stored. @tus/s3-store's write() first downloads and deletes the incomplete part, so
+   * until the next part is uploaded its getUpload() counts fewer bytes than were
+   * acknowledged; a status poll must never see an offset go back.
+   */
+  private readonly writingFrom = new Map<string, { offset: number }>();
+
+  /** The inner datastore's view only (no finalized fallback), never behind an acknowledged offset. */
   async getLiveUpload(id: string): Promise<Upload> {
     await this.quiet(id);
-    return this.outer(await this.inner.getUpload(this.innerId(id)), id);
+    const upload = this.outer(await this.inner.getUpload(this.innerId(id)), id);
+    const floor = this.writingFrom.get(id)?.offset;
+    if (floor !== undefined && (upload.offset ?? 0) < floor) upload.offset = floor;
+    return upload;
   }
 
   override async declareUploadLength(id: string, length: number): Promise<void> {
@@ -126,11 +137,14 @@ export class GatewayDataStore extends DataStore {
       if (!settled && work) this.writing.set(id, work);
     };
     work = this.writeNow(readable, id, offset, bodyDone);
+    const from = { offset };
+    this.writingFrom.set(id, from);
     try {
       return await work;
     } finally {
       settled = true;
       if (this.writing.get(id) === work) this.writing.delete(id);
+      if (this.writingFrom.get(id) === from) this.writingFrom.delete(id);
     }
   }
 

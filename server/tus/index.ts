@@ -107,16 +107,24 @@ export async function createTusGateway({ config, store, logger, metrics }: TusDe
       },
     }),
     async status(id: string): Promise<UploadStatus> {
+      // The datastore first, the record second: finalization marks the record 'finalizing'
+      // before it moves the data into the Store, so when the data is gone the record read
+      // after it says why. (Read the other way round, a poll between the two saw offset 0.)
+      const live = await datastore.getLiveUpload(id).catch((err: { status_code?: number }) => {
+        if (err?.status_code === 404 || err?.status_code === 410) return undefined;
+        throw err;
+      });
       const rec = await records.get(id);
       if (rec?.status === 'done') {
         return { id, offset: rec.size!, length: rec.size!, status: 'done', key: rec.key, metadata: rec.metadata };
       }
-      const live = await datastore.getLiveUpload(id).catch(() => undefined);
       if (!live && !rec) throw new GatewayError('NoSuchUpload', `No upload ${id}`);
       const status = finalizer.isFinalizing(id) ? 'finalizing' : (rec?.status ?? 'uploading');
+      // Finalizing or failed: every byte arrived (finalization starts at offset == length).
+      const complete = (status === 'finalizing' || status === 'failed') && rec?.size !== undefined;
       return {
         id,
-        offset: live?.offset ?? 0,
+        offset: complete ? rec.size! : (live?.offset ?? 0),
         length: live?.size ?? rec?.size,
         status,
         key: rec?.key,

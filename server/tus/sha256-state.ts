@@ -1,5 +1,7 @@
 import { createRequire } from 'node:module';
+import { join } from 'node:path';
 import { createSHA256, type IHasher } from 'hash-wasm';
+import { PACKAGE_ROOT } from '../package-root.ts';
 
 /**
  * A sha256 whose state can be written down and picked up again in another
@@ -33,7 +35,7 @@ interface NativeSha256 {
 
 const native: NativeSha256 | undefined = (() => {
   try {
-    return createRequire(import.meta.url)('../../native/sha256/build/Release/sha256_state.node') as NativeSha256;
+    return createRequire(import.meta.url)(join(PACKAGE_ROOT, 'native/sha256/build/Release/sha256_state.node')) as NativeSha256;
   } catch {
     return undefined;
   }

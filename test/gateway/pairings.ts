@@ -12,8 +12,12 @@ import { join, relative } from 'node:path';
 import { Upload, type HttpRequest, type HttpResponse, type PreviousUpload, type UploadOptions, type UrlStorage } from 'tus-js-client';
 import { startTestGateway } from '../support/gateway.ts';
 
-export const PAIRINGS = ['file+localfs', 's3+s3', 'file+s3'] as const;
-export type Pairing = (typeof PAIRINGS)[number];
+const ALL_PAIRINGS = ['file+localfs', 's3+s3', 'file+s3'] as const;
+export type Pairing = (typeof ALL_PAIRINGS)[number];
+/** Every pairing, or those named in TEST_PAIRINGS (`npm run test:quick`: file+localfs, which needs no service). */
+export const PAIRINGS: readonly Pairing[] = process.env.TEST_PAIRINGS
+  ? ALL_PAIRINGS.filter((p) => process.env.TEST_PAIRINGS!.split(',').includes(p))
+  : ALL_PAIRINGS;
 
 export const TUS_VERSION = '1.0.0';
 export const MiB = 2 ** 20;
