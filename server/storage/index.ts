@@ -9,8 +9,11 @@ import type { Store } from './store.ts';
 export async function createStore(config: Config): Promise<Store> {
   if (config.storage.backend === 's3') {
     const [{ createS3Client }, { createS3Store }] = await Promise.all([import('./s3-client.ts'), import('./s3.ts')]);
+    const s3 = config.storage.s3;
     return createS3Store({
-      client: createS3Client(config.storage.s3),
+      client: createS3Client(s3),
+      // A second client, only for signing: the server talks to `endpoint`, browsers to `publicEndpoint`.
+      ...(s3.publicEndpoint && s3.publicEndpoint !== s3.endpoint ? { presignClient: createS3Client({ ...s3, endpoint: s3.publicEndpoint }) } : {}),
       bucket: config.storage.s3.bucket,
       // The s3 datastore keeps incomplete uploads in the same bucket: they are not objects yet.
       hiddenPrefix: config.tus.datastore === 's3' ? config.storage.s3.tusPrefix : '',

@@ -1,7 +1,7 @@
 import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { ConfigError, type Config } from '../config.ts';
 
-type S3Settings = Config['storage']['s3'];
+type S3Settings = Omit<Config['storage']['s3'], 'publicEndpoint'> & { publicEndpoint?: string };
 
 /** Parallel requests to S3 per client: the put/copy queues and list's HEADs share them. */
 const MAX_SOCKETS = 64;

@@ -1,3 +1,4 @@
+import { describeBucketFailure } from '../storage/s3-check.ts';
 import { constants, createReadStream } from 'node:fs';
 import { access, open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
@@ -138,7 +139,7 @@ export async function createInnerDatastore(config: Config, store: Store, s3Cache
       try {
         await client.send(new HeadBucketCommand({ Bucket: s3.bucket }));
       } catch (err) {
-        throw new GatewayError('ServiceUnavailable', `tus bucket ${s3.bucket} does not answer`, { cause: err });
+        throw new GatewayError('ServiceUnavailable', `tus datastore: ${describeBucketFailure(err, s3.bucket, s3.endpoint)}`, { cause: err });
       }
     },
   };

@@ -2,6 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Server } from '@tus/server';
 import { GatewayError, toGatewayError } from '../errors.ts';
+import { forwardedPrefix } from '../http/forwarded.ts';
 import type { Config } from '../config.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
@@ -46,7 +47,7 @@ function checkS3Metadata(metadata: Record<string, string>): void {
 export async function createTusGateway({ config, store, logger, metrics }: TusDeps): Promise<TusGateway> {
   const stateDir = join(config.tus.file.directory, '.gateway');
   await mkdir(stateDir, { recursive: true });
-  const shared = config.redis.url ? createShared(config.redis.url) : undefined;
+  const shared = config.redis.url ? createShared(config.redis.url, logger) : undefined;
   const records: RecordStore<UploadRecord> = shared?.records ?? new FileRecordStore<UploadRecord>(join(stateDir, 'records'));
   // The hash state is re-derivable from the data (file) or the object (s3): no fsync per PATCH.
   const hashes: RecordStore<HashState> = shared?.hashes ?? new FileRecordStore<HashState>(join(stateDir, 'hashes'), '.json', false);
@@ -63,6 +64,9 @@ export async function createTusGateway({ config, store, logger, metrics }: TusDe
     locker: shared?.locker ?? new QueueLocker(),
     maxSize: config.tus.maxSize,
     respectForwardedHeaders: config.server.trustProxy,
+    // @tus/server follows X-Forwarded-Proto/-Host (and Forwarded) itself; the prefix a proxy mounts us under it does not know.
+    generateUrl: (req, { proto, host, path, id }) =>
+      `${proto}://${host}${config.server.trustProxy ? forwardedPrefix(req.headers.get('x-forwarded-prefix')) : ''}${path}/${id}`,
     exposedHeaders: ['Object-Key'],
     // The id the edge checked (from the path), never one smuggled in a query string
     // (`/files/A?x=/B`: @tus/server's default reads the end of the whole URL).

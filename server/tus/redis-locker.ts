@@ -17,20 +17,29 @@ const EXTEND = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call(
 export class RedisLocker implements Locker {
   private readonly releaseHandlers = new Map<string, RequestRelease>();
   private readonly unlockWaiters = new Map<string, Set<() => void>>();
-  private readonly ready: Promise<unknown>;
+  private subscribed?: Promise<unknown>;
 
   constructor(
     private readonly redis: Redis,
     private readonly subscriber: Redis,
     private readonly options: { prefix?: string; ttl?: number; acquireTimeout?: number } = {},
   ) {
-    this.ready = subscriber.psubscribe(`${this.prefix}release:*`, `${this.prefix}unlocked:*`);
+    void this.ready().catch(() => undefined); // subscribe now; a failure is retried at the next lock
     subscriber.on('pmessage', (_pattern: string, channel: string) => {
       if (!channel.startsWith(this.prefix)) return; // another locker's, on the same connection
       const rest = channel.slice(this.prefix.length);
       if (rest.startsWith('release:')) void this.releaseHandlers.get(rest.slice(8))?.();
       else if (rest.startsWith('unlocked:')) for (const wake of this.unlockWaiters.get(rest.slice(9)) ?? []) wake();
     });
+  }
+
+  /** Subscribed once (ioredis re-subscribes after a reconnect); a failed attempt is forgotten, never an unhandled rejection. */
+  private ready(): Promise<unknown> {
+    this.subscribed ??= this.subscriber.psubscribe(`${this.prefix}release:*`, `${this.prefix}unlocked:*`).catch((err: unknown) => {
+      this.subscribed = undefined;
+      throw err;
+    });
+    return this.subscribed;
   }
 
   get prefix(): string {
@@ -45,7 +54,7 @@ export class RedisLocker implements Locker {
     let renew: NodeJS.Timeout | undefined;
     return {
       lock: async (signal: AbortSignal, requestRelease: RequestRelease) => {
-        await this.ready;
+        await this.ready();
         const deadline = Date.now() + timeout;
         let delay = 25;
         let asked = false;
