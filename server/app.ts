@@ -35,7 +35,7 @@ export const ALLOWED_HEADERS = [
 export function createApp(deps: AppDeps): Koa {
   const app = new Koa({ proxy: deps.config.server.trustProxy });
   app.silent = true; // errors are logged by errorMiddleware, not printed by Koa
-  app.use(requestLog(deps.logger, deps.metrics));
+  app.use(requestLog(deps.logger, deps.metrics, deps.config.tus.path));
   app.use(errorMiddleware(deps.logger));
   app.use(
     cors({

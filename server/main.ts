@@ -50,7 +50,7 @@ export async function startGateway(loaded: Config, options: { logger?: Logger } 
   const metrics = createMetrics();
   let tus: Awaited<ReturnType<typeof createTusGateway>> | undefined;
   try {
-    const store = await createStore(config);
+    const store = await createStore(config, metrics);
     tus = await createTusGateway({ config, store, logger, metrics });
     // Fail early, in one line: a missing bucket, bad credentials or an unreachable endpoint.
     if (config.storage.backend === 's3') await store.ping();
@@ -65,6 +65,10 @@ export async function startGateway(loaded: Config, options: { logger?: Logger } 
     await tus?.close();
     throw err;
   }
+  server.on('connection', (socket) => {
+    metrics.connections.inc();
+    socket.once('close', () => metrics.connections.dec());
+  });
   boundSilence(server, config.server.requestTimeout);
   const closeServer = gracefulClose(server, config.server.shutdownTimeout, logger);
 

@@ -22,7 +22,7 @@ export class RedisLocker implements Locker {
   constructor(
     private readonly redis: Redis,
     private readonly subscriber: Redis,
-    private readonly options: { prefix?: string; ttl?: number; acquireTimeout?: number } = {},
+    private readonly options: { prefix?: string; ttl?: number; acquireTimeout?: number; onWait?: (seconds: number) => void } = {},
   ) {
     void this.ready().catch(() => undefined); // subscribe now; a failure is retried at the next lock
     subscriber.on('pmessage', (_pattern: string, channel: string) => {
@@ -54,6 +54,7 @@ export class RedisLocker implements Locker {
     let renew: NodeJS.Timeout | undefined;
     return {
       lock: async (signal: AbortSignal, requestRelease: RequestRelease) => {
+        const started = process.hrtime.bigint();
         await this.ready();
         const deadline = Date.now() + timeout;
         let delay = 25;
@@ -68,6 +69,7 @@ export class RedisLocker implements Locker {
           await this.waitUnlocked(id, Math.min(delay, deadline - Date.now()), signal);
           delay = Math.min(delay * 2, 500);
         }
+        this.options.onWait?.(Number(process.hrtime.bigint() - started) / 1e9);
         this.releaseHandlers.set(id, requestRelease);
         renew = setInterval(() => void this.redis.eval(EXTEND, 1, key, token, String(ttl)).catch(() => undefined), ttl / 3);
         renew.unref();

@@ -3,6 +3,7 @@ import { IoRedisKvStore } from '@tus/utils';
 import { Redis } from 'ioredis';
 import { GatewayError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
+import type { Metrics } from '../metrics.ts';
 import { RedisLocker } from './redis-locker.ts';
 import { RedisRecordStore } from './redis-records.ts';
 import type { HashState } from './sha256-state.ts';
@@ -13,7 +14,7 @@ import type { UploadRecord } from './upload-record.ts';
  * the upload lock, the upload records and hash states, and @tus/s3-store's
  * upload-info cache — all in one Redis, named by `redis.url`.
  */
-export function createShared(url: string, logger?: Logger) {
+export function createShared(url: string, logger?: Logger, metrics?: Metrics) {
   const redis = new Redis(url, { maxRetriesPerRequest: 3, enableOfflineQueue: true, lazyConnect: false });
   const subscriber = redis.duplicate();
   // ioredis reconnects by itself; without a listener an 'error' event would end the process.
@@ -33,10 +34,10 @@ export function createShared(url: string, logger?: Logger) {
     });
   }
   return {
-    locker: new RedisLocker(redis, subscriber),
+    locker: new RedisLocker(redis, subscriber, { onWait: (s) => metrics?.lockWait.observe({ locker: 'redis' }, s) }),
     // Finalizing a 10 GB upload by an S3 copy takes minutes: whoever waits for it (an empty
     // PATCH, a resume HEAD on another instance) waits for it, not for a 30 s default.
-    finalizeLocker: new RedisLocker(redis, subscriber, { prefix: 'gateway:finalize:', acquireTimeout: 6 * 3600_000 }),
+    finalizeLocker: new RedisLocker(redis, subscriber, { prefix: 'gateway:finalize:', acquireTimeout: 6 * 3600_000, onWait: (s) => metrics?.lockWait.observe({ locker: 'redis-finalize' }, s) }),
     records: new RedisRecordStore<UploadRecord>(redis, 'gateway:record:'),
     hashes: new RedisRecordStore<HashState>(redis, 'gateway:hash:'),
     s3Cache: new IoRedisKvStore<MetadataValue>(redis, 'gateway:tus-s3:'),
