@@ -2,6 +2,7 @@ import cors from '@koa/cors';
 import Koa from 'koa';
 import type { Config } from './config.ts';
 import { errorMiddleware } from './http/error-middleware.ts';
+import { readinessGate, type Readiness } from './http/readiness.ts';
 import { requestLog } from './http/request-log.ts';
 import { routes } from './http/routes.ts';
 import type { Logger } from './logger.ts';
@@ -15,6 +16,8 @@ export interface AppDeps {
   tus: TusGateway;
   logger: Logger;
   metrics: Metrics;
+  /** Cached readiness of the Store, the tus datastore and Redis (http/readiness.ts). */
+  readiness: Readiness;
 }
 
 /** Headers a browser client must be able to read (tus and the gateway's own). */
@@ -32,7 +35,7 @@ export const ALLOWED_HEADERS = [
 export function createApp(deps: AppDeps): Koa {
   const app = new Koa({ proxy: deps.config.server.trustProxy });
   app.silent = true; // errors are logged by errorMiddleware, not printed by Koa
-  app.use(requestLog(deps.logger, deps.metrics));
+  app.use(requestLog(deps.logger, deps.metrics, deps.config.tus.path));
   app.use(errorMiddleware(deps.logger));
   app.use(
     cors({
@@ -43,6 +46,7 @@ export function createApp(deps: AppDeps): Koa {
       maxAge: 86400,
     }),
   );
+  app.use(readinessGate(deps.readiness, deps.config.tus.path));
   // tus comes before any route: it owns the raw request stream under tus.path.
   app.use(deps.tus.middleware);
   app.use(routes(deps));

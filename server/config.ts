@@ -2,6 +2,8 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { EnvError, envAssignments } from './config-env.ts';
+import { closest } from './util/suggest.ts';
 import { parseDuration, parseSize } from './util/units.ts';
 
 const size = z.union([z.string(), z.number()]).transform((v, ctx) => {
@@ -23,36 +25,42 @@ const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
 const bool = z.union([z.boolean(), z.enum(['true', 'false'])]).transform((v) => v === true || v === 'true');
 const port = z.coerce.number({ error: 'must be a port number (0-65535)' }).int('must be a whole number').min(0).max(65535);
 const url = z.string().url({ error: 'must be an absolute http(s) URL' }).transform((u) => u.replace(/\/+$/, ''));
+// Empty: AWS (endpoint) or the same as the endpoint (publicEndpoint).
+const endpoint = z
+  .string()
+  .refine((v) => v === '' || (/^https?:\/\//i.test(v) && URL.canParse(v)), 'must be empty (AWS) or an absolute http(s) URL such as http://127.0.0.1:9000')
+  .transform((u) => u.replace(/\/+$/, ''));
 
-const schema = z
-  .object({
-    server: z.object({
+// strictObject everywhere: a mistyped key (`server.prot`, `storgae:`) is refused, never ignored.
+const shape = z
+  .strictObject({
+    server: z.strictObject({
       host: z.string().min(1),
       port,
-      publicUrl: url,
+      // Empty: derived from host and port (derivePublicUrl).
+      publicUrl: z.union([z.literal(''), url]),
       trustProxy: bool,
       requestTimeout: duration,
       shutdownTimeout: duration,
       maxHeaderSize: size,
     }),
-    tus: z.object({
+    tus: z.strictObject({
       path: z.string().regex(/^\/[A-Za-z0-9._~\-/]*[A-Za-z0-9._~-]$/, 'must start with / and not end with /'),
       datastore: z.enum(['file', 's3']),
-      file: z.object({ directory: z.string().min(1) }),
+      file: z.strictObject({ directory: z.string().min(1) }),
       maxSize: size.pipe(z.number().positive()),
       expiration: duration.pipe(z.number().positive()),
       partSize: size.pipe(z.number().min(5 * 2 ** 20, 'must be at least 5MiB (the S3 minimum part size)')),
       maxMetadataSize: size.pipe(z.number().min(256)),
       cleanupInterval: duration.pipe(z.number().positive()),
     }),
-    storage: z.object({
+    storage: z.strictObject({
       backend: z.enum(['localfs', 's3']),
-      localfs: z.object({ root: z.string().min(1) }),
-      s3: z.object({
-        endpoint: z
-          .string()
-          .refine((v) => v === '' || URL.canParse(v), 'must be empty (AWS) or an absolute URL such as http://127.0.0.1:9000')
-          .transform((u) => u.replace(/\/+$/, '')),
+      localfs: z.strictObject({ root: z.string().min(1) }),
+      s3: z.strictObject({
+        endpoint,
+        // The endpoint written into presigned S3 URLs, when browsers reach S3 by another name.
+        publicEndpoint: endpoint,
         bucket: z.string(),
         region: z.string().min(1),
         forcePathStyle: bool,
@@ -62,9 +70,9 @@ const schema = z
         tusPrefix: z.string().regex(/^([^/]+\/)*$/, 'must be empty or end with /'),
       }),
     }),
-    signing: z.object({ secret: z.string(), maxTtl: duration.pipe(z.number().min(1000)) }),
-    redis: z.object({ url: z.string() }),
-    log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']) }),
+    signing: z.strictObject({ secret: z.string(), maxTtl: duration.pipe(z.number().min(1000)) }),
+    redis: z.strictObject({ url: z.string() }),
+    log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']) }),
   })
   .superRefine((c, ctx) => {
     // The bucket matters only when something lives in S3.
@@ -73,6 +81,31 @@ const schema = z
       ctx.addIssue({ code: 'custom', path: ['storage', 's3', 'bucket'], message: `not a valid S3 bucket name: "${c.storage.s3.bucket}"` });
     }
   });
+const schema = shape.transform((c) => ({ ...c, server: { ...c.server, publicUrl: c.server.publicUrl || derivePublicUrl(c.server.host, c.server.port) } }));
+
+/** `http://localhost:{port}` for a wildcard host, else `http://{host}:{port}`: what `publicUrl` is when not set. */
+export function derivePublicUrl(host: string, port: number): string {
+  const wildcard = host === '0.0.0.0' || host === '::' || host === '[::]';
+  const name = wildcard ? 'localhost' : host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+  return `http://${name}:${port}`;
+}
+
+/** The dotted path of every leaf field: what the `UGW_*` rule can set. */
+function leafPaths(node: z.ZodType, prefix: string): string[] {
+  if (!(node instanceof z.ZodObject)) return [prefix];
+  return Object.entries(node.shape as Record<string, z.ZodType>).flatMap(([k, v]) => leafPaths(v, prefix ? `${prefix}.${k}` : k));
+}
+export const configFields: readonly string[] = leafPaths(shape, '');
+
+/** The keys a mapping at `path` may have (for "did you mean"). */
+function keysAt(path: readonly PropertyKey[]): string[] {
+  let node: z.ZodType = shape;
+  for (const seg of path) {
+    if (!(node instanceof z.ZodObject)) return [];
+    node = (node.shape as Record<string, z.ZodType>)[String(seg)]!;
+  }
+  return node instanceof z.ZodObject ? Object.keys(node.shape) : [];
+}
 
 type DeepReadonly<T> = { readonly [K in keyof T]: T[K] extends object ? DeepReadonly<T[K]> : T[K] };
 export type Config = DeepReadonly<z.output<typeof schema>>;
@@ -90,21 +123,6 @@ export interface ConfigSources {
   overlay?: { name: string; text: string };
 }
 
-// Env variables that override one field directly (API.md §1).
-const envOverrides: ReadonlyArray<[string, string[]]> = [
-  ['PORT', ['server', 'port']],
-  ['HOST', ['server', 'host']],
-  ['PUBLIC_URL', ['server', 'publicUrl']],
-  ['STORAGE_BACKEND', ['storage', 'backend']],
-  ['TUS_DATASTORE', ['tus', 'datastore']],
-  ['S3_ENDPOINT', ['storage', 's3', 'endpoint']],
-  ['S3_BUCKET', ['storage', 's3', 'bucket']],
-  ['S3_REGION', ['storage', 's3', 'region']],
-  ['S3_ACCESS_KEY', ['storage', 's3', 'accessKey']],
-  ['S3_SECRET_KEY', ['storage', 's3', 'secretKey']],
-  ['SIGNING_SECRET', ['signing', 'secret']],
-];
-
 /** `${VAR}` and `${VAR:-default}` in a string, from env. An unset `${VAR}` without default is an error. */
 export function interpolate(text: string, env: Env, where: string): string {
   return text.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g, (_m, name: string, fallback?: string) => {
@@ -114,6 +132,10 @@ export function interpolate(text: string, env: Env, where: string): string {
     throw new ConfigError(`${where}: environment variable ${name} is not set (write \${${name}:-default} to allow that)`);
   });
 }
+
+const noFiles = (path: string): string => {
+  throw new Error(`no file reader given to loadConfig (for ${path})`);
+};
 
 type Tree = Record<string, unknown>;
 const isTree = (v: unknown): v is Tree => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -154,23 +176,37 @@ function deepFreeze<T>(o: T): T {
  * Builds the one validated, frozen Config from YAML texts and the environment.
  * Pure: reads no file and no global state. Throws ConfigError with one line naming the bad field.
  */
-export function loadConfig(env: Env, sources: ConfigSources): Config {
+export function loadConfig(env: Env, sources: ConfigSources, readFile: (path: string) => string = noFiles): Config {
   let tree = parseDoc(sources.defaults, 'config/default.yaml');
   if (sources.overlay) tree = deepMerge(tree, parseDoc(sources.overlay.text, sources.overlay.name));
   tree = interpolateTree(tree, env, '') as Tree;
-  for (const [name, path] of envOverrides) {
-    const value = env[name];
-    if (value === undefined || value === '') continue;
+  let assignments;
+  try {
+    assignments = envAssignments(env, configFields, readFile);
+  } catch (err) {
+    if (err instanceof EnvError) throw new ConfigError(`invalid configuration: ${err.message}`);
+    throw err;
+  }
+  const via = new Map<string, string>();
+  for (const { path, value, from } of assignments) {
+    const segs = path.split('.');
     let node = tree;
-    for (const seg of path.slice(0, -1)) node = isTree(node[seg]) ? (node[seg] as Tree) : (node[seg] = {});
-    node[path[path.length - 1]!] = value;
+    for (const seg of segs.slice(0, -1)) node = isTree(node[seg]) ? (node[seg] as Tree) : (node[seg] = {});
+    node[segs[segs.length - 1]!] = value;
+    via.set(path, from);
   }
   const parsed = schema.safeParse(tree);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
+    if (issue.code === 'unrecognized_keys') {
+      const key = issue.keys[0]!;
+      const field = [...issue.path, key].join('.');
+      const hint = closest(key, keysAt(issue.path));
+      throw new ConfigError(`invalid configuration: ${field}: unknown key${hint ? ` (did you mean ${[...issue.path, hint].join('.')}?)` : ''}`);
+    }
     const field = issue.path.join('.') || '(root)';
-    const via = envOverrides.find(([name, p]) => p.join('.') === field && env[name]);
-    throw new ConfigError(`invalid configuration: ${field}: ${issue.message}${via ? ` (from env ${via[0]})` : ''}`);
+    const from = via.get(field);
+    throw new ConfigError(`invalid configuration: ${field}: ${issue.message}${from ? ` (from env ${from})` : ''}`);
   }
   return deepFreeze(parsed.data) as Config;
 }

@@ -66,4 +66,7 @@ export const errors = {
   expiredToken: () => new GatewayError('ExpiredToken', 'The presigned URL has expired'),
   entityTooLarge: (limit: number) => new GatewayError('EntityTooLarge', `The body exceeds the limit of ${limit} bytes`),
   internal: (message: string, cause?: unknown) => new GatewayError('InternalError', message, { cause }),
+  /** A dependency (Store, tus datastore, Redis) does not answer: try again after `retryAfter` seconds. */
+  serviceUnavailable: (message: string, retryAfter: number, cause?: unknown) =>
+    new GatewayError('ServiceUnavailable', message, { cause, headers: { 'Retry-After': String(retryAfter) } }),
 };

@@ -1,11 +1,13 @@
+import { readFileSync } from 'node:fs';
 import { ConfigError, loadConfig, readConfigSources, type Config } from './config.ts';
+import { isGatewayError } from './errors.ts';
 import { createLogger } from './logger.ts';
 import { startGateway } from './main.ts';
 
 // Bootstrap only: loadConfig → startGateway → signals.
 let config: Config;
 try {
-  config = loadConfig(process.env, readConfigSources(process.env));
+  config = loadConfig(process.env, readConfigSources(process.env), (path) => readFileSync(path, 'utf8'));
 } catch (err) {
   if (err instanceof ConfigError) {
     // One clear line naming the field, never a stack trace (API.md §1).
@@ -17,7 +19,8 @@ try {
 
 const logger = createLogger(config);
 const gateway = await startGateway(config, { logger }).catch((err: Error) => {
-  logger.fatal({ err }, 'start-up failed');
+  // A GatewayError's message says what is wrong in one line; only an unexpected error needs its stack.
+  logger.fatal(isGatewayError(err) ? { event: 'gateway.startup_failed', reason: err.message } : { err }, 'start-up failed');
   process.stderr.write(`upload-gateway: start-up failed: ${err.message}\n`);
   process.exit(1);
 });

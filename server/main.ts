@@ -3,7 +3,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createApp } from './app.ts';
 import { boundSilence, gracefulClose } from './http/lifecycle.ts';
-import type { Config } from './config.ts';
+import { derivePublicUrl, type Config } from './config.ts';
+import { createReadiness } from './http/readiness.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createMetrics } from './metrics.ts';
 import { createStore } from './storage/index.ts';
@@ -31,20 +32,47 @@ export function withSigningSecret(config: Config, logger: Logger): Config {
 /** Builds every part from the configuration and listens. */
 export async function startGateway(loaded: Config, options: { logger?: Logger } = {}): Promise<RunningGateway> {
   const logger = options.logger ?? createLogger(loaded);
+  const server = createServer({ maxHeaderSize: loaded.server.maxHeaderSize });
+  const listen = () =>
+    new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(loaded.server.port, loaded.server.host, () => resolve());
+    });
+  // Port 0 (tests): bind first, so a derived publicUrl names the port actually bound.
+  // Nobody knows the port yet, so no request arrives before the app is attached.
+  if (loaded.server.port === 0) {
+    await listen();
+    const port = (server.address() as AddressInfo).port;
+    const derived = loaded.server.publicUrl === derivePublicUrl(loaded.server.host, 0);
+    loaded = Object.freeze({ ...loaded, server: Object.freeze({ ...loaded.server, port, publicUrl: derived ? derivePublicUrl(loaded.server.host, port) : loaded.server.publicUrl }) });
+  }
   const config = withSigningSecret(loaded, logger);
   const metrics = createMetrics();
-  const store = await createStore(config);
-  const tus = await createTusGateway({ config, store, logger, metrics });
-  const app = createApp({ config, store, tus, logger, metrics });
-
-  const server = createServer({ maxHeaderSize: config.server.maxHeaderSize }, app.callback());
+  let tus: Awaited<ReturnType<typeof createTusGateway>> | undefined;
+  try {
+    const store = await createStore(config, metrics);
+    tus = await createTusGateway({ config, store, logger, metrics });
+    // Fail early, in one line: a missing bucket, bad credentials or an unreachable endpoint.
+    if (config.storage.backend === 's3') await store.ping();
+    if (config.tus.datastore === 's3' || config.redis.url) await tus.ping();
+    const t = tus;
+    const readiness = createReadiness({ store: () => store.ping(), tus: () => t.ping() }, logger);
+    const app = createApp({ config, store, tus, logger, metrics, readiness });
+    server.on('request', app.callback());
+    server.once('close', () => readiness.stop());
+  } catch (err) {
+    if (server.listening) server.close();
+    await tus?.close();
+    throw err;
+  }
+  server.on('connection', (socket) => {
+    metrics.connections.inc();
+    socket.once('close', () => metrics.connections.dec());
+  });
   boundSilence(server, config.server.requestTimeout);
   const closeServer = gracefulClose(server, config.server.shutdownTimeout, logger);
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.server.port, config.server.host, () => resolve());
-  });
+  if (!server.listening) await listen();
   const addr = server.address() as AddressInfo;
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${addr.port}`;
@@ -54,7 +82,7 @@ export async function startGateway(loaded: Config, options: { logger?: Logger } 
   const close = () =>
     (closing ??= (async () => {
       await closeServer();
-      await tus.close();
+      await tus!.close();
     })());
   return { server, url, config, close };
 }

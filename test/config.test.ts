@@ -207,3 +207,67 @@ describe('loadConfig', () => {
     });
   });
 });
+
+describe('strict keys, the UGW_* rule, *_FILE secrets, derived publicUrl', () => {
+  it('refuses an unknown key with its full path and a suggestion, at every level', () => {
+    expect(configError(() => load({}, 'server:\n  prot: 3000\n'))).toBe('invalid configuration: server.prot: unknown key (did you mean server.port?)');
+    expect(configError(() => load({}, 'storgae:\n  backend: s3\n'))).toBe('invalid configuration: storgae: unknown key (did you mean storage?)');
+    expect(configError(() => load({}, 'storage:\n  s3:\n    publicEndpiont: http://x\n'))).toContain(
+      'storage.s3.publicEndpiont: unknown key (did you mean storage.s3.publicEndpoint?)',
+    );
+    // Nothing close: no suggestion, still refused.
+    expect(configError(() => load({}, 'tus:\n  zzzzzzzzzzzz: 1\n'))).toBe('invalid configuration: tus.zzzzzzzzzzzz: unknown key');
+  });
+
+  it('sets any field by UGW_ + SNAKE_CASE segments joined by __', () => {
+    const c = load({ UGW_SERVER__PORT: '3970', UGW_TUS__MAX_SIZE: '1GiB', UGW_STORAGE__S3__PUBLIC_ENDPOINT: 'http://localhost:9000', UGW_SERVER__TRUST_PROXY: 'true' });
+    expect(c.server.port).toBe(3970);
+    expect(c.tus.maxSize).toBe(2 ** 30);
+    expect(c.storage.s3.publicEndpoint).toBe('http://localhost:9000');
+    expect(c.server.trustProxy).toBe(true);
+  });
+
+  it('lets UGW_* win over the named variable for the same field, and names the variable of a bad value', () => {
+    expect(load({ PORT: '4000', UGW_SERVER__PORT: '4001' }).server.port).toBe(4001);
+    const message = configError(() => load({ UGW_TUS__MAX_SIZE: 'lots' }));
+    expect(message).toContain('tus.maxSize');
+    expect(message).toContain('UGW_TUS__MAX_SIZE');
+  });
+
+  it('refuses a UGW_* variable that names no field, with a suggestion', () => {
+    expect(configError(() => load({ UGW_SERVER__PROT: '1' }))).toBe(
+      'invalid configuration: UGW_SERVER__PROT: no configuration field has this name (did you mean UGW_SERVER__PORT?)',
+    );
+    expect(configError(() => load({ UGW_NOTHING_LIKE_IT_AT_ALL: '1' }))).toContain('UGW_NOTHING_LIKE_IT_AT_ALL: no configuration field');
+  });
+
+  it('reads secrets from *_FILE through the reader it is given, dropping one trailing newline', () => {
+    const files: Record<string, string> = { '/run/secrets/s3': 'from-file-secret\n', '/run/secrets/ak': 'AKIAFILE', '/run/secrets/sig': 'sig\n' };
+    const read = (path: string) => {
+      if (!(path in files)) throw Object.assign(new Error('nope'), { code: 'ENOENT' });
+      return files[path]!;
+    };
+    const c = loadConfig({ S3_SECRET_KEY_FILE: '/run/secrets/s3', S3_ACCESS_KEY_FILE: '/run/secrets/ak', UGW_SIGNING__SECRET_FILE: '/run/secrets/sig' }, { defaults }, read);
+    expect(c.storage.s3.secretKey).toBe('from-file-secret');
+    expect(c.storage.s3.accessKey).toBe('AKIAFILE');
+    expect(c.signing.secret).toBe('sig');
+    expect(loadConfig({ SIGNING_SECRET_FILE: '/run/secrets/sig' }, { defaults }, read).signing.secret).toBe('sig');
+    const missing = configError(() => loadConfig({ SIGNING_SECRET_FILE: '/run/secrets/none' }, { defaults }, read));
+    expect(missing).toBe('invalid configuration: SIGNING_SECRET_FILE: cannot read /run/secrets/none: ENOENT');
+    expect(configError(() => loadConfig({ SIGNING_SECRET: 'a', SIGNING_SECRET_FILE: '/run/secrets/sig' }, { defaults }, read))).toContain('not both');
+    // Without a reader, loadConfig reads nothing and says so.
+    expect(configError(() => load({ SIGNING_SECRET_FILE: '/run/secrets/sig' }))).toContain('SIGNING_SECRET_FILE');
+  });
+
+  it('derives publicUrl from PORT and HOST unless it is set', () => {
+    expect(load({ PORT: '3970' }).server.publicUrl).toBe('http://localhost:3970');
+    expect(load({ PORT: '3970', HOST: '10.1.2.3' }).server.publicUrl).toBe('http://10.1.2.3:3970');
+    expect(load({ PORT: '3970', HOST: '::' }).server.publicUrl).toBe('http://localhost:3970');
+    expect(load({ PORT: '3970', HOST: '::1' }).server.publicUrl).toBe('http://[::1]:3970');
+    expect(load({ PORT: '3970', PUBLIC_URL: 'https://up.example.com/' }).server.publicUrl).toBe('https://up.example.com');
+  });
+
+  it('refuses a publicEndpoint that is not a URL', () => {
+    expect(configError(() => load({ S3_PUBLIC_ENDPOINT: 'minio:9000 x' }))).toContain('storage.s3.publicEndpoint');
+  });
+});

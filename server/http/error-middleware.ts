@@ -16,7 +16,8 @@ export function errorMiddleware(logger: Logger): Middleware {
       }
     } catch (err) {
       const gw = toGatewayError(err);
-      if (gw.status >= 500) logger.error({ err: gw.cause ?? gw, path: ctx.path, method: ctx.method }, gw.message);
+      // A 503 is a known state (readiness.ts logs its changes once), not a fault with a stack to show.
+      if (gw.status >= 500 && gw.code !== 'ServiceUnavailable') logger.error({ err: gw.cause ?? gw, path: ctx.path, method: ctx.method }, gw.message);
       if (ctx.respond === false || ctx.headerSent) {
         // The response belongs to someone else now (tus, a stream already sent): end the socket.
         ctx.req.socket.destroy();

@@ -1,28 +1,8 @@
 import Router from '@koa/router';
 import type { Middleware } from 'koa';
 import type { AppDeps } from '../app.ts';
-import { GatewayError, toGatewayError } from '../errors.ts';
+import { RETRY_AFTER_S } from './readiness.ts';
 import { routerMiddleware } from './router-middleware.ts';
-
-/** How long /readyz waits for each dependency: a hung backend is as unready as a failing one. */
-export const READY_TIMEOUT_MS = 2000;
-
-/** Resolves with `ok` or the reason the check failed; never rejects, never waits past `ms`. */
-async function check(probe: () => Promise<void>, ms: number): Promise<string> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new GatewayError('ServiceUnavailable', `no answer within ${ms} ms`)), ms);
-  });
-  try {
-    await Promise.race([probe(), timeout]);
-    return 'ok';
-  } catch (err) {
-    // A GatewayError's message is meant for clients; an unknown error's is not (it becomes "internal error").
-    return toGatewayError(err).message;
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** API.md §5: liveness, readiness and Prometheus metrics. */
 export function opsRoutes(deps: AppDeps): Middleware {
@@ -35,15 +15,15 @@ export function opsRoutes(deps: AppDeps): Middleware {
 
   router.get('/readyz', async (ctx) => {
     ctx.set('Cache-Control', 'no-store');
-    const [store, tus] = await Promise.all([check(() => deps.store.ping(), READY_TIMEOUT_MS), check(() => deps.tus.ping(), READY_TIMEOUT_MS)]);
-    const checks = { store, tus };
+    // A fresh probe, which also refreshes what creations see (readiness.ts).
+    const checks = await deps.readiness.probe();
     const failed = Object.entries(checks).filter(([, result]) => result !== 'ok').map(([name]) => name);
     if (failed.length === 0) {
       ctx.body = { status: 'ok', checks };
       return;
     }
-    deps.logger.warn({ checks }, 'not ready');
     ctx.status = 503;
+    ctx.set('Retry-After', String(RETRY_AFTER_S));
     // The gateway's error shape, plus which dependency failed and why.
     ctx.body = { error: { code: 'ServiceUnavailable', message: `not ready: ${failed.join(', ')}` }, checks };
   });

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { AppDeps } from '../app.ts';
 import { GatewayError, errors } from '../errors.ts';
 import { validateKey } from '../storage/keys.ts';
+import { forwardedBaseUrl } from './forwarded.ts';
 import { routerMiddleware } from './router-middleware.ts';
 
 /** The presign body is three small fields: anything near this size is not one. */
@@ -96,7 +97,9 @@ export function presignRoutes(deps: AppDeps): Middleware {
     const key = validateKey(parsed.data.key, { localfs: store.kind === 'localfs' });
     // Both SigV4 (X-Amz-Date + X-Amz-Expires) and the localfs signature count whole seconds from now, rounded down.
     const expiresAt = new Date((Math.floor(Date.now() / 1000) + expiresIn) * 1000);
-    const url = method === 'GET' ? await store.presignedGetUrl(key, { expiresIn }) : await store.presignedPutUrl(key, { expiresIn });
+    const baseUrl = forwardedBaseUrl(ctx, config.server.trustProxy);
+    const options = { expiresIn, ...(baseUrl ? { baseUrl } : {}) };
+    const url = method === 'GET' ? await store.presignedGetUrl(key, options) : await store.presignedPutUrl(key, options);
     ctx.set('Cache-Control', 'no-store');
     ctx.body = { url, method, expiresAt: expiresAt.toISOString() };
   });

@@ -1,4 +1,5 @@
 import type { Config } from '../config.ts';
+import type { Metrics } from '../metrics.ts';
 import type { Store } from './store.ts';
 
 /**
@@ -6,11 +7,14 @@ import type { Store } from './store.ts';
  * code. Each backend is imported only when chosen, so the embedded default does not
  * load the AWS SDK.
  */
-export async function createStore(config: Config): Promise<Store> {
+export async function createStore(config: Config, metrics?: Metrics): Promise<Store> {
   if (config.storage.backend === 's3') {
-    const [{ createS3Client }, { createS3Store }] = await Promise.all([import('./s3-client.ts'), import('./s3.ts')]);
+    const [{ createS3Client, observeS3 }, { createS3Store }] = await Promise.all([import('./s3-client.ts'), import('./s3.ts')]);
+    const s3 = config.storage.s3;
     return createS3Store({
-      client: createS3Client(config.storage.s3),
+      client: metrics ? observeS3(createS3Client(s3), metrics.s3Duration) : createS3Client(s3),
+      // A second client, only for signing: the server talks to `endpoint`, browsers to `publicEndpoint`.
+      ...(s3.publicEndpoint && s3.publicEndpoint !== s3.endpoint ? { presignClient: createS3Client({ ...s3, endpoint: s3.publicEndpoint }) } : {}),
       bucket: config.storage.s3.bucket,
       // The s3 datastore keeps incomplete uploads in the same bucket: they are not objects yet.
       hiddenPrefix: config.tus.datastore === 's3' ? config.storage.s3.tusPrefix : '',

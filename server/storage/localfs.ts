@@ -392,11 +392,11 @@ export class LocalFsStore implements Store, FileImporter {
     }
   }
 
-  private presign(method: SignedMethod, key: string, { expiresIn }: PresignOptions): string {
+  private presign(method: SignedMethod, key: string, { expiresIn, baseUrl }: PresignOptions): string {
     locate(this.root, key);
     if (!(Number.isFinite(expiresIn) && expiresIn > 0)) throw errors.invalidArgument('expiresIn must be a positive number of seconds');
     const expiresAt = new Date(Date.now() + expiresIn * 1000);
-    return signStorageUrl({ publicUrl: this.publicUrl, secret: this.signingSecret, method, key, expiresAt });
+    return signStorageUrl({ publicUrl: baseUrl ?? this.publicUrl, secret: this.signingSecret, method, key, expiresAt });
   }
 
   async presignedGetUrl(key: string, options: PresignOptions): Promise<string> {

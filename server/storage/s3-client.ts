@@ -1,7 +1,8 @@
 import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import type { Histogram } from 'prom-client';
 import { ConfigError, type Config } from '../config.ts';
 
-type S3Settings = Config['storage']['s3'];
+type S3Settings = Omit<Config['storage']['s3'], 'publicEndpoint'> & { publicEndpoint?: string };
 
 /** Parallel requests to S3 per client: the put/copy queues and list's HEADs share them. */
 const MAX_SOCKETS = 64;
@@ -48,4 +49,27 @@ export function createS3Client(s3: S3Settings): S3Client {
     config.credentials = { accessKeyId: s3.accessKey, secretAccessKey: s3.secretKey };
   }
   return new S3Client(config);
+}
+
+/**
+ * Times every command a client sends (`gateway_s3_operation_duration_seconds`), by the
+ * SDK's own command name: a middleware at the `initialize` step sees each call once,
+ * retries included.
+ */
+export function observeS3(client: S3Client, histogram: Histogram<'command' | 'outcome'>): S3Client {
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const end = histogram.startTimer({ command: context.commandName ?? 'unknown' });
+      try {
+        const out = await next(args);
+        end({ outcome: 'ok' });
+        return out;
+      } catch (err) {
+        end({ outcome: 'error' });
+        throw err;
+      }
+    },
+    { step: 'initialize', name: 'gatewayMetrics', override: true },
+  );
+  return client;
 }

@@ -11,6 +11,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { describeBucketFailure } from './s3-check.ts';
 import { GatewayError, errors, isGatewayError } from '../errors.ts';
 import { validateKey, validatePrefix } from './keys.ts';
 import { copyInParts, copySource, mapLimit, type MultipartCopyParams } from './s3-copy.ts';
@@ -39,6 +40,8 @@ export interface S3StoreOptions {
   concurrency?: number;
   /** Keys under this prefix are left out of list: the tus s3 datastore's incomplete uploads (`.tus/`). */
   hiddenPrefix?: string;
+  /** Signs presigned URLs: a client on `storage.s3.publicEndpoint` when browsers reach S3 by another name. Default: `client`. */
+  presignClient?: S3Client;
 }
 
 const defaults = {
@@ -50,7 +53,7 @@ const defaults = {
   hiddenPrefix: '',
 } satisfies Partial<S3StoreOptions>;
 
-type ResolvedOptions = Required<S3StoreOptions>;
+type ResolvedOptions = Omit<Required<S3StoreOptions>, 'presignClient'>;
 
 /** An S3 client error or a network failure, as one GatewayError: nothing from the SDK leaves this file. */
 export function fromS3Error(err: unknown, key?: string): GatewayError {
@@ -136,6 +139,7 @@ function checkExpiresIn(expiresIn: number): void {
 export class S3Store implements Store {
   readonly kind = 's3' as const;
   readonly #client: S3Client;
+  readonly #presignClient: S3Client;
   readonly #bucket: string;
   readonly #opts: ResolvedOptions;
 
@@ -151,6 +155,7 @@ export class S3Store implements Store {
     if (!(o.multipartCopyThreshold >= 0 && o.multipartCopyThreshold <= 5 * GiB)) fail('multipartCopyThreshold must be from 0 to 5 GiB');
     if (!(Number.isInteger(o.concurrency) && o.concurrency >= 1)) fail('concurrency must be an integer >= 1');
     this.#client = o.client;
+    this.#presignClient = options.presignClient ?? o.client;
     this.#bucket = o.bucket;
     this.#opts = o;
   }
@@ -328,7 +333,7 @@ export class S3Store implements Store {
     try {
       await this.#client.send(new HeadBucketCommand({ Bucket: this.#bucket }));
     } catch (err) {
-      throw new GatewayError('ServiceUnavailable', `S3 bucket ${this.#bucket} does not answer: ${fromS3Error(err).message}`, { cause: err });
+      throw new GatewayError('ServiceUnavailable', describeBucketFailure(err, this.#bucket, await endpointOf(this.#client)), { cause: err });
     }
   }
 
@@ -338,11 +343,17 @@ export class S3Store implements Store {
 
   async #presign(command: GetObjectCommand | PutObjectCommand, expiresIn: number, key: string, signableHeaders?: Set<string>): Promise<string> {
     try {
-      return await getSignedUrl(this.#client, command, { expiresIn, signableHeaders });
+      return await getSignedUrl(this.#presignClient, command, { expiresIn, signableHeaders });
     } catch (err) {
       throw fromS3Error(err, key);
     }
   }
+}
+
+/** The endpoint a client talks to, for messages ('' = AWS's, derived from the region). */
+export async function endpointOf(client: S3Client): Promise<string> {
+  const ep = await client.config.endpoint?.().catch(() => undefined);
+  return ep ? `${ep.protocol}//${ep.hostname}${ep.port ? `:${ep.port}` : ''}` : '';
 }
 
 /** The s3 Store; the client (endpoint, credentials, checksum mode) comes from wiring: see s3-client.ts. */

@@ -61,6 +61,8 @@ export interface PresignOptions {
   expiresIn: number;
   /** For PUT: the content type the uploader will send. */
   contentType?: string;
+  /** localfs: the base URL to write instead of `server.publicUrl` (the origin a trusted proxy forwarded). */
+  baseUrl?: string;
 }
 
 /**

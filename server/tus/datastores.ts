@@ -4,6 +4,9 @@ import { Readable } from 'node:stream';
 import { DeleteObjectsCommand, HeadBucketCommand, HeadObjectCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { FileStore } from '@tus/file-store';
 import { S3Store as TusS3Store, type MetadataValue } from '@tus/s3-store';
+import type { Metrics } from '../metrics.ts';
+import { describeBucketFailure } from '../storage/s3-check.ts';
+import { observeS3 } from '../storage/s3-client.ts';
 import { MemoryKvStore, type DataStore, type KvStore, type Upload } from '@tus/utils';
 import { GatewayError } from '../errors.ts';
 import type { Config } from '../config.ts';
@@ -52,7 +55,7 @@ const hasImportFile = (store: Store): store is Store & { importFile: ImportFile 
   typeof (store as { importFile?: unknown }).importFile === 'function';
 
 /** The tus datastore chosen by `tus.datastore`, with how its data reaches the Store. */
-export async function createInnerDatastore(config: Config, store: Store, s3Cache?: KvStore<MetadataValue>): Promise<InnerDatastore> {
+export async function createInnerDatastore(config: Config, store: Store, s3Cache?: KvStore<MetadataValue>, metrics?: Metrics): Promise<InnerDatastore> {
   const expiration = config.tus.expiration;
   if (config.tus.datastore === 'file') {
     const directory = config.tus.file.directory;
@@ -96,6 +99,11 @@ export async function createInnerDatastore(config: Config, store: Store, s3Cache
   const prefix = s3.tusPrefix;
   const read = async (id: string) => (await tusStore.read(prefix + id)) as Readable;
   const client = new S3Client(clientConfig);
+  if (metrics) {
+    observeS3(client, metrics.s3Duration);
+    // @tus/s3-store's own client is `protected` in its typings; its middleware stack is the SDK's public API.
+    observeS3((tusStore as unknown as { client: S3Client }).client, metrics.s3Duration);
+  }
   return {
     datastore: tusStore,
     idPrefix: prefix,
@@ -138,7 +146,7 @@ export async function createInnerDatastore(config: Config, store: Store, s3Cache
       try {
         await client.send(new HeadBucketCommand({ Bucket: s3.bucket }));
       } catch (err) {
-        throw new GatewayError('ServiceUnavailable', `tus bucket ${s3.bucket} does not answer`, { cause: err });
+        throw new GatewayError('ServiceUnavailable', `tus datastore: ${describeBucketFailure(err, s3.bucket, s3.endpoint)}`, { cause: err });
       }
     },
   };

@@ -1,7 +1,8 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Server } from '@tus/server';
+import { EVENTS, Server } from '@tus/server';
 import { GatewayError, toGatewayError } from '../errors.ts';
+import { forwardedPrefix } from '../http/forwarded.ts';
 import type { Config } from '../config.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
@@ -46,12 +47,12 @@ function checkS3Metadata(metadata: Record<string, string>): void {
 export async function createTusGateway({ config, store, logger, metrics }: TusDeps): Promise<TusGateway> {
   const stateDir = join(config.tus.file.directory, '.gateway');
   await mkdir(stateDir, { recursive: true });
-  const shared = config.redis.url ? createShared(config.redis.url) : undefined;
+  const shared = config.redis.url ? createShared(config.redis.url, logger, metrics) : undefined;
   const records: RecordStore<UploadRecord> = shared?.records ?? new FileRecordStore<UploadRecord>(join(stateDir, 'records'));
   // The hash state is re-derivable from the data (file) or the object (s3): no fsync per PATCH.
   const hashes: RecordStore<HashState> = shared?.hashes ?? new FileRecordStore<HashState>(join(stateDir, 'hashes'), '.json', false);
 
-  const inner = await createInnerDatastore(config, store, shared?.s3Cache);
+  const inner = await createInnerDatastore(config, store, shared?.s3Cache, metrics);
   const datastore = new GatewayDataStore(inner.datastore, {
     hashes, records, metrics, readRange: inner.readRange, idPrefix: inner.idPrefix, sync: inner.sync, remove: inner.remove,
   });
@@ -60,9 +61,12 @@ export async function createTusGateway({ config, store, logger, metrics }: TusDe
   const tus = new Server({
     path: config.tus.path,
     datastore,
-    locker: shared?.locker ?? new QueueLocker(),
+    locker: shared?.locker ?? new QueueLocker(30_000, (s) => metrics.lockWait.observe({ locker: 'queue' }, s)),
     maxSize: config.tus.maxSize,
     respectForwardedHeaders: config.server.trustProxy,
+    // @tus/server follows X-Forwarded-Proto/-Host (and Forwarded) itself; the prefix a proxy mounts us under it does not know.
+    generateUrl: (req, { proto, host, path, id }) =>
+      `${proto}://${host}${config.server.trustProxy ? forwardedPrefix(req.headers.get('x-forwarded-prefix')) : ''}${path}/${id}`,
     exposedHeaders: ['Object-Key'],
     // The id the edge checked (from the path), never one smuggled in a query string
     // (`/files/A?x=/B`: @tus/server's default reads the end of the whole URL).
@@ -94,6 +98,8 @@ export async function createTusGateway({ config, store, logger, metrics }: TusDe
       return { status_code: e.status_code, body: JSON.stringify({ error: { code, message: String(e.body).trim() } }) };
     },
   });
+
+  tus.on(EVENTS.POST_TERMINATE, () => metrics.uploadsTerminated.inc());
 
   const sweeper = startSweeper({ config, datastore, records, hashes, finalizer, logger, listLive: inner.listLive });
 

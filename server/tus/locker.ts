@@ -16,10 +16,14 @@ import { ERRORS, type Lock, type Locker, type RequestRelease } from '@tus/utils'
 export class QueueLocker implements Locker {
   private readonly holders = new Map<string, { release: RequestRelease; queue: Array<() => void> }>();
 
-  constructor(private readonly acquireTimeout = 30_000) {}
+  constructor(
+    private readonly acquireTimeout = 30_000,
+    /** Told how long each lock() waited, in seconds (`gateway_lock_wait_seconds`). */
+    private readonly onWait?: (seconds: number) => void,
+  ) {}
 
   newLock(id: string): Lock {
-    return new QueueLock(id, this.holders, this.acquireTimeout);
+    return new QueueLock(id, this.holders, this.acquireTimeout, this.onWait);
   }
 
   /** Whether some request holds the lock of `id` now (for status pages; takes nothing). */
@@ -35,6 +39,7 @@ class QueueLock implements Lock {
     private readonly id: string,
     private readonly holders: Map<string, { release: RequestRelease; queue: Array<() => void> }>,
     private readonly timeout: number,
+    private readonly onWait?: (seconds: number) => void,
   ) {}
 
   async lock(signal: AbortSignal, requestRelease: RequestRelease): Promise<void> {
@@ -42,8 +47,10 @@ class QueueLock implements Lock {
     if (!current) {
       this.holders.set(this.id, { release: requestRelease, queue: [] });
       this.held = true;
+      this.onWait?.(0);
       return;
     }
+    const started = process.hrtime.bigint();
     if (signal.aborted) throw ERRORS.ERR_LOCK_TIMEOUT;
     await new Promise<void>((resolve, reject) => {
       const wake = () => {
@@ -71,6 +78,7 @@ class QueueLock implements Lock {
     // The lock was handed to us directly by unlock(): the entry stays, its holder changes.
     current.release = requestRelease;
     this.held = true;
+    this.onWait?.(Number(process.hrtime.bigint() - started) / 1e9);
   }
 
   async unlock(): Promise<void> {

@@ -17,20 +17,29 @@ const EXTEND = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call(
 export class RedisLocker implements Locker {
   private readonly releaseHandlers = new Map<string, RequestRelease>();
   private readonly unlockWaiters = new Map<string, Set<() => void>>();
-  private readonly ready: Promise<unknown>;
+  private subscribed?: Promise<unknown>;
 
   constructor(
     private readonly redis: Redis,
     private readonly subscriber: Redis,
-    private readonly options: { prefix?: string; ttl?: number; acquireTimeout?: number } = {},
+    private readonly options: { prefix?: string; ttl?: number; acquireTimeout?: number; onWait?: (seconds: number) => void } = {},
   ) {
-    this.ready = subscriber.psubscribe(`${this.prefix}release:*`, `${this.prefix}unlocked:*`);
+    void this.ready().catch(() => undefined); // subscribe now; a failure is retried at the next lock
     subscriber.on('pmessage', (_pattern: string, channel: string) => {
       if (!channel.startsWith(this.prefix)) return; // another locker's, on the same connection
       const rest = channel.slice(this.prefix.length);
       if (rest.startsWith('release:')) void this.releaseHandlers.get(rest.slice(8))?.();
       else if (rest.startsWith('unlocked:')) for (const wake of this.unlockWaiters.get(rest.slice(9)) ?? []) wake();
     });
+  }
+
+  /** Subscribed once (ioredis re-subscribes after a reconnect); a failed attempt is forgotten, never an unhandled rejection. */
+  private ready(): Promise<unknown> {
+    this.subscribed ??= this.subscriber.psubscribe(`${this.prefix}release:*`, `${this.prefix}unlocked:*`).catch((err: unknown) => {
+      this.subscribed = undefined;
+      throw err;
+    });
+    return this.subscribed;
   }
 
   get prefix(): string {
@@ -45,7 +54,8 @@ export class RedisLocker implements Locker {
     let renew: NodeJS.Timeout | undefined;
     return {
       lock: async (signal: AbortSignal, requestRelease: RequestRelease) => {
-        await this.ready;
+        const started = process.hrtime.bigint();
+        await this.ready();
         const deadline = Date.now() + timeout;
         let delay = 25;
         let asked = false;
@@ -59,6 +69,7 @@ export class RedisLocker implements Locker {
           await this.waitUnlocked(id, Math.min(delay, deadline - Date.now()), signal);
           delay = Math.min(delay * 2, 500);
         }
+        this.options.onWait?.(Number(process.hrtime.bigint() - started) / 1e9);
         this.releaseHandlers.set(id, requestRelease);
         renew = setInterval(() => void this.redis.eval(EXTEND, 1, key, token, String(ttl)).catch(() => undefined), ttl / 3);
         renew.unref();

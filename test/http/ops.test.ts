@@ -2,6 +2,11 @@ import { rename, rm, writeFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GatewayError } from '../../server/errors.ts';
+import { Writable } from 'node:stream';
+import pino from 'pino';
+import { startGateway as startRealGateway, type RunningGateway } from '../../server/main.ts';
+import { testConfig } from '../support/gateway.ts';
+import { createTestBucket, s3TestSettings } from '../support/services.ts';
 import { errorOf, startGateway, type Gateway } from './gateway-fixture.ts';
 
 describe('operations endpoints (API.md §5)', () => {
@@ -126,5 +131,90 @@ describe('GET /api/uploads/{id}', () => {
       expect(res.status, id).toBe(404);
       expect((await errorOf(res)).code, id).toBe('NoSuchUpload');
     }
+  });
+});
+
+describe('metrics and request logs over a real gateway (tus, Store, S3)', () => {
+  const tusHeaders = { 'Tus-Resumable': '1.0.0' };
+  const metric = (text: string, re: RegExp): number => Number(re.exec(text)?.[1] ?? NaN);
+  const lines: Array<Record<string, unknown>> = [];
+  let gw: RunningGateway;
+  beforeAll(async () => {
+    const s = s3TestSettings();
+    const bucket = await createTestBucket('metrics');
+    const { config } = await testConfig({
+      STORAGE_BACKEND: 's3', S3_ENDPOINT: s.endpoint, S3_REGION: s.region, S3_ACCESS_KEY: s.accessKey, S3_SECRET_KEY: s.secretKey, S3_BUCKET: bucket,
+    });
+    const stream = new Writable({
+      write(chunk, _enc, cb) {
+        for (const l of String(chunk).split('\n')) if (l) lines.push(JSON.parse(l));
+        cb();
+      },
+    });
+    gw = await startRealGateway(config, { logger: pino({ level: 'info' }, stream) });
+  });
+  afterAll(async () => gw?.close());
+
+  it('request-duration by route pattern and status class, S3 commands, lock wait, connections, tus counters', async () => {
+    const meta = `filename ${Buffer.from('metrics.onnx').toString('base64')},owner ${Buffer.from('ops').toString('base64')}`;
+    const created = await fetch(`${gw.url}/files/`, { method: 'POST', headers: { ...tusHeaders, 'Upload-Length': '5', 'Upload-Metadata': meta } });
+    expect(created.status).toBe(201);
+    const location = created.headers.get('location')!;
+    const id = location.split('/').pop()!;
+    const patch = await fetch(location, {
+      method: 'PATCH',
+      headers: { ...tusHeaders, 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream' },
+      body: 'hello',
+    });
+    expect(patch.status).toBe(204);
+    const other = await fetch(`${gw.url}/files/`, { method: 'POST', headers: { ...tusHeaders, 'Upload-Length': '9', 'Upload-Metadata': meta } });
+    expect((await fetch(other.headers.get('location')!, { method: 'DELETE', headers: tusHeaders })).status).toBe(204);
+    expect(await (await fetch(`${gw.url}/api/objects/models/ops/metrics.onnx`, { headers: { Authorization: 'Bearer top-secret-token' } })).text()).toBe('hello');
+    await new Promise((r) => setTimeout(r, 50));
+
+    const text = await (await fetch(`${gw.url}/metrics`)).text();
+    expect(metric(text, /^gateway_http_request_duration_seconds_count\{method="PATCH",route="\/files\/:id",status_class="2xx"\} (\d+)$/m)).toBe(1);
+    expect(metric(text, /^gateway_http_request_duration_seconds_count\{method="POST",route="\/files",status_class="2xx"\} (\d+)$/m)).toBe(2);
+    expect(metric(text, /^gateway_http_request_duration_seconds_count\{method="GET",route="[^"]*objects[^"]*",status_class="2xx"\} (\d+)$/m)).toBe(1);
+    // No raw path is a label: neither the upload id nor the object key appears.
+    expect(text).not.toContain(id);
+    expect(text).not.toContain('metrics.onnx');
+    expect(metric(text, /^gateway_s3_operation_duration_seconds_count\{command="HeadBucketCommand",outcome="ok"\} (\d+)$/m)).toBeGreaterThanOrEqual(1);
+    expect(text).toMatch(/^gateway_s3_operation_duration_seconds_count\{command="(PutObject|CompleteMultipartUpload|CopyObject)Command",outcome="ok"\} [1-9]\d*$/m);
+    expect(metric(text, /^gateway_s3_operation_duration_seconds_count\{command="GetObjectCommand",outcome="ok"\} (\d+)$/m)).toBeGreaterThanOrEqual(1);
+    expect(metric(text, /^gateway_lock_wait_seconds_count\{locker="queue"\} (\d+)$/m)).toBeGreaterThanOrEqual(2);
+    expect(metric(text, /^gateway_http_connections_active (\d+)$/m)).toBeGreaterThanOrEqual(1);
+    expect(metric(text, /^gateway_uploads_created_total (\d+)$/m)).toBe(2);
+    expect(metric(text, /^gateway_uploads_finished_total (\d+)$/m)).toBe(1);
+    expect(metric(text, /^gateway_uploads_terminated_total (\d+)$/m)).toBe(1);
+    expect(metric(text, /^gateway_upload_bytes_received_total (\d+)$/m)).toBe(5);
+  });
+
+  it('one pino-http line per request, with Authorization and signatures redacted', async () => {
+    const before = lines.length;
+    const presigned = await fetch(`${gw.url}/api/presign`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Authorization: 'Bearer top-secret-token' },
+      body: JSON.stringify({ key: 'models/ops/metrics.onnx', method: 'GET', expiresIn: 60 }),
+    });
+    const { url } = (await presigned.json()) as { url: string };
+    // The same signed query, sent to the gateway: it is logged, and must be logged without its signature.
+    const signature = new URL(url).searchParams.get('X-Amz-Signature')!;
+    expect(signature).toMatch(/^[0-9a-f]{64}$/);
+    await (await fetch(`${gw.url}/nope${new URL(url).search}`)).arrayBuffer();
+    await new Promise((r) => setTimeout(r, 50));
+    const requestLines = lines.slice(before).filter((l) => l.msg === 'request');
+    expect(requestLines).toHaveLength(2);
+    const all = JSON.stringify(lines);
+    expect(all).not.toContain('top-secret-token');
+    expect(all).not.toContain(signature);
+    const [p, n] = requestLines as Array<{ req: { url: string; headers: Record<string, string> }; status: number; reqId: string; ms: number; route: string }>;
+    expect(p!.req.headers.authorization).toBe('[redacted]');
+    expect(p!.status).toBe(200);
+    expect(p!.route).toBe('/api/presign');
+    expect(typeof p!.reqId).toBe('string');
+    expect(typeof p!.ms).toBe('number');
+    expect(n!.req.url).toContain('X-Amz-Signature=[redacted]');
+    expect(n!.status).toBe(404);
   });
 });

@@ -20,7 +20,7 @@ const MiB = 2 ** 20;
 function s3Config(): Config['storage']['s3'] {
   const s = s3TestSettings();
   const { endpoint, region, accessKey, secretKey } = s;
-  return { endpoint, bucket: 'unused', region, forcePathStyle: true, checksums: 'when_required', accessKey, secretKey, tusPrefix: '.tus/' };
+  return { endpoint, publicEndpoint: '', bucket: 'unused', region, forcePathStyle: true, checksums: 'when_required', accessKey, secretKey, tusPrefix: '.tus/' };
 }
 const clientFor = (checksums: 'when_required' | 'when_supported' = 'when_required', secretKey?: string): S3Client =>
   createS3Client({ ...s3Config(), checksums, ...(secretKey ? { secretKey } : {}) });
