@@ -8,9 +8,11 @@ import type { Metrics } from '../metrics.ts';
 import { encodeKeyPath, validateKey } from '../storage/keys.ts';
 import { S3_METADATA_LIMIT, s3MetadataBytes } from '../storage/s3-metadata.ts';
 import type { Store } from '../storage/store.ts';
+import { prepareSpool } from './checksum.ts';
 import { GatewayDataStore } from './datastore.ts';
 import { createInnerDatastore } from './datastores.ts';
 import { tusEdge, uploadIdFromPath } from './edge.ts';
+import { uploadLocation } from './location.ts';
 import { Finalizer } from './finalize.ts';
 import { QueueLocker } from './locker.ts';
 import { normalizeMetadata, objectKeyFor, parseUploadMetadata, validateUploadMetadata } from './metadata.ts';
@@ -54,6 +56,7 @@ export async function createTusGateway({ config, store, logger, metrics }: TusDe
   const inner = await createInnerDatastore(config, store, shared?.s3Cache);
   const datastore = new GatewayDataStore(inner.datastore, {
     hashes, records, metrics, readRange: inner.readRange, idPrefix: inner.idPrefix, sync: inner.sync, remove: inner.remove,
+    spoolDir: await prepareSpool(join(stateDir, 'spool')),
   });
   const finalizer = new Finalizer({ datastore, store, records, hashes, placement: inner.placement, readAll: inner.readAll, ensureComplete: inner.ensureComplete, logger, metrics, locker: shared?.finalizeLocker });
 
@@ -63,6 +66,8 @@ export async function createTusGateway({ config, store, logger, metrics }: TusDe
     locker: shared?.locker ?? new QueueLocker(),
     maxSize: config.tus.maxSize,
     respectForwardedHeaders: config.server.trustProxy,
+    // The Host header never decides an answer: Location comes from publicUrl (or trusted forwarded headers).
+    generateUrl: (_req, { proto, host, path, id }) => uploadLocation(config.server, { proto, host, path, id }),
     exposedHeaders: ['Object-Key'],
     // The id the edge checked (from the path), never one smuggled in a query string
     // (`/files/A?x=/B`: @tus/server's default reads the end of the whole URL).
@@ -100,6 +105,7 @@ export async function createTusGateway({ config, store, logger, metrics }: TusDe
   return {
     middleware: tusEdge({
       path: config.tus.path, tus, datastore, finalizer, records, metrics, maxMetadataSize: config.tus.maxMetadataSize,
+      publicUrl: config.server.publicUrl,
       checkNewObject: (metadata) => {
         // API.md §3's key rules hold for the object this upload will become: refuse now, not after the last byte.
         validateKey(objectKeyFor(normalizeMetadata(metadata, '0'.repeat(32))), { localfs: store.kind === 'localfs' });
@@ -120,6 +126,7 @@ export async function createTusGateway({ config, store, logger, metrics }: TusDe
         length: live?.size ?? rec?.size,
         status,
         key: rec?.key,
+        ...(status === 'failed' && rec?.error ? { error: rec.error } : {}),
         metadata: rec?.metadata ?? normalizeMetadata(live?.metadata, id),
       };
     },
