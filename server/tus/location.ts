@@ -13,7 +13,9 @@ const HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](
 export function isValidHost(host: string | undefined | null): host is string {
   const m = host ? HOST.exec(host) : null;
   if (!m) return false;
-  return m[1] === undefined || (Number(m[1]) >= 1 && Number(m[1]) <= 65535);
+  if (m[1] !== undefined && !(Number(m[1]) >= 1 && Number(m[1]) <= 65535)) return false;
+  // WHATWG URL is stricter still: `4294967296` reads as an IPv4 address, out of range.
+  return URL.canParse(`http://${host}/`);
 }
 
 export function uploadLocation(
