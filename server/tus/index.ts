@@ -72,7 +72,7 @@ export async function createTusGateway({ config, store, logger, metrics }: TusDe
     // The id the edge checked (from the path), never one smuggled in a query string
     // (`/files/A?x=/B`: @tus/server's default reads the end of the whole URL).
     getFileIdFromRequest: (req) => uploadIdFromPath(config.tus.path, new URL(req.url).pathname),
-    allowedHeaders: ['X-HTTP-Method-Override', 'X-Request-Id'],
+    allowedHeaders: ['X-HTTP-Method-Override', 'X-Request-Id', 'Upload-Checksum'],
     // Always return an object: PostHandler reads the result without a null check (TUS-NOTES 3).
     async onUploadCreate(req, upload) {
       const metadata = normalizeMetadata(upload.metadata, upload.id);
