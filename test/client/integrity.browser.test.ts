@@ -85,6 +85,10 @@ describe('integrity in the widget, in Chromium', { timeout: 120_000 }, () => {
 
   it('shows a clear error when the file is not the one declared, and stores nothing', async () => {
     const page = await t.freshPage();
+    let refusals = 0;
+    page.on('response', (r) => {
+      if (r.status() === 460) refusals++;
+    });
     await openWidget(page, `${origin}/`);
     const wrong = '0'.repeat(64);
     await page.evaluate(
@@ -99,9 +103,11 @@ describe('integrity in the widget, in Chromium', { timeout: 120_000 }, () => {
     const failure = await page.evaluate(() => (window as any).failed);
     expect(failure.status).toBe(460);
     expect(failure.message).toContain('did not arrive intact');
-    // The Dashboard shows it on the file.
-    await page.locator('.uppy-Dashboard-Item', { hasText: 'declared-wrong.bin' }).locator('.uppy-Dashboard-Item-errorMessage').waitFor();
-    expect(await page.locator('.uppy-Dashboard-Item-errorMessage').innerText()).toContain('did not arrive intact');
+    // The widget shows it, and the Dashboard marks the file as failed.
+    await expect.poll(() => page.locator('.upw-alert').innerText()).toMatch(/^“declared-wrong\.bin” did not arrive intact: its sha256 does not match/);
+    expect(await page.locator('.uppy-Dashboard-Item.is-error', { hasText: 'declared-wrong.bin' }).count()).toBe(1);
+    // It was not sent again and again: one final PATCH was refused, once.
+    expect(refusals).toBe(1);
     expect((await fetchObjectSha256(t.gateway.url, 'models/verified/declared-wrong.bin')).status).toBe(404);
   });
 
