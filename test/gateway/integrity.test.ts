@@ -96,11 +96,15 @@ describe.each(['file+localfs', 's3+s3'] as const)('integrity on %s', { timeout: 
   it('refuses an unknown algorithm and a malformed Upload-Checksum with 400, storing nothing', async () => {
     const data = randomData(1000);
     const { url } = await createUpload(base, { length: 2000, metadata: { filename: uniqueName('alg') } });
-    for (const value of ['crc32 AAAAAA==', 'sha256', 'sha256 not*base64', `sha256 ${Buffer.alloc(20).toString('base64')}`, 'sha1 a b']) {
+    for (const value of ['crc32 AAAAAA==', 'sha256', 'sha256 not*base64', 'sha1 a b', 'unknownalgo AAAAAAAAAA']) {
       const res = await patch(url, 0, data, { 'Upload-Checksum': value });
       expect(res.status, value).toBe(400);
       expect(res.json?.error?.code).toBe('InvalidArgument');
     }
+    expect(await offsetOf(url)).toBe(0);
+    // A well-formed digest of the wrong length cannot match any body: 460, as for any wrong digest.
+    const short = await patch(url, 0, data, { 'Upload-Checksum': `sha256 ${Buffer.alloc(20).toString('base64')}` });
+    expect(short.status).toBe(460);
     expect(await offsetOf(url)).toBe(0);
   });
 
