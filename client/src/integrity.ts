@@ -59,6 +59,3 @@ async function hashHere(file: Blob, onProgress: (hashed: number) => void): Promi
   }
   return h.digest('hex');
 }
-
-/** A 460 for the whole file (the declared sha256), not for one request: resending cannot help. */
-export const isDeclaredDigestMismatch = (body: string | null | undefined) => !!body && /declared/.test(body);

@@ -56,3 +56,6 @@ export function describeFailure(fileName: string, res: FailedResponse, limits: {
       return `The upload of “${fileName}” failed (HTTP ${res.status}).${why}`;
   }
 }
+
+/** A 460 for the whole file (its declared sha256), not for one request's body: resending cannot help. */
+export const isDeclaredDigestMismatch = (body: string | null | undefined): boolean => !!body && /\bdeclared\b/.test(body);

@@ -1,8 +1,8 @@
 import Uppy, { type Meta, type UppyFile } from '@uppy/core';
 import Tus, { type TusBody } from '@uppy/tus';
-import { chunkChecksum, fileSha256, isDeclaredDigestMismatch } from './integrity.ts';
+import { chunkChecksum, fileSha256 } from './integrity.ts';
 import { decodeKey, encodeKey } from './keys.ts';
-import { describeFailure } from './messages.ts';
+import { describeFailure, isDeclaredDigestMismatch } from './messages.ts';
 import { resolveOptions, type ResolvedOptions, type UploadFailure, type UploaderOptions, type UploadResult } from './options.ts';
 import { chunkSizeFor, fetchServerInfo, type ServerInfo } from './server-info.ts';
 
