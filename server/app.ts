@@ -25,10 +25,12 @@ export const EXPOSED_HEADERS = [
   'Object-Key', 'Location', 'Upload-Offset', 'Upload-Length', 'Upload-Expires', 'Upload-Metadata',
   'Upload-Defer-Length', 'Tus-Version', 'Tus-Resumable', 'Tus-Max-Size', 'Tus-Extension',
   'ETag', 'Content-Range', 'Content-Length', 'Content-Disposition', 'Digest', 'Repr-Digest', 'Accept-Ranges', 'X-Request-Id',
+  'Tus-Checksum-Algorithm',
 ];
 export const ALLOWED_HEADERS = [
   'Authorization', 'Content-Type', 'Upload-Offset', 'Upload-Length', 'Upload-Metadata', 'Upload-Defer-Length',
   'Upload-Concat', 'Tus-Resumable', 'X-HTTP-Method-Override', 'X-Requested-With', 'X-Request-Id', 'Range', 'If-None-Match',
+  'Upload-Checksum',
 ];
 
 /** Koa composition, nothing else: every dependency comes in from outside. */

@@ -20,6 +20,8 @@ export const errorStatus = {
   EntityTooLarge: 413,
   UnsupportedMediaType: 415,
   InvalidRange: 416,
+  /** tus checksum extension: "the Server MUST respond with the 460 Checksum Mismatch status". */
+  ChecksumMismatch: 460,
   InternalError: 500,
   ServiceUnavailable: 503,
 } as const;
@@ -65,6 +67,7 @@ export const errors = {
     new GatewayError('SignatureDoesNotMatch', 'The request signature does not match (wrong signature, key or method)'),
   expiredToken: () => new GatewayError('ExpiredToken', 'The presigned URL has expired'),
   entityTooLarge: (limit: number) => new GatewayError('EntityTooLarge', `The body exceeds the limit of ${limit} bytes`),
+  checksumMismatch: (message: string) => new GatewayError('ChecksumMismatch', message),
   internal: (message: string, cause?: unknown) => new GatewayError('InternalError', message, { cause }),
   /** A dependency (Store, tus datastore, Redis) does not answer: try again after `retryAfter` seconds. */
   serviceUnavailable: (message: string, retryAfter: number, cause?: unknown) =>

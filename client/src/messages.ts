@@ -40,6 +40,8 @@ export function describeFailure(fileName: string, res: FailedResponse, limits: {
       return `The connection to the upload server was lost and did not come back in time. Retry to continue “${fileName}” from where it stopped.`;
     case res.status === 413:
       return `“${fileName}” is larger than this server accepts${limits.maxSize ? ` (at most ${formatBytes(limits.maxSize)})` : ''}.${why}`;
+    case res.status === 460:
+      return `“${fileName}” did not arrive intact: its sha256 does not match the one computed before the upload (the file changed meanwhile, or was damaged on the way). Nothing was stored.${why}`;
     case res.status === 415:
       return `The server does not accept this type of file: “${fileName}”.${why}`;
     case res.status === 400:
@@ -54,3 +56,6 @@ export function describeFailure(fileName: string, res: FailedResponse, limits: {
       return `The upload of “${fileName}” failed (HTTP ${res.status}).${why}`;
   }
 }
+
+/** A 460 for the whole file (its declared sha256), not for one request's body: resending cannot help. */
+export const isDeclaredDigestMismatch = (body: string | null | undefined): boolean => !!body && /\bdeclared\b/.test(body);

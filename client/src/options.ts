@@ -48,6 +48,12 @@ export interface UploaderOptions {
   id?: string;
   /** Start uploading as soon as a file is added. */
   autoProceed?: boolean;
+  /**
+   * Hash each whole file (sha256, in a Web Worker, shown as "verifying") before it is
+   * uploaded and declare it: the gateway stores the object only if what arrived matches.
+   * Every PATCH carries an `Upload-Checksum` either way.
+   */
+  verify?: boolean;
   /** After a batch (one click on Upload) with its finished uploads; not called when none finished. */
   onComplete?: (results: UploadResult[]) => void;
   /** For each upload that failed for good (retries spent, or refused by the server). */
@@ -78,6 +84,7 @@ export const defaultOptions = {
   retryDelays: DEFAULT_RETRY_DELAYS,
   id: null,
   autoProceed: false,
+  verify: false,
   onComplete: null,
   onError: null,
   height: 360,
@@ -87,7 +94,7 @@ export const defaultOptions = {
 
 type Nullable<T> = { [K in keyof T]-?: Exclude<T[K], undefined> | null };
 /** Options after defaults: every field present, URLs absolute, `id` decided. */
-export type ResolvedOptions = Required<Pick<WidgetOptions, 'apiBase' | 'owner' | 'retryDelays' | 'autoProceed' | 'height' | 'theme'>> &
+export type ResolvedOptions = Required<Pick<WidgetOptions, 'apiBase' | 'owner' | 'retryDelays' | 'autoProceed' | 'verify' | 'height' | 'theme'>> &
   Nullable<Pick<WidgetOptions, 'endpoint' | 'allowedFileTypes' | 'maxFileSize' | 'chunkSize' | 'onComplete' | 'onError' | 'stylesheet'>> & {
     id: string;
   };
@@ -159,6 +166,7 @@ export function resolveOptions(input: WidgetOptions, base: string | undefined = 
   }
   if (o.id != null && (typeof o.id !== 'string' || o.id === '')) fail('id must be a non-empty string');
   if (typeof o.autoProceed !== 'boolean') fail('autoProceed must be a boolean');
+  if (typeof o.verify !== 'boolean') fail('verify must be a boolean');
   for (const name of ['onComplete', 'onError'] as const) {
     if (o[name] != null && typeof o[name] !== 'function') fail(`${name} must be a function`);
   }
@@ -176,6 +184,7 @@ export function resolveOptions(input: WidgetOptions, base: string | undefined = 
     retryDelays: [...o.retryDelays],
     id: o.id ?? `upload-widget:${o.owner || 'anonymous'}`,
     autoProceed: o.autoProceed,
+    verify: o.verify,
     onComplete: o.onComplete ?? null,
     onError: o.onError ?? null,
     height: o.height,

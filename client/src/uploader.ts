@@ -1,12 +1,13 @@
 import Uppy, { type Meta, type UppyFile } from '@uppy/core';
 import Tus, { type TusBody } from '@uppy/tus';
+import { chunkChecksum, fileSha256 } from './integrity.ts';
 import { decodeKey, encodeKey } from './keys.ts';
-import { describeFailure } from './messages.ts';
+import { describeFailure, isDeclaredDigestMismatch } from './messages.ts';
 import { resolveOptions, type ResolvedOptions, type UploadFailure, type UploaderOptions, type UploadResult } from './options.ts';
 import { chunkSizeFor, fetchServerInfo, type ServerInfo } from './server-info.ts';
 
 /** tus `Upload-Metadata` the gateway reads (API.md §2); the server keeps them all on the object. */
-export type UploadMeta = Meta & { filename: string; filetype: string; owner?: string };
+export type UploadMeta = Meta & { filename: string; filetype: string; owner?: string; sha256?: string };
 export type WidgetUppy = Uppy<UploadMeta, TusBody>;
 
 export type UploaderEvent =
@@ -54,9 +55,25 @@ export function createUploaderFrom(opts: ResolvedOptions): Uploader {
     removeFingerprintOnSuccess: true,
     // Only what the gateway reads: Uppy's own `name`, `type`, `relativePath: null` would land on the object.
     // No `owner` field without an owner: @uppy/tus would send the string "undefined".
-    allowedMetaFields: opts.owner ? ['filename', 'filetype', 'owner'] : ['filename', 'filetype'],
+    allowedMetaFields: ['filename', 'filetype', ...(opts.owner ? ['owner'] : []), ...(opts.verify ? ['sha256'] : [])],
     limit: 2,
+    // tus checksum extension: every PATCH says what its bytes hash to, so a chunk damaged
+    // on the way is refused (460) and sent again instead of stored.
+    async onBeforeRequest(req, file) {
+      if (req.getMethod() !== 'PATCH' || !(file.data instanceof Blob)) return;
+      const offset = Number(req.getHeader('Upload-Offset') ?? 0);
+      const chunkSize = (uppy.getPlugin('Tus')?.opts as { chunkSize?: number } | undefined)?.chunkSize ?? Infinity;
+      req.setHeader('Upload-Checksum', await chunkChecksum(file.data, offset, chunkSize));
+    },
+    onShouldRetry(err, retryAttempt, _options, next) {
+      const res = (err as { originalResponse?: { getStatus(): number; getBody(): string } | null }).originalResponse;
+      // A damaged chunk is worth sending again (a few times); a whole file that is not
+      // what was declared stays wrong however often it is sent.
+      if (res?.getStatus() === 460) return !isDeclaredDigestMismatch(res.getBody()) && retryAttempt < 3;
+      return next(err);
+    },
   });
+  if (opts.verify) uppy.addPreProcessor((fileIDs) => declareDigests(uppy, fileIDs));
 
   let loading: Promise<ServerInfo> | null = null;
   const ready = (): Promise<ServerInfo> => {
@@ -141,6 +158,21 @@ export function createUploaderFrom(opts: ResolvedOptions): Uploader {
       uppy.destroy();
     },
   };
+}
+
+/** `verify: true`: each file's sha256, hashed before its upload starts ("verifying"), becomes its `sha256` metadata. */
+async function declareDigests(uppy: WidgetUppy, fileIDs: string[]): Promise<void> {
+  for (const id of fileIDs) {
+    const file = uppy.getFile(id);
+    if (!file || file.meta.sha256 || !(file.data instanceof Blob)) continue;
+    const size = file.data.size || 1;
+    uppy.emit('preprocess-progress', file, { mode: 'determinate', message: 'Verifying…', value: 0 });
+    const sha256 = await fileSha256(file.data, (hashed) => {
+      uppy.emit('preprocess-progress', uppy.getFile(id), { mode: 'determinate', message: 'Verifying…', value: hashed / size });
+    });
+    uppy.setFileMeta(id, { sha256 } as Partial<UploadMeta> as UploadMeta);
+    uppy.emit('preprocess-complete', uppy.getFile(id));
+  }
 }
 
 /** Key from `Object-Key` (or from `GET /api/uploads/{id}` if a proxy dropped the header), sha256 from the object listing. */

@@ -1,6 +1,7 @@
 import { Transform, pipeline, type Readable } from 'node:stream';
 import { DataStore, ERRORS, Upload } from '@tus/utils';
 import type { Metrics } from '../metrics.ts';
+import { receiveVerified, tusRequestContext } from './checksum.ts';
 import type { RecordStore } from './records.ts';
 import { ResumableSha256, type HashState } from './sha256-state.ts';
 import type { UploadRecord } from './upload-record.ts';
@@ -35,10 +36,12 @@ export class GatewayDataStore extends DataStore {
       remove?: (id: string) => Promise<void>;
       /** Flushes an upload's data to disk (file datastore), so acknowledged bytes survive a power loss too. */
       sync?: (id: string) => Promise<void>;
+      /** Where checksummed bodies are received before they are verified (see checksum.ts). */
+      spoolDir: string;
     },
   ) {
     super();
-    this.extensions = inner.extensions;
+    this.extensions = [...inner.extensions, 'checksum'];
   }
 
   private innerId(id: string): string {
@@ -127,6 +130,24 @@ export class GatewayDataStore extends DataStore {
   }
 
   override async write(readable: Readable, id: string, offset: number): Promise<number> {
+    const request = tusRequestContext.getStore();
+    if (!request?.checksum) return this.writeUnverified(readable, id, offset);
+    let verified;
+    try {
+      verified = await receiveVerified(readable, request.checksum, this.deps.spoolDir);
+    } catch (err) {
+      // A creation-with-upload whose body failed its checksum leaves nothing behind, not even the upload.
+      if (request.method === 'POST') await this.remove(id).catch(() => undefined);
+      throw err;
+    }
+    try {
+      return await this.writeUnverified(verified.open(), id, offset);
+    } finally {
+      await verified.discard();
+    }
+  }
+
+  private async writeUnverified(readable: Readable, id: string, offset: number): Promise<number> {
     await this.quiet(id);
     // Readers wait only for a write whose body has ended or failed (its last few ms of
     // settling), never for one still receiving: a half-dead PATCH must not hold up the

@@ -96,6 +96,14 @@ export async function createInnerDatastore(config: Config, store: Store, s3Cache
     cache,
     s3ClientConfig: { ...clientConfig, bucket: s3.bucket },
   });
+  // @tus/s3-store's declareUploadLength rewrites the .info object but not its upload-info
+  // cache: with a shared (Redis) cache every instance goes on reading the length as
+  // deferred, and the final PATCH gets 409. The cache entry goes with the declaration.
+  const declareUploadLength = tusStore.declareUploadLength.bind(tusStore);
+  tusStore.declareUploadLength = async (id, length) => {
+    await declareUploadLength(id, length);
+    await cache.delete(id);
+  };
   const prefix = s3.tusPrefix;
   const read = async (id: string) => (await tusStore.read(prefix + id)) as Readable;
   const client = new S3Client(clientConfig);

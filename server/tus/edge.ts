@@ -3,8 +3,10 @@ import type { Context, Middleware } from 'koa';
 import { GatewayError } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
 import { encodeKeyPath } from '../storage/keys.ts';
+import { CHECKSUM_ALGORITHMS, parseUploadChecksum, tusRequestContext } from './checksum.ts';
 import type { GatewayDataStore } from './datastore.ts';
 import type { Finalizer } from './finalize.ts';
+import { isValidHost } from './location.ts';
 import { encodeUploadMetadata, parseUploadMetadata, validateUploadMetadata } from './metadata.ts';
 import type { RecordStore } from './records.ts';
 import type { UploadRecord } from './upload-record.ts';
@@ -21,6 +23,8 @@ export interface EdgeDeps {
   records: RecordStore<UploadRecord>;
   metrics: Metrics;
   maxMetadataSize: number;
+  /** `server.publicUrl`: stands in for a malformed Host header. */
+  publicUrl: string;
   /** Refuses at creation an upload whose object the Store could not keep (its key, S3's 2 KB of metadata), rather than after the last byte. */
   checkNewObject?: (metadata: Record<string, string>) => void;
 }
@@ -41,8 +45,13 @@ export function tusEdge(deps: EdgeDeps): Middleware {
     const override = ctx.get('X-HTTP-Method-Override').trim().toUpperCase();
     if (override) {
       if (!OVERRIDABLE.has(override)) throw new GatewayError('InvalidArgument', `X-HTTP-Method-Override: unsupported method ${override}`);
+      // Node decided from the wire method whether the answer has a body: a HEAD answer
+      // on a wire DELETE would announce a Content-Length and never send it.
+      if (override === 'HEAD' && ctx.req.method !== 'HEAD') answerWithoutBody(ctx);
       ctx.req.method = override;
     }
+    // "The Host header never decides an answer": a malformed one is replaced before anything parses it.
+    if (!isValidHost(ctx.req.headers.host)) ctx.req.headers.host = new URL(deps.publicUrl).host;
 
     // ctx.path is not percent-decoded: an id is plain [A-Za-z0-9_-], anything else
     // (`/files/x/`, `/files/x%zz`, `/files/a/b`) is no upload (TUS-NOTES 14, 15).
@@ -66,12 +75,17 @@ export function tusEdge(deps: EdgeDeps): Middleware {
     }
     if (method === 'PATCH') {
       // "All PATCH requests MUST use Content-Type: application/offset+octet-stream, otherwise the server SHOULD return a 415"
-      const type = ctx.get('Content-Type').split(';')[0]!.trim().toLowerCase();
-      if (type !== 'application/offset+octet-stream') {
+      if (!isOffsetOctetStream(ctx)) {
         throw new GatewayError('UnsupportedMediaType', 'PATCH requires Content-Type: application/offset+octet-stream');
       }
     }
+    // "A creation-with-upload POST with a body follows the PATCH rules (wrong Content-Type → 415)."
+    if (method === 'POST' && hasBody(ctx) && !isOffsetOctetStream(ctx)) {
+      throw new GatewayError('UnsupportedMediaType', 'a creation-with-upload body requires Content-Type: application/offset+octet-stream');
+    }
     checkNumericHeaders(ctx, method);
+    const checksum = method === 'PATCH' || method === 'POST' ? parseUploadChecksum(ctx.get('Upload-Checksum')) : undefined;
+    if (method === 'OPTIONS') ctx.res.setHeader('Tus-Checksum-Algorithm', CHECKSUM_ALGORITHMS.join(','));
     if (method === 'POST') {
       const header = ctx.get('Upload-Metadata');
       if (Buffer.byteLength(header) > deps.maxMetadataSize) {
@@ -91,11 +105,44 @@ export function tusEdge(deps: EdgeDeps): Middleware {
     const receiving = method === 'PATCH' || method === 'POST';
     if (receiving) deps.metrics.activeUploads.inc();
     try {
-      await deps.tus.handle(ctx.req, ctx.res);
+      await tusRequestContext.run({ method, checksum }, () => deps.tus.handle(ctx.req, ctx.res));
     } finally {
       if (receiving) deps.metrics.activeUploads.dec();
     }
   };
+}
+
+const isOffsetOctetStream = (ctx: Context) =>
+  ctx.get('Content-Type').split(';')[0]!.trim().toLowerCase() === 'application/offset+octet-stream';
+
+const hasBody = (ctx: Context) => Number(ctx.get('Content-Length') || 0) > 0 || ctx.get('Transfer-Encoding') !== '';
+
+/**
+ * "Every answer is a complete HTTP message for the method on the wire": whatever is
+ * answered (HEAD headers, an error's JSON), the message carries no body and says so.
+ */
+function answerWithoutBody(ctx: Context) {
+  const res = ctx.res;
+  const writeHead = res.writeHead;
+  res.writeHead = function (this: typeof res, ...args: unknown[]) {
+    const framing = (k: unknown) => /^(content-length|transfer-encoding)$/i.test(String(k));
+    for (const [i, arg] of args.entries()) {
+      if (i === 0 || !arg || typeof arg !== 'object') continue;
+      if (Array.isArray(arg) && Array.isArray(arg[0])) args[i] = arg.filter((pair: unknown[]) => !framing(pair[0]));
+      else if (Array.isArray(arg)) args[i] = arg.filter((_v, j) => !framing(arg[j - (j % 2)]));
+      else for (const k of Object.keys(arg)) if (framing(k)) delete (arg as Record<string, unknown>)[k];
+    }
+    this.removeHeader('Transfer-Encoding');
+    this.setHeader('Content-Length', '0');
+    return (writeHead as (...a: unknown[]) => typeof res).apply(this, args);
+  } as typeof res.writeHead;
+  // Whatever is written after the head is dropped: the head said there is no body.
+  const end = res.end;
+  res.write = (() => true) as typeof res.write;
+  res.end = function (this: typeof res, ...args: unknown[]) {
+    const cb = args.find((a) => typeof a === 'function') as (() => void) | undefined;
+    return (end as (...a: unknown[]) => typeof res).call(this, cb);
+  } as typeof res.end;
 }
 
 const NON_NEGATIVE_INTEGER = /^(0|[1-9]\d{0,15})$/;
@@ -186,8 +233,7 @@ function answerFinished(ctx: Context, deps: EdgeDeps, rec: UploadRecord, method:
     return deps.records.delete(rec.id);
   }
   if (method === 'PATCH') {
-    const hasBody = Number(ctx.get('Content-Length') || 0) > 0 || ctx.get('Transfer-Encoding') !== '';
-    if (hasBody || ctx.get('Upload-Offset') !== size) {
+    if (hasBody(ctx) || ctx.get('Upload-Offset') !== size) {
       ctx.req.resume(); // drain what the client sends; nothing of it is stored
       throw new GatewayError('Conflict', 'This upload is complete; it takes no more bytes', { headers: { 'Upload-Offset': size } });
     }

@@ -3,7 +3,7 @@ import { link, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { Locker } from '@tus/utils';
-import { GatewayError, toGatewayError } from '../errors.ts';
+import { GatewayError, errors, toGatewayError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Store } from '../storage/store.ts';
@@ -112,15 +112,14 @@ export class Finalizer {
     try {
       await this.deps.ensureComplete?.(id, upload.size);
       const sha256 = await this.digest(id, upload.size);
+      checkDeclaredDigest(metadata, sha256);
       const objectMetadata = { ...metadata, sha256, uploadId: id };
       await this.place(id, key, upload.size, contentTypeFor(metadata), objectMetadata, sha256);
       record = { ...record, status: 'done', sha256, finishedAt: new Date().toISOString(), error: undefined };
       await records.set(id, record);
     } catch (err) {
       const gw = toGatewayError(err);
-      logger.error({ event: 'upload.finalize_failed', uploadId: id, key, err: gw.cause ?? gw }, 'finalization failed');
-      metrics.uploadsFailed.inc();
-      await records.set(id, { ...record, status: 'failed', error: gw.message }).catch(() => undefined);
+      await this.failed(record, gw);
       throw gw;
     }
     // The object is safe and recorded: the tus copy can go.
@@ -130,6 +129,18 @@ export class Finalizer {
     metrics.uploadsFinished.inc();
     logger.info({ event: 'upload.finalized', uploadId: id, key, size: record.size, sha256: record.sha256, seconds }, 'upload finalized');
     return record;
+  }
+
+  /**
+   * The one place an upload becomes `failed`: its record says why (GET /api/uploads/{id}),
+   * and the `upload.failed` log event carries the reason (the hook for an event, too).
+   */
+  private async failed(record: UploadRecord, gw: GatewayError): Promise<void> {
+    const { logger, metrics, records } = this.deps;
+    const reason = gw.message;
+    logger.error({ event: 'upload.failed', uploadId: record.id, key: record.key, code: gw.code, reason, err: gw.cause ?? gw }, 'finalization failed');
+    metrics.uploadsFailed.inc();
+    await records.set(record.id, { ...record, status: 'failed', error: reason }).catch(() => undefined);
   }
 
   /** Removes the tus datastore's copy of a finalized upload, if any is left (the record stays). */
@@ -182,6 +193,17 @@ export class Finalizer {
         body.destroy(); // put leaves a refused body open; never leak the datastore's stream
       }
     }
+  }
+}
+
+/**
+ * "Upload-Metadata `sha256` … is checked against the computed digest at finalization; a
+ * mismatch → the final request gets 460 ChecksumMismatch, no object is created or replaced."
+ */
+function checkDeclaredDigest(metadata: Record<string, string>, sha256: string): void {
+  const declared = metadata.sha256;
+  if (declared && declared.toLowerCase() !== sha256) {
+    throw errors.checksumMismatch(`the upload's sha256 is ${sha256}, not the declared ${declared.toLowerCase()}: no object was stored`);
   }
 }
 

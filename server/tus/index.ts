@@ -9,9 +9,11 @@ import type { Metrics } from '../metrics.ts';
 import { encodeKeyPath, validateKey } from '../storage/keys.ts';
 import { S3_METADATA_LIMIT, s3MetadataBytes } from '../storage/s3-metadata.ts';
 import type { Store } from '../storage/store.ts';
+import { prepareSpool } from './checksum.ts';
 import { GatewayDataStore } from './datastore.ts';
 import { createInnerDatastore } from './datastores.ts';
 import { tusEdge, uploadIdFromPath } from './edge.ts';
+import { uploadLocation } from './location.ts';
 import { Finalizer } from './finalize.ts';
 import { QueueLocker } from './locker.ts';
 import { normalizeMetadata, objectKeyFor, parseUploadMetadata, validateUploadMetadata } from './metadata.ts';
@@ -55,6 +57,7 @@ export async function createTusGateway({ config, store, logger, metrics }: TusDe
   const inner = await createInnerDatastore(config, store, shared?.s3Cache, metrics);
   const datastore = new GatewayDataStore(inner.datastore, {
     hashes, records, metrics, readRange: inner.readRange, idPrefix: inner.idPrefix, sync: inner.sync, remove: inner.remove,
+    spoolDir: await prepareSpool(join(stateDir, 'spool')),
   });
   const finalizer = new Finalizer({ datastore, store, records, hashes, placement: inner.placement, readAll: inner.readAll, ensureComplete: inner.ensureComplete, logger, metrics, locker: shared?.finalizeLocker });
 
@@ -64,14 +67,18 @@ export async function createTusGateway({ config, store, logger, metrics }: TusDe
     locker: shared?.locker ?? new QueueLocker(30_000, (s) => metrics.lockWait.observe({ locker: 'queue' }, s)),
     maxSize: config.tus.maxSize,
     respectForwardedHeaders: config.server.trustProxy,
-    // @tus/server follows X-Forwarded-Proto/-Host (and Forwarded) itself; the prefix a proxy mounts us under it does not know.
+    // The Host header never decides an answer: Location comes from publicUrl, or from the forwarded
+    // headers of a trusted proxy (@tus/server reads X-Forwarded-Proto/-Host itself; the prefix it does not know).
     generateUrl: (req, { proto, host, path, id }) =>
-      `${proto}://${host}${config.server.trustProxy ? forwardedPrefix(req.headers.get('x-forwarded-prefix')) : ''}${path}/${id}`,
+      uploadLocation(config.server, {
+        proto, host, path, id,
+        prefix: config.server.trustProxy ? forwardedPrefix(req.headers.get('x-forwarded-prefix')) : '',
+      }),
     exposedHeaders: ['Object-Key'],
     // The id the edge checked (from the path), never one smuggled in a query string
     // (`/files/A?x=/B`: @tus/server's default reads the end of the whole URL).
     getFileIdFromRequest: (req) => uploadIdFromPath(config.tus.path, new URL(req.url).pathname),
-    allowedHeaders: ['X-HTTP-Method-Override', 'X-Request-Id'],
+    allowedHeaders: ['X-HTTP-Method-Override', 'X-Request-Id', 'Upload-Checksum'],
     // Always return an object: PostHandler reads the result without a null check (TUS-NOTES 3).
     async onUploadCreate(req, upload) {
       const metadata = normalizeMetadata(upload.metadata, upload.id);
@@ -106,6 +113,7 @@ export async function createTusGateway({ config, store, logger, metrics }: TusDe
   return {
     middleware: tusEdge({
       path: config.tus.path, tus, datastore, finalizer, records, metrics, maxMetadataSize: config.tus.maxMetadataSize,
+      publicUrl: config.server.publicUrl,
       checkNewObject: (metadata) => {
         // API.md §3's key rules hold for the object this upload will become: refuse now, not after the last byte.
         validateKey(objectKeyFor(normalizeMetadata(metadata, '0'.repeat(32))), { localfs: store.kind === 'localfs' });
@@ -134,6 +142,7 @@ export async function createTusGateway({ config, store, logger, metrics }: TusDe
         length: live?.size ?? rec?.size,
         status,
         key: rec?.key,
+        ...(status === 'failed' && rec?.error ? { error: rec.error } : {}),
         metadata: rec?.metadata ?? normalizeMetadata(live?.metadata, id),
       };
     },

@@ -6,6 +6,7 @@ import { GatewayError } from '../errors.ts';
 // eslint-disable-next-line no-control-regex
 const BAD_SEGMENT_CHARS = /[/\\\u0000-\u001f\u007f]/;
 const LIMITS = { filename: 200, owner: 64 } as const;
+const SHA256_HEX = /^[0-9a-fA-F]{64}$/;
 const META_KEY = /^[\x21-\x2b\x2d-\x7e]+$/; // tus: keys are ASCII, no spaces or commas
 
 function checkSegment(name: 'filename' | 'owner', value: string): void {
@@ -44,7 +45,11 @@ export function encodeUploadMetadata(metadata: Record<string, string>): string {
 
 /** Checks `owner` and `filename` against API.md §2; throws InvalidArgument (→ 400, nothing created). */
 export function validateUploadMetadata(metadata: Record<string, string>): void {
-  if (metadata.filename !== undefined && metadata.filename !== '') checkSegment('filename', metadata.filename);
+  // "`filename` (when absent, the upload id serves …; present but empty, or a key without a value: 400)"
+  if (metadata.filename === '') throw invalid('filename is present but empty');
+  if (metadata.filename !== undefined) checkSegment('filename', metadata.filename);
+  // The declared digest of the whole file, checked at finalization (docs/integrity.md).
+  if (metadata.sha256 !== undefined && !SHA256_HEX.test(metadata.sha256)) throw invalid('sha256 must be 64 hexadecimal digits');
   if (metadata.owner !== undefined && metadata.owner !== '') checkSegment('owner', metadata.owner);
 }
 

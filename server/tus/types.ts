@@ -8,6 +8,8 @@ export interface UploadStatus {
   length?: number;
   status: 'uploading' | 'finalizing' | 'done' | 'failed';
   key?: string;
+  /** Why the upload failed (status `failed`), e.g. a declared sha256 that did not match. */
+  error?: string;
   metadata: Record<string, string>;
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { describeFailure, formatBytes, serverMessage } from '../../client/src/messages.ts';
+import { describeFailure, formatBytes, isDeclaredDigestMismatch, serverMessage } from '../../client/src/messages.ts';
 import { DEFAULT_RETRY_DELAYS, OptionsError, resolveOptions } from '../../client/src/options.ts';
 import { describeProgress, formatDuration, RateMeter } from '../../client/src/progress.ts';
 import { chunkSizeFor, type ServerInfo } from '../../client/src/server-info.ts';
@@ -118,5 +118,26 @@ describe('progress, speed and time left', () => {
     expect(describeProgress(18 * MiB, 40 * MiB, 0, 4000)).toBe('18 MiB of 40 MiB · no progress for 4 s: waiting for the connection, it will continue by itself');
     expect(formatDuration(125)).toBe('2 min');
     expect(formatDuration(3 * 3600 + 600)).toBe('3 h 10 min');
+  });
+});
+
+describe('integrity options and messages', () => {
+  it('takes verify as a boolean, off by default, and refuses anything else', () => {
+    expect(resolveOptions({ apiBase: PAGE }, PAGE).verify).toBe(false);
+    expect(resolveOptions({ apiBase: PAGE, verify: true }, PAGE).verify).toBe(true);
+    expect(() => resolveOptions({ apiBase: PAGE, verify: 'yes' as unknown as boolean }, PAGE)).toThrow('UploadWidget: verify must be a boolean');
+  });
+
+  it('says that a file did not arrive intact on a 460, with the server’s reason', () => {
+    const body = '{"error":{"code":"ChecksumMismatch","message":"the upload\'s sha256 is a, not the declared b: no object was stored"}}';
+    const text = describeFailure('m.onnx', { status: 460, body });
+    expect(text).toMatch(/^“m\.onnx” did not arrive intact: its sha256 does not match/);
+    expect(text).toContain('The server said: the upload\'s sha256 is a, not the declared b');
+  });
+
+  it('tells a declared-digest mismatch (final) from a damaged chunk (worth resending)', () => {
+    expect(isDeclaredDigestMismatch('{"error":{"message":"the upload\'s sha256 is a, not the declared b"}}')).toBe(true);
+    expect(isDeclaredDigestMismatch('{"error":{"message":"Upload-Checksum sha256 x does not match the body"}}')).toBe(false);
+    expect(isDeclaredDigestMismatch(null)).toBe(false);
   });
 });

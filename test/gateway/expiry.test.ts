@@ -15,7 +15,7 @@ const meta = (filename: string) => `filename ${Buffer.from(filename).toString('b
 async function create(url: string, length: number, filename: string): Promise<string> {
   const res = await fetch(`${url}/files/`, { method: 'POST', headers: { ...TUS, 'Upload-Length': String(length), 'Upload-Metadata': meta(filename) } });
   expect(res.status).toBe(201);
-  return new URL(res.headers.get('location')!).pathname.split('/').pop()!;
+  return new URL(res.headers.get('location')!, url).pathname.split('/').pop()!;
 }
 
 async function patch(url: string, id: string, offset: number, body: Buffer) {

@@ -42,7 +42,7 @@ describe('several gateways on s3 with a shared Redis', () => {
       headers: { ...TUS, 'Upload-Length': String(data.length), 'Upload-Metadata': `filename ${Buffer.from('shared.onnx').toString('base64')}` },
     });
     expect(created.status).toBe(201);
-    const id = new URL(created.headers.get('location')!).pathname.split('/').pop()!;
+    const id = new URL(created.headers.get('location')!, a.url).pathname.split('/').pop()!;
     const first = data.subarray(0, 8 * 2 ** 20); // one whole part on instance A
     const p1 = await fetch(`${a.url}/files/${id}`, {
       method: 'PATCH', headers: { ...TUS, 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream' }, body: first,
@@ -102,6 +102,64 @@ describe('several gateways on s3 with a shared Redis', () => {
       expect(r.headers.get('object-key')).toBe('models/multi/race.bin');
     }
     expect(await finished([a, b])).toBe(finishedBefore);
+  });
+
+  const octets = (offset: number, extra: Record<string, string> = {}) => ({
+    ...TUS, 'Upload-Offset': String(offset), 'Content-Type': 'application/offset+octet-stream', ...extra,
+  });
+
+  it('shares a length declared (creation-defer-length) on another instance than the creator: the final PATCH finalizes', async () => {
+    const data = randomBytes(10 * 2 ** 20);
+    const created = await fetch(`${a.url}/files/`, {
+      method: 'POST',
+      headers: { ...TUS, 'Upload-Defer-Length': '1', 'Upload-Metadata': `filename ${Buffer.from('deferred.bin').toString('base64')},owner ${Buffer.from('multi').toString('base64')}` },
+    });
+    expect(created.status).toBe(201);
+    const id = new URL(created.headers.get('location')!, a.url).pathname.split('/').pop()!;
+    const first = data.subarray(0, 8 * 2 ** 20);
+    expect((await fetch(`${a.url}/files/${id}`, { method: 'PATCH', headers: octets(0), body: first })).status).toBe(204);
+    // Instance B learns the length with its PATCH, which is not the last one.
+    const middle = data.subarray(first.length, first.length + 2 ** 20);
+    const p2 = await fetch(`${b.url}/files/${id}`, { method: 'PATCH', headers: octets(first.length, { 'Upload-Length': String(data.length) }), body: middle });
+    expect(p2.status).toBe(204);
+    // Both instances know it now.
+    for (const gw of [a, b]) {
+      const h = await fetch(`${gw.url}/files/${id}`, { method: 'HEAD', headers: TUS });
+      expect(h.headers.get('upload-length')).toBe(String(data.length));
+      expect((await (await fetch(`${gw.url}/api/uploads/${id}`)).json()).length).toBe(data.length);
+    }
+    const offset = first.length + middle.length;
+    const last = await fetch(`${a.url}/files/${id}`, { method: 'PATCH', headers: octets(offset), body: data.subarray(offset) });
+    expect(last.status).toBe(204);
+    expect(last.headers.get('object-key')).toBe('models/multi/deferred.bin');
+    const body = Buffer.from(await (await fetch(`${b.url}/api/objects/models/multi/deferred.bin`)).arrayBuffer());
+    expect(body.equals(data)).toBe(true);
+  });
+
+  it('refuses a corrupted chunk on one instance and takes it again on the other, ending byte-exact', async () => {
+    const data = randomBytes(11 * 2 ** 20);
+    const sum = (d: Buffer) => `sha256 ${createHash('sha256').update(d).digest('base64')}`;
+    const created = await fetch(`${a.url}/files/`, {
+      method: 'POST',
+      headers: { ...TUS, 'Upload-Length': String(data.length), 'Upload-Metadata': `filename ${Buffer.from('checked.bin').toString('base64')},owner ${Buffer.from('multi').toString('base64')},sha256 ${Buffer.from(createHash('sha256').update(data).digest('hex')).toString('base64')}` },
+    });
+    const id = new URL(created.headers.get('location')!, a.url).pathname.split('/').pop()!;
+    const first = data.subarray(0, 8 * 2 ** 20);
+    expect((await fetch(`${a.url}/files/${id}`, { method: 'PATCH', headers: octets(0, { 'Upload-Checksum': sum(first) }), body: first })).status).toBe(204);
+    const rest = data.subarray(first.length);
+    const bad = Buffer.from(rest);
+    const at = Math.floor(Math.random() * bad.length);
+    bad[at] = bad[at]! ^ 0x01;
+    const refused = await fetch(`${b.url}/files/${id}`, { method: 'PATCH', headers: octets(first.length, { 'Upload-Checksum': sum(rest) }), body: bad });
+    expect(refused.status).toBe(460);
+    expect((await refused.json()).error.code).toBe('ChecksumMismatch');
+    const h = await fetch(`${a.url}/files/${id}`, { method: 'HEAD', headers: TUS });
+    expect(h.headers.get('upload-offset')).toBe(String(first.length));
+    expect(JSON.parse((await redis.get(`gateway:hash:${id}`))!).offset).toBe(first.length);
+    const good = await fetch(`${a.url}/files/${id}`, { method: 'PATCH', headers: octets(first.length, { 'Upload-Checksum': sum(rest) }), body: rest });
+    expect(good.status).toBe(204);
+    const body = Buffer.from(await (await fetch(`${b.url}/api/objects/models/multi/checked.bin`)).arrayBuffer());
+    expect(body.equals(data)).toBe(true);
   });
 });
 

@@ -16,6 +16,8 @@ export interface SocksProxy {
   rate: number;
   /** While true, new connections are refused (SOCKS reply 0x05, "connection refused"). */
   down: boolean;
+  /** Flips one byte in the middle of each of the next this-many large (≥ 16 KiB: body) chunks from browser to server. */
+  flipBytes: number;
   /** Destroys every open connection, both sides. Returns how many there were. */
   cut(): number;
   close(): Promise<void>;
@@ -30,6 +32,7 @@ export async function startSocksProxy(options: { rate?: number } = {}): Promise<
     url: '',
     rate: options.rate ?? 0,
     down: false,
+    flipBytes: 0,
     cut() {
       const n = open.size;
       for (const s of open) s.destroy();
@@ -52,6 +55,12 @@ export async function startSocksProxy(options: { rate?: number } = {}): Promise<
   /** Client → target, paced: each chunk occupies the link for chunk/rate seconds. */
   function pipeThrottled(from: Socket, to: Socket) {
     from.on('data', (chunk: Buffer) => {
+      if (proxy.flipBytes > 0 && chunk.length >= 16 * 1024) {
+        proxy.flipBytes--;
+        chunk = Buffer.from(chunk);
+        const at = chunk.length >> 1;
+        chunk[at] = chunk[at]! ^ 0x20;
+      }
       if (!to.write(chunk)) from.pause(), to.once('drain', () => from.resume());
       if (!proxy.rate) return;
       const now = Date.now();
