@@ -4,6 +4,7 @@ import type { Config } from './config.ts';
 import { errorMiddleware } from './http/error-middleware.ts';
 import { requestLog } from './http/request-log.ts';
 import { routes } from './http/routes.ts';
+import type { Hooks } from './hooks/index.ts';
 import type { Logger } from './logger.ts';
 import type { Metrics } from './metrics.ts';
 import type { Store } from './storage/store.ts';
@@ -15,6 +16,7 @@ export interface AppDeps {
   tus: TusGateway;
   logger: Logger;
   metrics: Metrics;
+  hooks: Hooks;
 }
 
 /** Headers a browser client must be able to read (tus and the gateway's own). */

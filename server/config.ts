@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { Webhook } from 'standardwebhooks';
 import { z } from 'zod';
+import { EVENT_TYPES } from './hooks/events.ts';
 import { parseDuration, parseSize } from './util/units.ts';
 
 const size = z.union([z.string(), z.number()]).transform((v, ctx) => {
@@ -23,6 +25,30 @@ const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
 const bool = z.union([z.boolean(), z.enum(['true', 'false'])]).transform((v) => v === true || v === 'true');
 const port = z.coerce.number({ error: 'must be a port number (0-65535)' }).int('must be a whole number').min(0).max(65535);
 const url = z.string().url({ error: 'must be an absolute http(s) URL' }).transform((u) => u.replace(/\/+$/, ''));
+
+// A Standard Webhooks secret: `whsec_` + base64 of the key (what standardwebhooks' Webhook accepts).
+const webhookSecret = z.string().refine((v) => {
+  try {
+    return /^whsec_[A-Za-z0-9+/]{22,}={0,2}$/.test(v) && Boolean(new Webhook(v));
+  } catch {
+    return false;
+  }
+}, 'must be a Standard Webhooks secret: whsec_ followed by the base64 of at least 16 random bytes');
+const hooks = z.object({
+  preCreate: z.object({ url: z.union([z.literal(''), z.string().url()]), timeout: duration.pipe(z.number().positive()) }),
+  webhooks: z.array(z.object({ url: z.string().url(), events: z.array(z.enum(EVENT_TYPES)).min(1), secret: webhookSecret })),
+  delivery: z.object({
+    timeout: duration.pipe(z.number().positive()),
+    concurrency: z.coerce.number().int().min(1).max(256),
+    pollInterval: duration.pipe(z.number().min(10)),
+    keepDelivered: duration.pipe(z.number().positive()),
+  }),
+  retry: z.object({
+    initialDelay: duration.pipe(z.number().positive()),
+    maxDelay: duration.pipe(z.number().positive()),
+    maxAge: duration.pipe(z.number().positive()),
+  }),
+});
 
 const schema = z
   .object({
@@ -65,6 +91,7 @@ const schema = z
     signing: z.object({ secret: z.string(), maxTtl: duration.pipe(z.number().min(1000)) }),
     redis: z.object({ url: z.string() }),
     log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']) }),
+    hooks,
   })
   .superRefine((c, ctx) => {
     // The bucket matters only when something lives in S3.

@@ -11,6 +11,7 @@ export const errorStatus = {
   InvalidArgument: 400,
   InvalidRequest: 400,
   AccessDenied: 403,
+  UploadRefused: 403,
   SignatureDoesNotMatch: 403,
   ExpiredToken: 403,
   MethodNotAllowed: 405,
@@ -32,11 +33,11 @@ export class GatewayError extends Error {
   /** Extra response headers (e.g. `Tus-Version` on 412, `Content-Range` on 416). */
   readonly headers: Readonly<Record<string, string>>;
 
-  constructor(code: ErrorCode, message: string, options: { cause?: unknown; headers?: Record<string, string> } = {}) {
+  constructor(code: ErrorCode, message: string, options: { cause?: unknown; headers?: Record<string, string>; status?: number } = {}) {
     super(message, { cause: options.cause });
     this.name = 'GatewayError';
     this.code = code;
-    this.status = errorStatus[code];
+    this.status = options.status ?? errorStatus[code]; // `status`: a hook's own 4xx (UploadRefused)
     this.headers = options.headers ?? {};
   }
 
@@ -66,4 +67,9 @@ export const errors = {
   expiredToken: () => new GatewayError('ExpiredToken', 'The presigned URL has expired'),
   entityTooLarge: (limit: number) => new GatewayError('EntityTooLarge', `The body exceeds the limit of ${limit} bytes`),
   internal: (message: string, cause?: unknown) => new GatewayError('InternalError', message, { cause }),
+  /** The preCreate hook said no: its own 4xx status and message. */
+  hookRefused: (status: number, message: string) => new GatewayError('UploadRefused', message, { status }),
+  /** The preCreate hook did not give a usable answer: the creation fails closed. */
+  hookUnavailable: (reason: string, cause?: unknown) =>
+    new GatewayError('ServiceUnavailable', `The upload cannot be approved now (preCreate hook: ${reason})`, { cause }),
 };

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { createApp } from './app.ts';
 import { boundSilence, gracefulClose } from './http/lifecycle.ts';
 import type { Config } from './config.ts';
+import { createHooks } from './hooks/index.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createMetrics } from './metrics.ts';
 import { createStore } from './storage/index.ts';
@@ -34,8 +35,9 @@ export async function startGateway(loaded: Config, options: { logger?: Logger } 
   const config = withSigningSecret(loaded, logger);
   const metrics = createMetrics();
   const store = await createStore(config);
-  const tus = await createTusGateway({ config, store, logger, metrics });
-  const app = createApp({ config, store, tus, logger, metrics });
+  const hooks = createHooks({ config, logger, metrics });
+  const tus = await createTusGateway({ config, store, logger, metrics, hooks });
+  const app = createApp({ config, store, tus, logger, metrics, hooks });
 
   const server = createServer({ maxHeaderSize: config.server.maxHeaderSize }, app.callback());
   boundSilence(server, config.server.requestTimeout);
@@ -55,6 +57,7 @@ export async function startGateway(loaded: Config, options: { logger?: Logger } 
     (closing ??= (async () => {
       await closeServer();
       await tus.close();
+      await hooks.close();
     })());
   return { server, url, config, close };
 }

@@ -19,6 +19,8 @@ export function createMetrics() {
     objectsServed: new Counter({ name: 'gateway_objects_served_total', help: 'object GETs answered with a body', labelNames: ['route'] as const, registers: [registry] }),
     bytesServed: new Counter({ name: 'gateway_bytes_served_total', help: 'object bytes sent to clients', labelNames: ['route'] as const, registers: [registry] }),
     activeUploads: new Gauge({ name: 'gateway_active_uploads', help: 'PATCH/POST requests currently receiving bytes', registers: [registry] }),
+    webhookDeliveries: new Counter({ name: 'gateway_webhook_deliveries_total', help: 'webhook delivery attempts by result (delivered, failed = will retry, given_up)', labelNames: ['result'] as const, registers: [registry] }),
+    webhookOldestPending: new Gauge({ name: 'gateway_webhook_oldest_pending_seconds', help: 'age of the oldest undelivered webhook event (0: none)', registers: [registry] }),
     httpRequests: new Counter({ name: 'gateway_http_requests_total', help: 'HTTP requests by method and status', labelNames: ['method', 'status'] as const, registers: [registry] }),
   };
   return m;

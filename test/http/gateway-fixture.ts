@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { createApp } from '../../server/app.ts';
+import { createHooks } from '../../server/hooks/index.ts';
 import { loadConfig, type Config, type Env } from '../../server/config.ts';
 import { GatewayError } from '../../server/errors.ts';
 import { createMetrics, type Metrics } from '../../server/metrics.ts';
@@ -93,7 +94,8 @@ ${options.overlay ?? ''}`;
     ping: () => gateway.tusPing(),
     close: async () => {},
   };
-  const app = createApp({ config, store, tus, logger: pino({ level: 'silent' }), metrics });
+  const logger = pino({ level: 'silent' });
+  const app = createApp({ config, store, tus, logger, metrics, hooks: createHooks({ config, logger, metrics }) });
   server.on('request', app.callback());
   return gateway;
 }
