@@ -48,11 +48,11 @@ const loggable = (url: string) => {
 };
 
 /**
- * The delivery loop, apart from every request: each `pollInterval` it claims at most
- * `concurrency` due deliveries from the outbox (leased, so that one worker among all
- * gateways has each), attempts them in parallel with a timeout each, and stores each
- * outcome before claiming more. Memory holds one batch, whatever waits in the outbox;
- * a slow or dead receiver costs one slot for at most `timeout`, never an upload's time.
+ * The delivery loop, apart from every request: each `pollInterval` (and at once after an
+ * event is recorded) it claims due deliveries from the outbox — leased, so that one worker
+ * among all gateways has each — for its free slots, at most `concurrency` attempts in
+ * flight, each bounded by `timeout`. Memory holds those few deliveries, whatever waits in
+ * the outbox; a slow or dead receiver holds a slot for at most `timeout`, never an upload.
  */
 export function startDeliveryWorker(deps: WorkerDeps) {
   const { outbox, settings, logger, metrics } = deps;
@@ -80,11 +80,39 @@ export function startDeliveryWorker(deps: WorkerDeps) {
     else logger.warn(line, outcome === 'given_up' ? 'webhook given up' : 'webhook delivery failed');
   };
 
+  // Attempts in flight, across cycles: a slow receiver holds one slot, the others go on.
+  const inflight = new Set<Promise<void>>();
+  // One hanging endpoint may hold at most half the slots: the other endpoints keep theirs.
+  const perEndpoint = Math.max(1, Math.ceil(settings.concurrency / 2));
+  const busy = new Map<string, number>();
+  const track = (url: string, by: number) => {
+    const n = (busy.get(url) ?? 0) + by;
+    if (n > 0) busy.set(url, n);
+    else busy.delete(url);
+  };
+
   const cycle = async () => {
     while (!stopped) {
-      const batch = await outbox.claim(settings.concurrency, leaseMs);
+      const free = settings.concurrency - inflight.size;
+      if (free <= 0) {
+        await Promise.race(inflight);
+        continue;
+      }
+      const batch = await outbox.claim(free, leaseMs);
       if (batch.length === 0) break;
-      await Promise.all(batch.map((d) => attempt(d).catch((err) => logger.error({ err, webhookId: d.id }, 'could not store a delivery outcome'))));
+      for (const d of batch) {
+        const full = (busy.get(d.url) ?? 0) >= perEndpoint;
+        // A delivery whose endpoint has all its slots waits for the next poll, without an attempt counted.
+        const work = full ? outbox.settle({ ...d, nextAt: Date.now() + settings.pollInterval }) : attempt(d);
+        if (!full) track(d.url, 1);
+        const p: Promise<void> = work
+          .catch((err) => logger.error({ err, webhookId: d.id }, 'could not store a delivery outcome'))
+          .finally(() => {
+            inflight.delete(p);
+            if (!full) track(d.url, -1);
+          });
+        inflight.add(p);
+      }
     }
     const oldest = await outbox.oldestPending();
     metrics.webhookOldestPending.set(oldest === undefined ? 0 : (Date.now() - oldest) / 1000);
@@ -111,6 +139,7 @@ export function startDeliveryWorker(deps: WorkerDeps) {
       stopped = true;
       clearInterval(timer);
       await running;
+      await Promise.allSettled(inflight);
     },
   };
 }

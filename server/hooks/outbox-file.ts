@@ -49,17 +49,23 @@ export class FileOutbox implements Outbox {
     return this.ready;
   }
 
-  private async write(d: Delivery): Promise<void> {
-    const dir = this.dir(d.status);
-    const tmp = join(dir, `.${d.id}.${randomBytes(6).toString('hex')}.tmp`);
-    const fh = await open(tmp, 'w', 0o600);
-    try {
-      await fh.writeFile(JSON.stringify(d));
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, this.path(d.status, d.id));
+  /** Writes deliveries of one status durably: each file fsynced, renamed into place, then their directory fsynced once. */
+  private async write(...ds: Delivery[]): Promise<void> {
+    if (ds.length === 0) return;
+    const dir = this.dir(ds[0]!.status);
+    await Promise.all(
+      ds.map(async (d) => {
+        const tmp = join(dir, `.${d.id}.${randomBytes(6).toString('hex')}.tmp`);
+        const fh = await open(tmp, 'w', 0o600);
+        try {
+          await fh.writeFile(JSON.stringify(d));
+          await fh.sync();
+        } finally {
+          await fh.close();
+        }
+        await rename(tmp, this.path(d.status, d.id));
+      }),
+    );
     await syncDir(dir);
   }
 
@@ -87,7 +93,9 @@ export class FileOutbox implements Outbox {
 
   async add(deliveries: Delivery[]): Promise<void> {
     await this.init();
-    for (const d of deliveries) if (!(await this.exists(d.id))) await this.write(d);
+    const fresh: Delivery[] = [];
+    for (const d of deliveries) if (!(await this.exists(d.id))) fresh.push(d);
+    await this.write(...fresh);
   }
 
   async claim(limit: number, leaseMs: number): Promise<Delivery[]> {
