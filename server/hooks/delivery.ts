@@ -61,6 +61,7 @@ export function startDeliveryWorker(deps: WorkerDeps) {
   let running: Promise<void> | undefined;
   let stopped = false;
   let lastPrune = 0;
+  let lastGauge = 0;
 
   const attempt = async (d: Delivery): Promise<void> => {
     const secret = deps.secretFor(d.url);
@@ -114,8 +115,12 @@ export function startDeliveryWorker(deps: WorkerDeps) {
         inflight.add(p);
       }
     }
-    const oldest = await outbox.oldestPending();
-    metrics.webhookOldestPending.set(oldest === undefined ? 0 : (Date.now() - oldest) / 1000);
+    // The gauge needs no more than a few looks a minute (a file outbox reads every pending delivery for it).
+    if (Date.now() - lastGauge >= Math.max(5000, settings.pollInterval)) {
+      lastGauge = Date.now();
+      const oldest = await outbox.oldestPending();
+      metrics.webhookOldestPending.set(oldest === undefined ? 0 : (Date.now() - oldest) / 1000);
+    }
     if (Date.now() - lastPrune > 3600_000) {
       lastPrune = Date.now();
       await outbox.prune(Date.now() - settings.keepDelivered);

@@ -48,13 +48,16 @@ const deliveryId = (dedupeKey: string | undefined, url: string, index: number) =
 /** Builds the preCreate hook, the outbox (Redis when `redis.url` is set, else files beside the upload records) and its delivery worker. */
 export function createHooks({ config, logger, metrics }: HooksDeps): Hooks {
   const { hooks } = config;
-  const outbox: Outbox = config.redis.url
-    ? new RedisOutbox(new Redis(config.redis.url, { maxRetriesPerRequest: 3 }).on('error', () => undefined))
-    : new FileOutbox(join(config.tus.file.directory, '.gateway', 'outbox'));
+  // Made when first needed: a gateway without webhooks opens no Redis connection for them.
+  let made: Outbox | undefined;
+  const outbox = (): Outbox =>
+    (made ??= config.redis.url
+      ? new RedisOutbox(new Redis(config.redis.url, { maxRetriesPerRequest: 3 }).on('error', () => undefined))
+      : new FileOutbox(join(config.tus.file.directory, '.gateway', 'outbox')));
   const worker =
     hooks.webhooks.length > 0
       ? startDeliveryWorker({
-          outbox,
+          outbox: outbox(),
           logger,
           metrics,
           settings: { ...hooks.delivery, ...hooks.retry },
@@ -76,13 +79,13 @@ export function createHooks({ config, logger, metrics }: HooksDeps): Hooks {
           : [],
       );
       if (deliveries.length === 0) return;
-      await outbox.add(deliveries);
+      await outbox().add(deliveries);
       worker?.kick();
     },
-    list: (status, limit) => outbox.list(status, limit),
+    list: (status, limit) => outbox().list(status, limit),
     async close() {
       await worker?.stop();
-      await outbox.close();
+      await made?.close();
     },
   };
 }

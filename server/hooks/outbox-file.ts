@@ -32,6 +32,13 @@ const isMissing = (err: unknown) => (err as NodeJS.ErrnoException).code === 'ENO
 export class FileOutbox implements Outbox {
   private readonly leases = new Map<string, number>();
   private ready: Promise<unknown> | undefined;
+  /**
+   * Nothing pending is due before this time (learnt by the last full scan, lowered by every
+   * add and reschedule): a backlog for a dead receiver is read once per retry, not per poll.
+   */
+  private nextDue = 0;
+  /** Bumped by every add and reschedule, so that a scan that ran alongside one does not raise nextDue past it. */
+  private changes = 0;
 
   constructor(readonly directory: string) {}
 
@@ -96,19 +103,39 @@ export class FileOutbox implements Outbox {
     const fresh: Delivery[] = [];
     for (const d of deliveries) if (!(await this.exists(d.id))) fresh.push(d);
     await this.write(...fresh);
+    // After the write: a scan that ran before it finished may not have seen these files.
+    this.changes++;
+    this.nextDue = 0;
   }
 
   async claim(limit: number, leaseMs: number): Promise<Delivery[]> {
     const now = Date.now();
+    if (now < this.nextDue) return [];
+    const changes = this.changes;
     const out: Delivery[] = [];
+    let earliest = Number.POSITIVE_INFINITY;
+    let complete = true;
     for await (const id of this.ids('pending')) {
-      if ((this.leases.get(id) ?? 0) > now) continue;
+      const lease = this.leases.get(id) ?? 0;
+      if (lease > now) {
+        earliest = Math.min(earliest, lease);
+        continue;
+      }
       const d = await this.read('pending', id);
-      if (!d || d.nextAt > now) continue;
+      if (!d) continue;
+      if (d.nextAt > now) {
+        earliest = Math.min(earliest, d.nextAt);
+        continue;
+      }
       this.leases.set(id, now + leaseMs);
       out.push(d);
-      if (out.length >= limit) break;
+      if (out.length >= limit) {
+        complete = false;
+        break;
+      }
     }
+    // Only a scan that saw everything, with nothing added or rescheduled meanwhile, may say when the next is due.
+    if (complete && out.length === 0 && changes === this.changes) this.nextDue = earliest;
     for (const [id, until] of this.leases) if (until <= now) this.leases.delete(id);
     return out;
   }
@@ -116,12 +143,18 @@ export class FileOutbox implements Outbox {
   async settle(d: Delivery): Promise<void> {
     await this.init();
     await this.write(d);
-    if (d.status !== 'pending') {
+    if (d.status === 'pending') {
+      this.changes++;
+      this.nextDue = Math.min(this.nextDue, d.nextAt);
+    }
+    else {
       await rm(this.path('pending', d.id), { force: true });
       await syncDir(this.dir('pending'));
     }
     this.leases.delete(d.id);
   }
+
+
 
   async list(status: DeliveryStatus, limit: number): Promise<Delivery[]> {
     const all: Delivery[] = [];
