@@ -104,7 +104,7 @@ export function startDeliveryWorker(deps: WorkerDeps) {
       for (const d of batch) {
         const full = (busy.get(d.url) ?? 0) >= perEndpoint;
         // A delivery whose endpoint has all its slots waits for the next poll, without an attempt counted.
-        const work = full ? outbox.settle({ ...d, nextAt: Date.now() + settings.pollInterval }) : attempt(d);
+        const work = full ? outbox.defer(d.id, Date.now() + settings.pollInterval) : attempt(d);
         if (!full) track(d.url, 1);
         const p: Promise<void> = work
           .catch((err) => logger.error({ err, webhookId: d.id }, 'could not store a delivery outcome'))

@@ -53,6 +53,8 @@ export interface Outbox {
    * nobody else (no other worker, no other gateway) gets it before the lease ends.
    */
   claim(limit: number, leaseMs: number): Promise<Delivery[]>;
+  /** Hands a claimed delivery back, untried, to be claimed again from `until` (nothing is written that need be durable). */
+  defer(id: string, until: number): Promise<void>;
   /** Stores the outcome of an attempt: still pending (with its next due time), delivered or failed (given up). */
   settle(delivery: Delivery): Promise<void>;
   /** Deliveries in `status`, newest first, at most `limit`. */

@@ -140,6 +140,13 @@ export class FileOutbox implements Outbox {
     return out;
   }
 
+  async defer(id: string, until: number): Promise<void> {
+    // The file still says it is due: if the process dies, it is simply due at the restart.
+    this.leases.set(id, until);
+    this.nextDue = Math.min(this.nextDue, until);
+    this.changes++;
+  }
+
   async settle(d: Delivery): Promise<void> {
     await this.init();
     await this.write(d);

@@ -55,6 +55,10 @@ export class RedisOutbox implements Outbox {
     return (await this.docs(ids)).filter((d) => d.status === 'pending');
   }
 
+  async defer(id: string, until: number): Promise<void> {
+    await this.redis.zadd(this.set('due'), 'XX', until, id);
+  }
+
   async settle(d: Delivery): Promise<void> {
     const tx = this.redis.multi().set(this.doc(d.id), JSON.stringify(d));
     if (d.status === 'pending') tx.zadd(this.set('due'), d.nextAt, d.id);
