@@ -56,8 +56,9 @@ const loggable = (url: string) => {
  */
 export function startDeliveryWorker(deps: WorkerDeps) {
   const { outbox, settings, logger, metrics } = deps;
-  // A lease outlives the attempt it covers, so nobody else starts the same delivery meanwhile.
-  const leaseMs = settings.timeout * 2 + 30_000;
+  // A lease outlives the attempt it covers (and the write of its outcome), so nobody else starts the same
+  // delivery meanwhile; if this gateway dies, another takes the delivery over once the lease ends.
+  const leaseMs = settings.timeout * 2 + 5000;
   let running: Promise<void> | undefined;
   let stopped = false;
   let lastPrune = 0;

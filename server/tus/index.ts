@@ -58,7 +58,8 @@ export async function createTusGateway({ config, store, logger, metrics, hooks }
     hashes, records, metrics, readRange: inner.readRange, idPrefix: inner.idPrefix, sync: inner.sync, remove: inner.remove,
   });
   const finalizer = new Finalizer({ datastore, store, records, hashes, placement: inner.placement, readAll: inner.readAll, ensureComplete: inner.ensureComplete, logger, metrics, locker: shared?.finalizeLocker, hooks });
-  // API.md's "keys are checked at creation": the same rules for the metadata a preCreate hook merged in.
+  // The key rules hold for the object this upload will become: refuse at creation, not after the last byte
+  // (also for the metadata a preCreate hook merged in).
   const checkNewObject = (metadata: Record<string, string>) => {
     validateKey(objectKeyFor(normalizeMetadata(metadata, '0'.repeat(32))), { localfs: store.kind === 'localfs' });
     if (store.kind === 's3') checkS3Metadata(metadata);
@@ -147,7 +148,6 @@ export async function createTusGateway({ config, store, logger, metrics, hooks }
     },
   };
 }
-
 
 /**
  * The datastore as @tus/server sees it, with `upload.terminated` recorded before a

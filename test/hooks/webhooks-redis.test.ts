@@ -2,10 +2,15 @@
  * Two gateways on one Redis (s3+s3 on the test Ceph RGW, the outbox in Redis): every
  * event is delivered, and each delivery by one of them only — the receiver counts the
  * requests per webhook-id. Uploads alternate between the gateways, and each keeps
- * polling the shared outbox.
+ * polling the shared outbox. And a gateway killed in the middle of an attempt: the
+ * other one takes the delivery over once its lease ends.
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestGateway } from '../support/gateway.ts';
+import { cleanupsAfterAll, writeDataDirOverlay } from '../gateway/crash-kit.ts';
+import { spawnGateway, startTestGateway } from '../support/gateway.ts';
 import { redisUrl } from '../support/services.ts';
 import { createUpload, pairingEnv, patch, raw, uniqueName } from '../gateway/pairings.ts';
 import { hooksYaml, newSecret, Receiver, verified } from './receiver.ts';
@@ -71,5 +76,41 @@ describe('webhooks with two gateways on one Redis (s3+s3)', () => {
     expect(perGateway[0]! + perGateway[1]!).toBe(expected);
     const listed = await raw(`${gateways[0]!.url}/api/events?status=delivered&limit=100`);
     expect(listed.json.events.length).toBeGreaterThanOrEqual(expected);
+  });
+});
+
+describe('a gateway dies in the middle of a delivery (s3+s3, Redis)', () => {
+  const cleanups = cleanupsAfterAll();
+
+  it('another gateway takes the delivery over when its lease ends, with the same webhook-id', async () => {
+    const secret = newSecret();
+    // The first attempt hangs (the gateway making it is killed meanwhile); any later one is answered.
+    const receiver = await Receiver.start((_r, i) => (i === 0 ? { status: 200, delayMs: 60_000 } : { status: 200 }));
+    cleanups.push(() => receiver.stop());
+    const env = { ...(await pairingEnv('s3+s3')), REDIS_URL: redisUrl() };
+    const yaml = hooksYaml({ webhooks: [{ url: `${receiver.url}/takeover`, events: ['upload.finished'], secret }] }).replace('timeout: 2s', 'timeout: 1s');
+    const dataDir = await mkdtemp(join(tmpdir(), 'gw-hooks-takeover-'));
+    cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
+    const overlay = await writeDataDirOverlay(dataDir, 'takeover.yaml', yaml);
+    const first = await spawnGateway({ ...env, CONFIG_FILE: overlay }, dataDir);
+    cleanups.push(() => first.kill9());
+
+    const { url, id } = await createUpload(first.url, { length: 8, metadata: { filename: uniqueName('takeover'), owner: 'team' } });
+    expect((await patch(url, 0, Buffer.from('takeover'))).status).toBe(204);
+    await receiver.waitFor(() => receiver.received.length === 1, 10_000, 'the first attempt');
+    await first.kill9();
+    const killedAt = Date.now();
+
+    const second = await startTestGateway(env, undefined, yaml);
+    cleanups.push(() => second.close());
+    await receiver.waitFor(() => receiver.received.length === 2, 20_000, 'the attempt of the second gateway');
+    const [hung, taken] = receiver.received;
+    expect(taken!.headers['webhook-id']).toBe(hung!.headers['webhook-id']);
+    expect(verified(secret, taken!).data.uploadId).toBe(id);
+    // Not before the lease (2 × 1 s + 5 s from the claim) ended.
+    expect(taken!.at - hung!.at).toBeGreaterThanOrEqual(6500);
+    expect(Date.now() - killedAt).toBeLessThan(20_000);
+    const delivered = await raw(`${second.url}/api/events?status=delivered&limit=1000`);
+    expect(delivered.json.events.some((e: any) => e.webhookId === taken!.headers['webhook-id'] && e.attempts === 1)).toBe(true);
   });
 });
