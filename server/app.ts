@@ -5,6 +5,7 @@ import { errorMiddleware } from './http/error-middleware.ts';
 import { readinessGate, type Readiness } from './http/readiness.ts';
 import { requestLog } from './http/request-log.ts';
 import { routes } from './http/routes.ts';
+import type { Hooks } from './hooks/index.ts';
 import type { Logger } from './logger.ts';
 import type { Metrics } from './metrics.ts';
 import type { Store } from './storage/store.ts';
@@ -18,6 +19,7 @@ export interface AppDeps {
   metrics: Metrics;
   /** Cached readiness of the Store, the tus datastore and Redis (http/readiness.ts). */
   readiness: Readiness;
+  hooks: Hooks;
 }
 
 /** Headers a browser client must be able to read (tus and the gateway's own). */

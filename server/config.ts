@@ -1,9 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { Webhook } from 'standardwebhooks';
 import { z } from 'zod';
 import { EnvError, envAssignments } from './config-env.ts';
 import { closest } from './util/suggest.ts';
+import { EVENT_TYPES } from './hooks/events.ts';
 import { parseDuration, parseSize } from './util/units.ts';
 
 const size = z.union([z.string(), z.number()]).transform((v, ctx) => {
@@ -30,6 +32,30 @@ const endpoint = z
   .string()
   .refine((v) => v === '' || (/^https?:\/\//i.test(v) && URL.canParse(v)), 'must be empty (AWS) or an absolute http(s) URL such as http://127.0.0.1:9000')
   .transform((u) => u.replace(/\/+$/, ''));
+
+// A Standard Webhooks secret: `whsec_` + base64 of the key (what standardwebhooks' Webhook accepts).
+const webhookSecret = z.string().refine((v) => {
+  try {
+    return /^whsec_[A-Za-z0-9+/]{22,}={0,2}$/.test(v) && Boolean(new Webhook(v));
+  } catch {
+    return false;
+  }
+}, 'must be a Standard Webhooks secret: whsec_ followed by the base64 of at least 16 random bytes');
+const hooks = z.strictObject({
+  preCreate: z.strictObject({ url: z.union([z.literal(''), z.string().url()]), timeout: duration.pipe(z.number().positive()) }),
+  webhooks: z.array(z.strictObject({ url: z.string().url(), events: z.array(z.enum(EVENT_TYPES)).min(1), secret: webhookSecret })),
+  delivery: z.strictObject({
+    timeout: duration.pipe(z.number().positive()),
+    concurrency: z.coerce.number().int().min(1).max(256),
+    pollInterval: duration.pipe(z.number().min(10)),
+    keepDelivered: duration.pipe(z.number().positive()),
+  }),
+  retry: z.strictObject({
+    initialDelay: duration.pipe(z.number().positive()),
+    maxDelay: duration.pipe(z.number().positive()),
+    maxAge: duration.pipe(z.number().positive()),
+  }),
+});
 
 // strictObject everywhere: a mistyped key (`server.prot`, `storgae:`) is refused, never ignored.
 const shape = z
@@ -73,6 +99,7 @@ const shape = z
     signing: z.strictObject({ secret: z.string(), maxTtl: duration.pipe(z.number().min(1000)) }),
     redis: z.strictObject({ url: z.string() }),
     log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']) }),
+    hooks,
   })
   .superRefine((c, ctx) => {
     // The bucket matters only when something lives in S3.

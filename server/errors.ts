@@ -11,6 +11,7 @@ export const errorStatus = {
   InvalidArgument: 400,
   InvalidRequest: 400,
   AccessDenied: 403,
+  UploadRefused: 403,
   SignatureDoesNotMatch: 403,
   ExpiredToken: 403,
   MethodNotAllowed: 405,
@@ -34,11 +35,11 @@ export class GatewayError extends Error {
   /** Extra response headers (e.g. `Tus-Version` on 412, `Content-Range` on 416). */
   readonly headers: Readonly<Record<string, string>>;
 
-  constructor(code: ErrorCode, message: string, options: { cause?: unknown; headers?: Record<string, string> } = {}) {
+  constructor(code: ErrorCode, message: string, options: { cause?: unknown; headers?: Record<string, string>; status?: number } = {}) {
     super(message, { cause: options.cause });
     this.name = 'GatewayError';
     this.code = code;
-    this.status = errorStatus[code];
+    this.status = options.status ?? errorStatus[code]; // `status`: a hook's own 4xx (UploadRefused)
     this.headers = options.headers ?? {};
   }
 
@@ -72,4 +73,9 @@ export const errors = {
   /** A dependency (Store, tus datastore, Redis) does not answer: try again after `retryAfter` seconds. */
   serviceUnavailable: (message: string, retryAfter: number, cause?: unknown) =>
     new GatewayError('ServiceUnavailable', message, { cause, headers: { 'Retry-After': String(retryAfter) } }),
+  /** The preCreate hook said no: its own 4xx status and message. */
+  hookRefused: (status: number, message: string) => new GatewayError('UploadRefused', message, { status }),
+  /** The preCreate hook did not give a usable answer: the creation fails closed. */
+  hookUnavailable: (reason: string, cause?: unknown) =>
+    new GatewayError('ServiceUnavailable', `The upload cannot be approved now (preCreate hook: ${reason})`, { cause }),
 };

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { createApp } from './app.ts';
 import { boundSilence, gracefulClose } from './http/lifecycle.ts';
 import { derivePublicUrl, type Config } from './config.ts';
+import { createHooks, type Hooks } from './hooks/index.ts';
 import { createReadiness } from './http/readiness.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createMetrics } from './metrics.ts';
@@ -49,20 +50,23 @@ export async function startGateway(loaded: Config, options: { logger?: Logger } 
   const config = withSigningSecret(loaded, logger);
   const metrics = createMetrics();
   let tus: Awaited<ReturnType<typeof createTusGateway>> | undefined;
+  let hooks: Hooks | undefined;
   try {
     const store = await createStore(config, metrics);
-    tus = await createTusGateway({ config, store, logger, metrics });
+    hooks = createHooks({ config, logger, metrics });
+    tus = await createTusGateway({ config, store, logger, metrics, hooks });
     // Fail early, in one line: a missing bucket, bad credentials or an unreachable endpoint.
     if (config.storage.backend === 's3') await store.ping();
     if (config.tus.datastore === 's3' || config.redis.url) await tus.ping();
     const t = tus;
     const readiness = createReadiness({ store: () => store.ping(), tus: () => t.ping() }, logger);
-    const app = createApp({ config, store, tus, logger, metrics, readiness });
+    const app = createApp({ config, store, tus, logger, metrics, readiness, hooks });
     server.on('request', app.callback());
     server.once('close', () => readiness.stop());
   } catch (err) {
     if (server.listening) server.close();
     await tus?.close();
+    await hooks?.close();
     throw err;
   }
   server.on('connection', (socket) => {
@@ -83,6 +87,7 @@ export async function startGateway(loaded: Config, options: { logger?: Logger } 
     (closing ??= (async () => {
       await closeServer();
       await tus!.close();
+      await hooks!.close();
     })());
   return { server, url, config, close };
 }

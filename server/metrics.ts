@@ -43,6 +43,8 @@ export function createMetrics() {
     }),
     connections: new Gauge({ name: 'gateway_http_connections_active', help: 'open client TCP connections', registers: [registry] }),
     uploadsTerminated: new Counter({ name: 'gateway_uploads_terminated_total', help: 'tus uploads terminated (DELETE)', registers: [registry] }),
+    webhookDeliveries: new Counter({ name: 'gateway_webhook_deliveries_total', help: 'webhook delivery attempts by result (delivered, failed = will retry, given_up)', labelNames: ['result'] as const, registers: [registry] }),
+    webhookOldestPending: new Gauge({ name: 'gateway_webhook_oldest_pending_seconds', help: 'age of the oldest undelivered webhook event (0: none)', registers: [registry] }),
     httpRequests: new Counter({ name: 'gateway_http_requests_total', help: 'HTTP requests by method and status', labelNames: ['method', 'status'] as const, registers: [registry] }),
   };
   return m;

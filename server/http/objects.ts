@@ -63,7 +63,9 @@ export function objectRoutes(deps: AppDeps): Middleware {
 
   router.delete('/api/objects/*key', async (ctx) => {
     // "204 (also when absent, as S3)"
-    await store.delete(keyFromPath(ctx, PREFIX, localfs));
+    const key = keyFromPath(ctx, PREFIX, localfs);
+    await store.delete(key);
+    await deps.hooks.emit('object.deleted', { key });
     ctx.status = 204;
   });
 

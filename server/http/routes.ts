@@ -1,6 +1,7 @@
 import compose from 'koa-compose';
 import type { Middleware } from 'koa';
 import type { AppDeps } from '../app.ts';
+import { eventRoutes } from './events.ts';
 import { objectRoutes } from './objects.ts';
 import { openapiRoutes } from './openapi.ts';
 import { opsRoutes } from './ops.ts';
@@ -11,5 +12,5 @@ import { widgetRoutes } from './widget.ts';
 
 /** Every plain-HTTP route of the gateway (everything but tus). Each module returns a @koa/router's middleware. */
 export function routes(deps: AppDeps): Middleware {
-  return compose([opsRoutes(deps), objectRoutes(deps), presignRoutes(deps), storageRoutes(deps), uploadRoutes(deps), widgetRoutes(deps), openapiRoutes()]);
+  return compose([opsRoutes(deps), objectRoutes(deps), presignRoutes(deps), storageRoutes(deps), uploadRoutes(deps), widgetRoutes(deps), eventRoutes(deps), openapiRoutes()]);
 }

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { Locker } from '@tus/utils';
 import { GatewayError, errors, toGatewayError } from '../errors.ts';
+import type { Hooks } from '../hooks/index.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Store } from '../storage/store.ts';
@@ -42,6 +43,8 @@ export interface FinalizerDeps {
   metrics: Metrics;
   /** With several instances: a shared locker, so that only one of them finalizes an upload. */
   locker?: Locker;
+  /** Where `upload.finished` / `upload.failed` are recorded before the final PATCH is answered. */
+  hooks?: Pick<Hooks, 'emit'>;
 }
 
 /**
@@ -115,6 +118,12 @@ export class Finalizer {
       checkDeclaredDigest(metadata, sha256);
       const objectMetadata = { ...metadata, sha256, uploadId: id };
       await this.place(id, key, upload.size, contentTypeFor(metadata), objectMetadata, sha256);
+      // Before `done`: a crash in between finalizes again and records the same event (same webhook-id), never none.
+      await this.deps.hooks?.emit(
+        'upload.finished',
+        { uploadId: id, key, size: upload.size, sha256, owner: metadata.owner, metadata },
+        `upload.finished:${id}`,
+      );
       record = { ...record, status: 'done', sha256, finishedAt: new Date().toISOString(), error: undefined };
       await records.set(id, record);
     } catch (err) {
@@ -140,6 +149,9 @@ export class Finalizer {
     const reason = gw.message;
     logger.error({ event: 'upload.failed', uploadId: record.id, key: record.key, code: gw.code, reason, err: gw.cause ?? gw }, 'finalization failed');
     metrics.uploadsFailed.inc();
+    await this.deps.hooks
+      ?.emit('upload.failed', { uploadId: record.id, key: record.key, size: record.size, owner: record.metadata.owner, metadata: record.metadata, reason })
+      .catch((e) => logger.error({ uploadId: record.id, err: e }, 'could not record upload.failed'));
     await records.set(record.id, { ...record, status: 'failed', error: reason }).catch(() => undefined);
   }
 

@@ -1,9 +1,10 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EVENTS, Server } from '@tus/server';
-import { GatewayError, toGatewayError } from '../errors.ts';
+import { errors, GatewayError, toGatewayError } from '../errors.ts';
 import { forwardedPrefix } from '../http/forwarded.ts';
 import type { Config } from '../config.ts';
+import { OPEN_SCOPES, type Hooks } from '../hooks/index.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { encodeKeyPath, validateKey } from '../storage/keys.ts';
@@ -29,6 +30,7 @@ export interface TusDeps {
   store: Store;
   logger: Logger;
   metrics: Metrics;
+  hooks: Hooks;
 }
 
 const errorCodeForStatus: Record<number, string> = {
@@ -46,7 +48,7 @@ function checkS3Metadata(metadata: Record<string, string>): void {
 }
 
 /** Builds the tus endpoint: datastore, locker, hooks, the edge middleware, the sweeper. */
-export async function createTusGateway({ config, store, logger, metrics }: TusDeps): Promise<TusGateway> {
+export async function createTusGateway({ config, store, logger, metrics, hooks }: TusDeps): Promise<TusGateway> {
   const stateDir = join(config.tus.file.directory, '.gateway');
   await mkdir(stateDir, { recursive: true });
   const shared = config.redis.url ? createShared(config.redis.url, logger, metrics) : undefined;
@@ -59,11 +61,17 @@ export async function createTusGateway({ config, store, logger, metrics }: TusDe
     hashes, records, metrics, readRange: inner.readRange, idPrefix: inner.idPrefix, sync: inner.sync, remove: inner.remove,
     spoolDir: await prepareSpool(join(stateDir, 'spool')),
   });
-  const finalizer = new Finalizer({ datastore, store, records, hashes, placement: inner.placement, readAll: inner.readAll, ensureComplete: inner.ensureComplete, logger, metrics, locker: shared?.finalizeLocker });
+  const finalizer = new Finalizer({ datastore, store, records, hashes, placement: inner.placement, readAll: inner.readAll, ensureComplete: inner.ensureComplete, logger, metrics, locker: shared?.finalizeLocker, hooks });
+  // The key rules hold for the object this upload will become: refuse at creation, not after the last byte
+  // (also for the metadata a preCreate hook merged in).
+  const checkNewObject = (metadata: Record<string, string>) => {
+    validateKey(objectKeyFor(normalizeMetadata(metadata, '0'.repeat(32))), { localfs: store.kind === 'localfs' });
+    if (store.kind === 's3') checkS3Metadata(metadata);
+  };
 
   const tus = new Server({
     path: config.tus.path,
-    datastore,
+    datastore: announcingTermination(datastore, hooks),
     locker: shared?.locker ?? new QueueLocker(30_000, (s) => metrics.lockWait.observe({ locker: 'queue' }, s)),
     maxSize: config.tus.maxSize,
     respectForwardedHeaders: config.server.trustProxy,
@@ -81,12 +89,24 @@ export async function createTusGateway({ config, store, logger, metrics }: TusDe
     allowedHeaders: ['X-HTTP-Method-Override', 'X-Request-Id', 'Upload-Checksum'],
     // Always return an object: PostHandler reads the result without a null check (TUS-NOTES 3).
     async onUploadCreate(req, upload) {
-      const metadata = normalizeMetadata(upload.metadata, upload.id);
-      validateUploadMetadata(parseUploadMetadata(req.headers.get('upload-metadata') ?? undefined));
+      const client = parseUploadMetadata(req.headers.get('upload-metadata') ?? undefined);
+      validateUploadMetadata(client);
+      const asked = normalizeMetadata(client, upload.id);
+      // The operator's hook decides before anything exists (PostHandler creates the upload after this returns).
+      const merged = await hooks.preCreate({ owner: asked.owner!, scopes: OPEN_SCOPES, key: objectKeyFor(asked), size: upload.size ?? null, metadata: client });
+      try {
+        validateUploadMetadata(merged);
+        checkNewObject(merged);
+      } catch (err) {
+        throw errors.hookUnavailable(`its metadata makes an invalid upload: ${(err as Error).message}`, err);
+      }
+      const metadata = normalizeMetadata(merged, upload.id);
       await records.set(upload.id, { id: upload.id, status: 'uploading', size: upload.size, metadata, createdAt: new Date().toISOString() });
+      const key = objectKeyFor(metadata);
+      await hooks.emit('upload.created', { uploadId: upload.id, key, size: upload.size ?? null, owner: metadata.owner, metadata }, `upload.created:${upload.id}`);
       metrics.uploadsCreated.inc();
       logger.info({ event: 'upload.created', uploadId: upload.id, size: upload.size ?? null, metadata }, 'upload created');
-      return {};
+      return { metadata: merged };
     },
     async onUploadFinish(_req, upload) {
       const rec = await finalizer.finalize(upload.id);
@@ -108,17 +128,13 @@ export async function createTusGateway({ config, store, logger, metrics }: TusDe
 
   tus.on(EVENTS.POST_TERMINATE, () => metrics.uploadsTerminated.inc());
 
-  const sweeper = startSweeper({ config, datastore, records, hashes, finalizer, logger, listLive: inner.listLive });
+  const sweeper = startSweeper({ config, datastore, records, hashes, finalizer, logger, listLive: inner.listLive, hooks });
 
   return {
     middleware: tusEdge({
       path: config.tus.path, tus, datastore, finalizer, records, metrics, maxMetadataSize: config.tus.maxMetadataSize,
       publicUrl: config.server.publicUrl,
-      checkNewObject: (metadata) => {
-        // API.md §3's key rules hold for the object this upload will become: refuse now, not after the last byte.
-        validateKey(objectKeyFor(normalizeMetadata(metadata, '0'.repeat(32))), { localfs: store.kind === 'localfs' });
-        if (store.kind === 's3') checkS3Metadata(metadata);
-      },
+      checkNewObject,
     }),
     async status(id: string): Promise<UploadStatus> {
       // The datastore first, the record second: finalization marks the record 'finalizing'
@@ -156,3 +172,29 @@ export async function createTusGateway({ config, store, logger, metrics }: TusDe
   };
 }
 
+/**
+ * The datastore as @tus/server sees it, with `upload.terminated` recorded before a
+ * client's DELETE removes an upload. Only DeleteHandler calls remove() through this
+ * view (the sweeper and the finalizer hold the datastore itself, and their removals
+ * are not terminations); @tus/server has no awaited hook for termination, its
+ * POST_TERMINATE event fires after the answer is written.
+ */
+function announcingTermination(datastore: GatewayDataStore, hooks: Hooks): GatewayDataStore {
+  const remove = async (id: string) => {
+    const live = await datastore.getLiveUpload(id).catch(() => undefined);
+    if (live) {
+      const metadata = normalizeMetadata(live.metadata, id);
+      await hooks.emit('upload.terminated', {
+        uploadId: id, key: objectKeyFor(metadata), owner: metadata.owner, size: live.size ?? null, offset: live.offset, metadata,
+      }, `upload.terminated:${id}`);
+    }
+    await datastore.remove(id);
+  };
+  return new Proxy(datastore, {
+    get(target, prop) {
+      if (prop === 'remove') return remove;
+      const value = Reflect.get(target, prop, target) as unknown;
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}

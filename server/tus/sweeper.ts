@@ -1,7 +1,9 @@
 import type { Config } from '../config.ts';
+import type { Hooks } from '../hooks/index.ts';
 import type { Logger } from '../logger.ts';
 import type { GatewayDataStore } from './datastore.ts';
 import type { Finalizer } from './finalize.ts';
+import { normalizeMetadata, objectKeyFor } from './metadata.ts';
 import type { RecordStore } from './records.ts';
 import type { HashState } from './sha256-state.ts';
 import type { UploadRecord } from './upload-record.ts';
@@ -15,6 +17,7 @@ export interface SweeperDeps {
   logger: Logger;
   /** Upload ids the datastore holds, where it can list them (file); the s3 datastore expires its own. */
   listLive?: () => Promise<string[]>;
+  hooks?: Pick<Hooks, 'emit'>;
 }
 
 /**
@@ -39,7 +42,7 @@ export function startSweeper(deps: SweeperDeps): { stop(): void; sweep(): Promis
   };
 }
 
-export async function sweepOnce({ config, datastore, records, hashes, finalizer, logger, listLive }: SweeperDeps): Promise<void> {
+export async function sweepOnce({ config, datastore, records, hashes, finalizer, logger, listLive, hooks }: SweeperDeps): Promise<void> {
   const now = Date.now();
   const ttl = config.tus.expiration;
   const ids = new Set(await records.list());
@@ -65,6 +68,11 @@ export async function sweepOnce({ config, datastore, records, hashes, finalizer,
     }
     const created = Date.parse(live?.creation_date ?? rec?.createdAt ?? '') || now;
     if (created + ttl < now) {
+      // Recorded first: a crash before the removal expires it (and records the same event) again at the next sweep.
+      const metadata = rec?.metadata ?? normalizeMetadata(live?.metadata, id);
+      await hooks?.emit('upload.expired', {
+        uploadId: id, key: objectKeyFor(metadata), owner: metadata.owner, size: live?.size ?? rec?.size ?? null, offset: live?.offset ?? 0, metadata,
+      }, `upload.expired:${id}`);
       await datastore.remove(id).catch(() => undefined);
       await hashes.delete(id);
       await records.delete(id);

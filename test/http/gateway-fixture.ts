@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { createApp } from '../../server/app.ts';
+import { createHooks } from '../../server/hooks/index.ts';
 import { createReadiness } from '../../server/http/readiness.ts';
 import { loadConfig, type Config, type Env } from '../../server/config.ts';
 import { GatewayError } from '../../server/errors.ts';
@@ -97,7 +98,7 @@ ${options.overlay ?? ''}`;
   const logger = pino({ level: 'silent' });
   const readiness = createReadiness({ store: () => store.ping(), tus: () => tus.ping() }, logger);
   server.once('close', () => readiness.stop());
-  const app = createApp({ config, store, tus, logger, metrics, readiness });
+  const app = createApp({ config, store, tus, logger, metrics, readiness, hooks: createHooks({ config, logger, metrics }) });
   server.on('request', app.callback());
   return gateway;
 }
