@@ -29,7 +29,8 @@ export class ChunkFileReader {
           if (bytesRead === 0) throw new Error(`${input.path} is shorter than it was (${size} bytes): did it change while uploading?`);
           read += bytesRead;
         }
-        return { value: buf, done: stop >= size };
+        // tus-js-client reads a chunk's length from `.size` (its Node stack also sets Content-Length from it).
+        return { value: Object.assign(buf, { size: buf.length }), done: stop >= size };
       },
       close() {
         void handle.close().catch(() => {});
