@@ -46,13 +46,17 @@ export async function uploadCommand(ctx: Context, files: string[], flags: Upload
   const storage = new FileUrlStorage(join(configDir(), 'uploads'));
   const progress = new Progress(ctx);
   const failures: CliError[] = [];
+  // Under live bars the result lines wait for the bars to finish, so the two never interleave.
+  const held: UploadResult[] = [];
+  const print = (r: UploadResult) => emit(ctx, r, `${r.key} sha256:${r.sha256}`, true);
   try {
     await pMap(
       files,
       async (file) => {
         try {
           const result = await uploadOne(ctx, file, flags, { endpoint, chunkSize: config.partSize, storage, line: progress.line(basename(file)) });
-          emit(ctx, result, `${result.key} sha256:${result.sha256}`, true);
+          if (ctx.interactive) held.push(result);
+          else print(result);
         } catch (err) {
           const e = toCliError(err);
           failures.push(new CliError(`${file}: ${e.message}`, e.exitCode, e.code, e.status));
@@ -62,6 +66,7 @@ export async function uploadCommand(ctx: Context, files: string[], flags: Upload
     );
   } finally {
     progress.stop();
+    held.forEach(print);
   }
   reportFailures(ctx, failures);
 }
