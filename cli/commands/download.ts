@@ -35,6 +35,8 @@ export interface DownloadResult {
   resumedFrom: number;
   /** Requests this run made (more than 1 after an interruption). */
   requests: number;
+  /** Of those, the ones answered 206: the download went on from the bytes on disk. */
+  rangeRequests: number;
 }
 
 /** RFC 9530: `Repr-Digest: sha-256=:<base64>:` (a structured-field dictionary; other algorithms may follow). */
@@ -63,6 +65,7 @@ export async function downloadCommand(ctx: Context, key: string, flags: Download
   const line = progress.line(basename(dest));
   let resumedFrom = 0;
   let requests = 0;
+  let rangeRequests = 0;
   // The running digest of the bytes in FILE.part, and how many it covers.
   let hash: Hash | undefined;
   let hashed = 0;
@@ -112,6 +115,7 @@ export async function downloadCommand(ctx: Context, key: string, flags: Download
             throw new CliError(`unexpected Content-Range ${res.headers.get('Content-Range')}`, EXIT.failed, 'BadResponse');
           }
           from = have;
+          rangeRequests++;
           size = Number(m[3]);
           if (requests === 1) resumedFrom = have;
         }
@@ -166,6 +170,6 @@ export async function downloadCommand(ctx: Context, key: string, flags: Download
   }
   await rename(part, dest);
   await removeState(stateFile);
-  const result: DownloadResult = { key, file: dest, size: final.size, sha256, verified: Boolean(final.digest), resumedFrom, requests };
+  const result: DownloadResult = { key, file: dest, size: final.size, sha256, verified: Boolean(final.digest), resumedFrom, requests, rangeRequests };
   emit(ctx, result, `${dest} sha256:${sha256}`);
 }
