@@ -6,6 +6,8 @@ export interface Context {
   token: string | undefined;
   json: boolean;
   quiet: boolean;
+  /** How long network errors are retried before a command gives up. */
+  retrySeconds: number;
   /** Progress bars only for a human at a terminal. */
   interactive: boolean;
 }
@@ -15,6 +17,7 @@ export interface GlobalFlags {
   token?: string;
   json?: boolean;
   quiet?: boolean;
+  retryTime?: string;
 }
 
 export const DEFAULT_SERVER = 'http://localhost:3001';
@@ -28,6 +31,8 @@ export function resolveContext(flags: GlobalFlags, env: NodeJS.ProcessEnv = proc
     throw new CliError(`--server must be an http(s) URL, got ${JSON.stringify(raw)}`, EXIT.usage, 'Usage');
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new CliError(`--server must be an http(s) URL, got ${raw}`, EXIT.usage, 'Usage');
+  const retry = flags.retryTime ?? env.UGW_RETRY_TIME ?? '60';
+  if (!/^\d{1,6}$/.test(retry)) throw new CliError(`--retry-time must be a whole number of seconds, got ${JSON.stringify(retry)}`, EXIT.usage, 'Usage');
   const json = Boolean(flags.json);
   const quiet = Boolean(flags.quiet);
   return {
@@ -35,6 +40,7 @@ export function resolveContext(flags: GlobalFlags, env: NodeJS.ProcessEnv = proc
     token: flags.token ?? (env.UGW_TOKEN || undefined),
     json,
     quiet,
+    retrySeconds: Number(retry),
     interactive: !json && !quiet && Boolean(process.stderr.isTTY),
   };
 }

@@ -2,8 +2,25 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Context } from './context.ts';
 import { CliError, EXIT, toCliError } from './errors.ts';
 
-/** Back-off between attempts after a network error: together they ride out about a minute without a network. */
-export const RETRY_DELAYS_MS = [0, 1000, 2000, 4000, 8000, 10_000, 10_000, 10_000, 10_000, 10_000];
+const BACKOFF_MS = [0, 1000, 2000, 4000, 8000];
+const MAX_DELAY_MS = 10_000;
+
+/**
+ * Back-off between attempts after a network error, adding up to `seconds` (default 60: a
+ * minute without a network is ridden out): 0, 1, 2, 4, 8, then every 10 s.
+ */
+export function retryDelays(seconds: number): number[] {
+  const out: number[] = [];
+  let total = 0;
+  for (let i = 0; ; i++) {
+    const next = BACKOFF_MS[i] ?? MAX_DELAY_MS;
+    if (total + next > seconds * 1000) break;
+    out.push(next);
+    total += next;
+  }
+  // Whatever the budget, one immediate retry (a connection that went stale while idle).
+  return out.length > 0 ? out : [0];
+}
 
 /** Headers for every request: the bearer token when there is one (it is never printed). */
 export function authHeaders(ctx: Context): Record<string, string> {
@@ -36,13 +53,14 @@ export function isNetworkError(err: unknown): boolean {
 
 const NETWORK_CODES = /^(ECONNRESET|ECONNREFUSED|ECONNABORTED|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ENETDOWN|EAI_AGAIN|UND_ERR_\w+)$/;
 
-/** Runs `attempt` again after network errors and 5xx answers, with RETRY_DELAYS_MS between tries. */
-export async function withRetries<T>(attempt: (n: number) => Promise<T>, onRetry?: (err: unknown, n: number) => void): Promise<T> {
+/** Runs `attempt` again after network errors and 5xx answers, with retryDelays(ctx.retrySeconds) between tries. */
+export async function withRetries<T>(ctx: Context, attempt: (n: number) => Promise<T>, onRetry?: (err: unknown, n: number) => void): Promise<T> {
+  const delays = retryDelays(ctx.retrySeconds);
   for (let n = 0; ; n++) {
     try {
       return await attempt(n);
     } catch (err) {
-      const delay = RETRY_DELAYS_MS[n];
+      const delay = delays[n];
       if (delay === undefined || !isNetworkError(err)) throw err;
       onRetry?.(err, n + 1);
       await sleep(delay);
@@ -52,7 +70,7 @@ export async function withRetries<T>(attempt: (n: number) => Promise<T>, onRetry
 
 /** A JSON request to the gateway (with retries on network errors); throws the server's error as a CliError. */
 export async function requestJson<T>(ctx: Context, method: string, path: string, body?: unknown): Promise<T> {
-  return withRetries(async () => {
+  return withRetries(ctx, async () => {
     let res: Response;
     try {
       res = await fetch(`${ctx.server}${path}`, {

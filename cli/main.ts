@@ -35,6 +35,7 @@ export function buildProgram(): Command {
     .addOption(new Option('--server <url>', `the gateway (env UGW_SERVER, default ${DEFAULT_SERVER})`))
     .addOption(new Option('--token <token>', 'bearer token sent with every request (env UGW_TOKEN); never printed'))
     .option('--json', 'machine-readable output: one JSON document per result on stdout')
+    .addOption(new Option('--retry-time <seconds>', 'how long network errors are retried (env UGW_RETRY_TIME, default 60)'))
     .option('-q, --quiet', 'no progress and no warnings; results of upload and presign only')
     .showSuggestionAfterError()
     .exitOverride()

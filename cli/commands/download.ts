@@ -72,6 +72,7 @@ export async function downloadCommand(ctx: Context, key: string, flags: Download
 
   try {
     await withRetries(
+      ctx,
       async () => {
         const have = state ? await sizeOf(part) : 0;
         if (state && have === state.size && hash && hashed === have) return; // complete already

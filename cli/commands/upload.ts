@@ -6,7 +6,7 @@ import { configDir } from '../config-dir.ts';
 import { emit, type Context } from '../context.ts';
 import { CliError, EXIT, integrityError, toCliError, usageError } from '../errors.ts';
 import { sha256File } from '../hash-file.ts';
-import { authHeaders, requestJson, RETRY_DELAYS_MS } from '../http.ts';
+import { authHeaders, requestJson, retryDelays } from '../http.ts';
 import { statObject } from '../objects-api.ts';
 import { Progress, type ProgressLine } from '../progress.ts';
 import { ChecksumHttpStack, ChunkFileReader, type LocalFile } from '../tus-io.ts';
@@ -109,7 +109,7 @@ async function uploadOne(ctx: Context, file: string, flags: UploadFlags, deps: U
       uploadSize: info.size,
       metadata,
       headers: authHeaders(ctx),
-      retryDelays: RETRY_DELAYS_MS,
+      retryDelays: retryDelays(ctx.retrySeconds),
       fingerprint: async () => fingerprint,
       urlStorage: deps.storage,
       fileReader: new ChunkFileReader(),

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestGateway } from '../support/gateway.ts';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.ts';
-import { cliHome, jsonLines, randomFile, runCli, spawnCli, until } from './cli-kit.ts';
+import { cliHome, freePort, jsonLines, randomFile, runCli, spawnCli, until } from './cli-kit.ts';
 
 type Gateway = Awaited<ReturnType<typeof startTestGateway>>;
 const MiB = 1024 * 1024;
@@ -81,6 +81,28 @@ describe('ugw upload', () => {
     expect(stored.equals(data)).toBe(true);
     // Finished: the resume state is gone.
     expect(await readdir(stateDir)).toEqual([]);
+  });
+
+  it('rides out a network outage mid-upload in the same run (cut, then nothing listening for a while)', async () => {
+    const { dir, xdg } = await cliHome();
+    const data = await randomFile(join(dir, 'outage.bin'), 12 * MiB);
+    const gatewayPort = Number(new URL(gw.url).port);
+    const deadPort = await freePort();
+    const cuts = proxy.cuts;
+    proxy.throttle(4 * MiB);
+    const cli = spawnCli(['upload', join(dir, 'outage.bin'), '--owner', 'outage', '--json'], { UGW_SERVER: proxy.url, XDG_CONFIG_HOME: xdg });
+    await proxy.cutAfter(5 * MiB);
+    // For 4 s every new connection goes nowhere (refused), then the gateway is back.
+    proxy.setTarget(deadPort);
+    await new Promise((r) => setTimeout(r, 4000));
+    proxy.setTarget(gatewayPort);
+    proxy.throttle(undefined);
+    const run = await cli.done;
+    expect(proxy.cuts).toBeGreaterThan(cuts);
+    expect(run.code).toBe(0);
+    const [doc] = jsonLines<UploadDoc>(run.stdout);
+    expect(doc).toMatchObject({ key: 'models/outage/outage.bin', sha256: sha256(data) });
+    expect((await readFile(join(gw.dataDir, 'storage', 'models', 'outage', 'outage.bin'))).equals(data)).toBe(true);
   });
 
   it('sends Upload-Checksum with every PATCH and the whole file sha256 as metadata; --parallel uploads several files', async () => {
