@@ -45,10 +45,9 @@ export function resolveContext(flags: GlobalFlags, env: NodeJS.ProcessEnv = proc
   };
 }
 
-/** A result: one JSON document per line with --json, else the human line (nothing with --quiet unless `always`). */
-export function emit(ctx: Context, doc: unknown, human: string, always = false): void {
-  if (ctx.json) process.stdout.write(`${JSON.stringify(doc)}\n`);
-  else if (!ctx.quiet || always) process.stdout.write(`${human}\n`);
+/** A result: one JSON document per line with --json, else the human line (also with --quiet, which silences progress and warnings only). */
+export function emit(ctx: Context, doc: unknown, human: string): void {
+  process.stdout.write(`${ctx.json ? JSON.stringify(doc) : human}\n`);
 }
 
 /** A warning on stderr (never with --quiet). */

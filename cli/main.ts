@@ -36,7 +36,7 @@ export function buildProgram(): Command {
     .addOption(new Option('--token <token>', 'bearer token sent with every request (env UGW_TOKEN); never printed'))
     .option('--json', 'machine-readable output: one JSON document per result on stdout')
     .addOption(new Option('--retry-time <seconds>', 'how long network errors are retried (env UGW_RETRY_TIME, default 60)'))
-    .option('-q, --quiet', 'no progress and no warnings; results of upload and presign only')
+    .option('-q, --quiet', 'no progress bars and no warnings (results and errors are still printed)')
     .showSuggestionAfterError()
     .exitOverride()
     .addHelpText(

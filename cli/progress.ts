@@ -74,6 +74,12 @@ export class Progress {
     };
   }
 
+  /** A message line on stderr that does not tear the bars (cli-progress prints it above them). */
+  log(message: string): void {
+    if (this.bars) this.bars.log(`${message}\n`);
+    else process.stderr.write(`${message}\n`);
+  }
+
   stop(): void {
     this.bars?.stop();
   }

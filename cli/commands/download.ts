@@ -152,7 +152,9 @@ export async function downloadCommand(ctx: Context, key: string, flags: Download
         }
         if (hashed !== size) throw new CliError(`the body ended after ${hashed} of ${size} bytes`, EXIT.failed, 'NetworkError');
       },
-      (err) => warn(ctx, `${toCliError(err).message}; resuming`),
+      (err) => {
+        if (!ctx.quiet) progress.log(`ugw: warning: ${toCliError(err).message}; resuming`);
+      },
     );
   } finally {
     line.stop();

@@ -46,5 +46,5 @@ export async function presignCommand(ctx: Context, key: string, flags: PresignFl
   const answer = await requestJson<PresignAnswer>(ctx, 'POST', '/api/presign', body);
   const headerLines = Object.entries(answer.headers ?? {}).map(([k, v]) => `${k}: ${v}`);
   // The URL alone on stdout, so that `url=$(ugw presign KEY)` works; the headers to send with it follow.
-  emit(ctx, answer, [answer.url, ...headerLines].join('\n'), true);
+  emit(ctx, answer, [answer.url, ...headerLines].join('\n'));
 }

@@ -48,7 +48,7 @@ export async function uploadCommand(ctx: Context, files: string[], flags: Upload
   const failures: CliError[] = [];
   // Under live bars the result lines wait for the bars to finish, so the two never interleave.
   const held: UploadResult[] = [];
-  const print = (r: UploadResult) => emit(ctx, r, `${r.key} sha256:${r.sha256}`, true);
+  const print = (r: UploadResult) => emit(ctx, r, `${r.key} sha256:${r.sha256}`);
   try {
     await pMap(
       files,

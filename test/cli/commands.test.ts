@@ -66,8 +66,10 @@ describe('ugw ls, stat, rm, presign', () => {
     expect(ls.code).toBe(0);
     const listed = jsonLines<{ key: string; size: number }>(ls.stdout);
     expect(listed.map((o) => o.key)).toEqual(['models/lsown/one.bin', 'models/lsown/three.bin', 'models/lsown/two.bin']);
-    const human = await runCli(['ls', 'models/lsown/'], env);
+    const human = await runCli(['--quiet', 'ls', 'models/lsown/'], env);
+    expect(human.stderr).toBe('');
     expect(human.stdout.trim().split('\n')).toHaveLength(3);
+    expect(human.stdout).toMatch(/^ +100\d B {2}\d{4}-\d\d-\d\dT[\d:.]+Z {2}models\/lsown\/one\.bin$/m);
 
     const st = await runCli(['stat', 'models/lsown/two.bin'], env);
     expect(st.code).toBe(0);
