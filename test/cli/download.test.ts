@@ -105,14 +105,16 @@ describe('ugw download', () => {
     // Same length, one byte different, written in place in the localfs root, with the old
     // mtime put back (as bit rot would: the store's commit check compares size and mtime).
     const stored = join(gw.dataDir, 'storage', 'models', 'dl', 'tamper.bin');
-    const { atime, mtime } = await stat(stored);
+    const { atimeMs, mtimeMs } = await stat(stored);
     const bad = Buffer.from(original);
     bad[bad.length >> 1]! ^= 0xff;
     await writeFile(stored, bad, { flag: 'r+' });
-    await utimes(stored, atime, mtime);
+    // Half a millisecond early: seconds as a double cannot round it past the sidecar's stamp.
+    await utimes(stored, atimeMs / 1000, (Math.floor(mtimeMs) - 0.5) / 1000);
 
     const out = join(home.dir, 'tamper-out.bin');
     const run = await runCli(['download', 'models/dl/tamper.bin', '-o', out], env);
+    expect(run.stderr).toMatch(/DigestMismatch/);
     expect(run.code).toBe(3);
     expect(run.stdout).toBe('');
     expect(run.stderr).toMatch(/^ugw: DigestMismatch: .*does not match the server's Repr-Digest/);
