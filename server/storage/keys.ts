@@ -38,9 +38,15 @@ export function validateKey(key: unknown, options: { localfs?: boolean } = {}): 
 /** Validates a key prefix for listing: like a key, but may be empty and may end with `/`. */
 export function validatePrefix(prefix: string): string {
   if (prefix === '') return prefix;
-  const trimmed = prefix.endsWith('/') ? prefix.slice(0, -1) : prefix;
-  if (trimmed === '') throw errors.invalidKey('prefix must not be "/"');
-  validateKey(trimmed);
+  if (prefix === '/') throw errors.invalidKey('prefix must not be "/"');
+  if (prefix.endsWith('/')) {
+    validateKey(prefix.slice(0, -1));
+    return prefix;
+  }
+  // The last segment is only the start of a name: `.` may begin `.tus`, `..` may begin `..x`.
+  const at = prefix.lastIndexOf('/') + 1;
+  const last = prefix.slice(at);
+  validateKey(last === '.' || last === '..' ? prefix.slice(0, at) + '_'.repeat(last.length) : prefix);
   return prefix;
 }
 

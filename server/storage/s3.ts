@@ -15,6 +15,7 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { GatewayError, errors, isGatewayError } from '../errors.ts';
 import { validateKey, validatePrefix } from './keys.ts';
 import { checkPutBinding, sha256Base64 } from './presign-binding.ts';
+import { presignPutObject } from './s3-presign.ts';
 import { copyInParts, copySource, mapLimit, type MultipartCopyParams } from './s3-copy.ts';
 import { decodeMetadata, encodeMetadata } from './s3-metadata.ts';
 import type {
@@ -369,10 +370,11 @@ export class S3Store implements Store {
   /**
    * The length is bound through the signed `Content-Length` (SigV4 signs every header in
    * X-Amz-SignedHeaders, so S3 refuses another length with SignatureDoesNotMatch); the sha256
-   * through a signed `x-amz-checksum-sha256`, which S3 verifies against the body (BadDigest),
-   * and a signed `x-amz-meta-sha256` carrying the same digest in hex, so the object has its
-   * `metadata.sha256` as every other object does. Both stay headers (unhoisted): a header in
-   * the query string would be signed but S3 would not check the body against it.
+   * through a signed `x-amz-content-sha256` (the payload hash of the signature: every SigV4
+   * server checks the body against it) and `x-amz-checksum-sha256` (which newer S3 servers
+   * verify as well), and a signed `x-amz-meta-sha256` carrying the same digest in hex, so the
+   * object has its `metadata.sha256` as every other object does. All stay headers (unhoisted):
+   * a header moved into the query string is signed, but S3 checks no body against it.
    */
   async presignedPutUrl(key: string, options: PresignPutOptions): Promise<PresignedPut> {
     this.#writable(key);
@@ -391,10 +393,14 @@ export class S3Store implements Store {
     command.middlewareStack.remove('flexibleChecksumsMiddleware');
     const headers: Record<string, string> = { 'Content-Length': String(size) };
     if (options.contentType) headers['Content-Type'] = options.contentType;
-    if (sha256) Object.assign(headers, { 'x-amz-checksum-sha256': checksum, 'x-amz-meta-sha256': sha256 });
+    if (sha256) Object.assign(headers, { 'x-amz-checksum-sha256': checksum, 'x-amz-meta-sha256': sha256, 'x-amz-content-sha256': sha256 });
     const signed = new Set(Object.keys(headers).map((h) => h.toLowerCase()));
-    const url = await this.#presign(command, options.expiresIn, key, signed, signed);
-    return { url, headers };
+    try {
+      const url = await presignPutObject(this.#client, command, { expiresIn: options.expiresIn, headers: signed, ...(sha256 ? { sha256 } : {}) });
+      return { url, headers };
+    } catch (err) {
+      throw fromS3Error(err, key);
+    }
   }
 
   async ping(): Promise<void> {
