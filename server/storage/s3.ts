@@ -415,15 +415,9 @@ export class S3Store implements Store {
     return this.#client.send(new HeadObjectCommand({ Bucket: this.#bucket, Key: key }));
   }
 
-  async #presign(
-    command: GetObjectCommand | PutObjectCommand,
-    expiresIn: number,
-    key: string,
-    signableHeaders?: Set<string>,
-    unhoistableHeaders?: Set<string>,
-  ): Promise<string> {
+  async #presign(command: GetObjectCommand, expiresIn: number, key: string): Promise<string> {
     try {
-      return await getSignedUrl(this.#client, command, { expiresIn, signableHeaders, unhoistableHeaders });
+      return await getSignedUrl(this.#client, command, { expiresIn });
     } catch (err) {
       throw fromS3Error(err, key);
     }
