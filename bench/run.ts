@@ -63,7 +63,7 @@ async function startChild(kind: Child['kind'], dir: string): Promise<Child> {
         PORT: '0',
         TUS_DATASTORE: 'file',
         STORAGE_BACKEND: 'localfs',
-        SIGNING_SECRET: 'bench',
+        SIGNING_SECRET: 'bench-signing-secret-of-32-bytes-or-more',
         LOG_LEVEL: 'info',
         CONFIG_FILE: overlay,
       },

@@ -96,7 +96,13 @@ const shape = z
         tusPrefix: z.string().regex(/^([^/]+\/)*$/, 'must be empty or end with /'),
       }),
     }),
-    signing: z.strictObject({ secret: z.string(), maxTtl: duration.pipe(z.number().min(1000)) }),
+    signing: z.strictObject({
+      // An HMAC key shorter than its 32-byte output can be guessed faster than the MAC can be forged.
+      secret: z.string().refine((v) => v === '' || Buffer.byteLength(v, 'utf8') >= 32, {
+        message: 'must be at least 32 bytes (e.g. `openssl rand -hex 32`), or empty for a random one per process',
+      }),
+      maxTtl: duration.pipe(z.number().min(1000)),
+    }),
     redis: z.strictObject({ url: z.string() }),
     log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']) }),
     hooks,
@@ -106,6 +112,10 @@ const shape = z
     const usesS3 = c.tus.datastore === 's3' || c.storage.backend === 's3';
     if (usesS3 && !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(c.storage.s3.bucket)) {
       ctx.addIssue({ code: 'custom', path: ['storage', 's3', 'bucket'], message: `not a valid S3 bucket name: "${c.storage.s3.bucket}"` });
+    }
+    // The s3 datastore's incomplete uploads share the bucket with the objects: they need a prefix of their own.
+    if (c.tus.datastore === 's3' && c.storage.backend === 's3' && c.storage.s3.tusPrefix === '') {
+      ctx.addIssue({ code: 'custom', path: ['storage', 's3', 'tusPrefix'], message: 'must not be empty when uploads and objects share the bucket' });
     }
   });
 const schema = shape.transform((c) => ({ ...c, server: { ...c.server, publicUrl: c.server.publicUrl || derivePublicUrl(c.server.host, c.server.port) } }));

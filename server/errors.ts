@@ -10,6 +10,8 @@ export const errorStatus = {
   InvalidKey: 400,
   InvalidArgument: 400,
   InvalidRequest: 400,
+  /** S3's code for a body whose digest is not the one declared (a presigned PUT bound to a sha256). */
+  BadDigest: 400,
   AccessDenied: 403,
   UploadRefused: 403,
   SignatureDoesNotMatch: 403,
@@ -64,8 +66,10 @@ export const errors = {
     new GatewayError('InvalidRange', 'The requested range is not satisfiable', {
       headers: { 'Content-Range': `bytes */${size}` },
     }),
-  signatureDoesNotMatch: () =>
-    new GatewayError('SignatureDoesNotMatch', 'The request signature does not match (wrong signature, key or method)'),
+  signatureDoesNotMatch: (detail = 'wrong signature, key or method') =>
+    new GatewayError('SignatureDoesNotMatch', `The request signature does not match (${detail})`),
+  badDigest: (expected: string, actual: string) =>
+    new GatewayError('BadDigest', `The body's sha256 ${actual} is not the ${expected} the URL was signed for; nothing was stored`),
   expiredToken: () => new GatewayError('ExpiredToken', 'The presigned URL has expired'),
   entityTooLarge: (limit: number) => new GatewayError('EntityTooLarge', `The body exceeds the limit of ${limit} bytes`),
   checksumMismatch: (message: string) => new GatewayError('ChecksumMismatch', message),

@@ -122,7 +122,7 @@ describe('loadConfig', () => {
       ['S3_REGION', 'eu-west-3', (c) => c.storage.s3.region, 'eu-west-3'],
       ['S3_ACCESS_KEY', 'AKIAEXAMPLE', (c) => c.storage.s3.accessKey, 'AKIAEXAMPLE'],
       ['S3_SECRET_KEY', 's3cr3t/with+chars', (c) => c.storage.s3.secretKey, 's3cr3t/with+chars'],
-      ['SIGNING_SECRET', 'hmac-secret', (c) => c.signing.secret, 'hmac-secret'],
+      ['SIGNING_SECRET', 'hmac-secret-hmac-secret-hmac-secret', (c) => c.signing.secret, 'hmac-secret-hmac-secret-hmac-secret'],
     ];
     for (const [name, value, pick, expected] of cases) {
       it(`${name} overrides its field, over the overlay as well`, () => {
@@ -132,7 +132,7 @@ describe('loadConfig', () => {
           'server: { port: 5000, host: 10.0.0.1, publicUrl: "http://overlay.example" }\n' +
           'tus: { datastore: file }\n' +
           'storage: { backend: localfs, s3: { endpoint: "http://overlay:9000", bucket: overlay-bucket, region: ap-south-1, accessKey: ok, secretKey: os } }\n' +
-          'signing: { secret: overlay-secret }\n';
+          'signing: { secret: overlay-secret-overlay-secret-overlay }\n';
         expect(pick(load({ [name]: value }, overlay))).toEqual(expected);
       });
     }
@@ -151,6 +151,21 @@ describe('loadConfig', () => {
       const message = configError(() => load({ PORT: 'abc' }));
       expect(message).toContain('server.port');
       expect(message).toContain('PORT');
+    });
+
+    it('a signing.secret shorter than 32 bytes (empty stays allowed: a random one per process)', () => {
+      const message = configError(() => load({ SIGNING_SECRET: 'x'.repeat(31) }));
+      expect(message).toContain('signing.secret');
+      expect(message).toContain('32 bytes');
+      expect(message).not.toContain('x'.repeat(31)); // the secret itself never reaches a message
+      expect(load({ SIGNING_SECRET: 'x'.repeat(32) }).signing.secret).toBe('x'.repeat(32));
+      expect(load({}).signing.secret).toBe('');
+    });
+
+    it('an empty storage.s3.tusPrefix when uploads and objects share the bucket', () => {
+      const s3 = { STORAGE_BACKEND: 's3', TUS_DATASTORE: 's3' };
+      expect(configError(() => load(s3, 'storage: { s3: { tusPrefix: "" } }\n'))).toContain('storage.s3.tusPrefix');
+      expect(load(s3).storage.s3.tusPrefix).toBe('.tus/');
     });
 
     it('port "abc" (from the overlay)', () => {

@@ -12,8 +12,9 @@ export const MAX_LIST_LIMIT = 1000;
 
 /**
  * The key of a `/api/objects/{key}` request, from the raw path: Koa's `ctx.path` is not
- * percent-decoded, so `a%2Fb` and `a/b` stay apart until decodeKeyPath decodes each segment
- * (API.md §4: "`{key}` in a path is the object key with each segment percent-encoded").
+ * percent-decoded; decodeKeyPath decodes each segment on its own and refuses one that decodes
+ * to a `/` ("`{key}` in a path is the object key with each segment percent-encoded"), so
+ * `models%2Falice%2Fx` is a 400, never `models/alice/x`.
  */
 export function keyFromPath(ctx: Context, prefix: string, localfs: boolean): string {
   return validateKey(decodeKeyPath(ctx.path.slice(prefix.length)), { localfs });
@@ -49,7 +50,7 @@ export function objectRoutes(deps: AppDeps): Middleware {
   const router = new Router();
 
   router.get('/api/objects', async (ctx) => {
-    const prefix = validatePrefix(queryParam(ctx, 'prefix') ?? '');
+    const prefix = validatePrefix((queryParam(ctx, 'prefix') ?? '').normalize('NFC')); // keys are NFC (storage/keys.ts)
     const limit = parseLimit(queryParam(ctx, 'limit'));
     const cursor = queryParam(ctx, 'cursor') || undefined;
     const page = await store.list({ prefix, limit, ...(cursor ? { cursor } : {}) });

@@ -65,6 +65,9 @@ export function readJsonBody(ctx: Context, limit: number): Promise<unknown> {
   });
 }
 
+/** Without `expiresIn` a URL lives an hour (capped by signing.maxTtl). */
+export const DEFAULT_EXPIRES_IN = 3600;
+
 function presignSchema(maxSeconds: number) {
   return z.object({
     key: z.string({ error: 'key must be a string' }),
@@ -73,11 +76,26 @@ function presignSchema(maxSeconds: number) {
       .number({ error: 'expiresIn must be a number of seconds' })
       .int('expiresIn must be a whole number of seconds')
       .min(1, 'expiresIn must be at least 1 second')
-      .max(maxSeconds, `expiresIn must be at most ${maxSeconds} seconds (signing.maxTtl)`),
+      .max(maxSeconds, `expiresIn must be at most ${maxSeconds} seconds (signing.maxTtl)`)
+      .optional(),
+    size: z
+      .number({ error: 'size must be the byte count of the body' })
+      .int('size must be a whole number of bytes')
+      .min(0, 'size must not be negative')
+      .optional(),
+    sha256: z
+      .string({ error: 'sha256 must be a string' })
+      .regex(/^[0-9a-fA-F]{64}$/, 'sha256 must be 64 hex digits')
+      .optional(),
+    contentType: z.string({ error: 'contentType must be a string' }).min(1, 'contentType must not be empty').max(255).optional(),
   });
 }
 
-/** API.md §4: `POST /api/presign {"key","method","expiresIn"}` → `{"url","method","expiresAt"}`. */
+/**
+ * API.md §4: `POST /api/presign {"key","method","expiresIn"?,"size"?,"sha256"?,"contentType"?}` →
+ * `{"url","method","expiresAt","headers"?}`. A PUT URL is a capability for ONE body: `size` is
+ * required and bound, `sha256` bound when given (docs/presign.md); `headers` is what to send.
+ */
 export function presignRoutes(deps: AppDeps): Middleware {
   const { store, config } = deps;
   let maxSeconds = Math.floor(config.signing.maxTtl / 1000);
@@ -93,15 +111,22 @@ export function presignRoutes(deps: AppDeps): Middleware {
       // Every message of presignSchema names its field.
       throw errors.invalidArgument(parsed.error.issues[0]!.message);
     }
-    const { method, expiresIn } = parsed.data;
-    const key = validateKey(parsed.data.key, { localfs: store.kind === 'localfs' });
+    const { method, size, sha256, contentType } = parsed.data;
+    const expiresIn = parsed.data.expiresIn ?? Math.min(DEFAULT_EXPIRES_IN, maxSeconds);
+    const key = validateKey(parsed.data.key.normalize('NFC'), { localfs: store.kind === 'localfs' });
     // Both SigV4 (X-Amz-Date + X-Amz-Expires) and the localfs signature count whole seconds from now, rounded down.
     const expiresAt = new Date((Math.floor(Date.now() / 1000) + expiresIn) * 1000);
     const baseUrl = forwardedBaseUrl(ctx, config.server.trustProxy);
-    const options = { expiresIn, ...(baseUrl ? { baseUrl } : {}) };
-    const url = method === 'GET' ? await store.presignedGetUrl(key, options) : await store.presignedPutUrl(key, options);
+    const at = baseUrl ? { baseUrl } : {};
     ctx.set('Cache-Control', 'no-store');
-    ctx.body = { url, method, expiresAt: expiresAt.toISOString() };
+    if (method === 'GET') {
+      ctx.body = { url: await store.presignedGetUrl(key, { expiresIn, ...at }), method, expiresAt: expiresAt.toISOString() };
+      return;
+    }
+    if (size === undefined) throw errors.invalidArgument('size is required for a PUT: the URL is bound to the exact byte count of the body');
+    if (size > config.tus.maxSize) throw errors.entityTooLarge(config.tus.maxSize);
+    const put = await store.presignedPutUrl(key, { expiresIn, ...at, size, ...(sha256 ? { sha256 } : {}), ...(contentType ? { contentType } : {}) });
+    ctx.body = { url: put.url, method, expiresAt: expiresAt.toISOString(), headers: put.headers };
   });
 
   return routerMiddleware(router);

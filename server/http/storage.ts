@@ -4,7 +4,7 @@ import type { Context, Middleware } from 'koa';
 import type { AppDeps } from '../app.ts';
 import { errors } from '../errors.ts';
 import { decodeKeyPath, validateKey } from '../storage/keys.ts';
-import { verifyStorageSignature, type SignedMethod } from '../storage/signing.ts';
+import { verifyStorageSignature, type SignedBody, type SignedMethod } from '../storage/signing.ts';
 import type { PutOptions } from '../storage/store.ts';
 import { routerMiddleware } from './router-middleware.ts';
 import { serveObject } from './serve-object.ts';
@@ -21,17 +21,18 @@ function rawQuery(ctx: Context, name: string): string | undefined {
  * The key of a presigned `/storage/{key}` request once its signature holds: 403
  * `SignatureDoesNotMatch` (wrong signature, key or method) or `ExpiredToken` otherwise.
  */
-function authorizedKey(ctx: Context, method: SignedMethod, secret: string): string {
+function authorizedKey(ctx: Context, method: SignedMethod, secret: string): { key: string; bound: SignedBody } {
   const key = decodeKeyPath(ctx.path.slice(PREFIX.length));
-  verifyStorageSignature({
+  const bound = verifyStorageSignature({
     secret,
     method,
     key,
     expires: rawQuery(ctx, 'expires'),
     signature: rawQuery(ctx, 'signature'),
+    ...(method === 'PUT' ? { size: rawQuery(ctx, 'size'), sha256: rawQuery(ctx, 'sha256') } : {}),
     now: new Date(),
   });
-  return validateKey(key, { localfs: true });
+  return { key: validateKey(key, { localfs: true }), bound };
 }
 
 /**
@@ -60,21 +61,29 @@ export function storageRoutes(deps: AppDeps): Middleware {
   // A HEAD is checked against a GET signature: it reveals a subset of what the GET would,
   // and download tools ask for the size first.
   router.get('/storage/*key', async (ctx) => {
-    await serveObject(ctx, authorizedKey(ctx, 'GET', secret), deps, 'storage');
+    await serveObject(ctx, authorizedKey(ctx, 'GET', secret).key, deps, 'storage');
   });
 
   router.put('/storage/*key', async (ctx) => {
     try {
-      const key = authorizedKey(ctx, 'PUT', secret);
-      const options: PutOptions = {};
+      const { key, bound } = authorizedKey(ctx, 'PUT', secret);
+      // A URL signed without a size (older than the binding) is not a capability for any body.
+      if (bound.size === undefined) throw errors.signatureDoesNotMatch('the URL is not bound to a body size');
+      // The signed size decides, before a byte is read: another Content-Length is refused at once
+      // (as S3 refuses it through the signed header); a chunked body is counted by the Store, which
+      // stores nothing when it runs longer or shorter.
+      const length = ctx.get('Content-Length');
+      if (length !== '' && length !== String(bound.size)) {
+        throw errors.signatureDoesNotMatch(`the URL is signed for a body of ${bound.size} bytes, Content-Length is ${length}`);
+      }
+      // The sha256, when bound, is checked as the body streams; on a mismatch nothing is committed
+      // (BadDigest). The digest computed on the way becomes the object's metadata.sha256 either way.
+      const options: PutOptions = { size: bound.size, recordSha256: true, ...(bound.sha256 ? { sha256: bound.sha256 } : {}) };
       const contentType = ctx.get('Content-Type');
       if (contentType) options.contentType = contentType;
-      // With Content-Length the Store checks that exactly that many bytes arrived (else InvalidArgument).
-      const length = ctx.get('Content-Length');
-      if (/^\d+$/.test(length)) options.size = Number(length);
       // A presigned PUT is bounded like an upload (tus.maxSize): its holder cannot fill the disk.
       const limit = deps.config.tus.maxSize;
-      if (options.size !== undefined && options.size > limit) throw errors.entityTooLarge(limit);
+      if (bound.size > limit) throw errors.entityTooLarge(limit);
       const body = byteLimit(limit);
       pipeline(ctx.req, body, () => undefined); // a client that goes away fails the body, and so the put
       const info = await store.put(key, body, options);

@@ -24,7 +24,20 @@ import {
 } from './localfs-paths.ts';
 import { consistent, readSidecar, type Sidecar, toInfo } from './localfs-sidecar.ts';
 import { signStorageUrl, type SignedMethod } from './signing.ts';
-import type { CopyOptions, GetOptions, GetResult, ListOptions, ListResult, ObjectInfo, PresignOptions, PutOptions, Store } from './store.ts';
+import { checkPutBinding } from './presign-binding.ts';
+import type {
+  CopyOptions,
+  GetOptions,
+  GetResult,
+  ListOptions,
+  ListResult,
+  ObjectInfo,
+  PresignedPut,
+  PresignOptions,
+  PresignPutOptions,
+  PutOptions,
+  Store,
+} from './store.ts';
 
 /*
  * Layout (API.md §3): bytes at {root}/{key}, metadata at {root}/{key}.meta.json.
@@ -213,6 +226,7 @@ export class LocalFsStore implements Store, FileImporter {
       try {
         const hash = createHash('sha256');
         let size = 0;
+        let digest: string;
         try {
           // One pass: every chunk is hashed (for the etag) and counted as it is written. On a refusal the
           // body is left as it is, not destroyed: an HTTP caller still wants to answer on its socket.
@@ -224,12 +238,17 @@ export class LocalFsStore implements Store, FileImporter {
             for (let off = 0; off < buf.length; ) off += (await fh.write(buf, off, buf.length - off)).bytesWritten;
           }
           if (expected !== undefined && size !== expected) throw errors.invalidArgument(`body length differs from the declared size ${expected}`);
+          digest = hash.digest('hex');
+          // Checked before the commit: a body with another digest never becomes the object.
+          const want = options.sha256?.toLowerCase();
+          if (want !== undefined && want !== digest) throw errors.badDigest(want, digest);
           await fh.sync(); // the bulk flush, outside the key lock
         } finally {
           await fh.close();
         }
-        const { contentType = DEFAULT_CONTENT_TYPE, metadata = {} } = options;
-        return await this.commit(key, loc, tmp, { size, contentType, etag: etagFromSha256(hash.digest('hex')), metadata });
+        const { contentType = DEFAULT_CONTENT_TYPE } = options;
+        const metadata = options.recordSha256 ? { ...options.metadata, sha256: digest } : (options.metadata ?? {});
+        return await this.commit(key, loc, tmp, { size, contentType, etag: etagFromSha256(digest), metadata });
       } catch (err) {
         await unlink(tmp).catch(() => {});
         await prune(this.root, loc.dir); // the directories this put created, if nothing else went there
@@ -392,19 +411,24 @@ export class LocalFsStore implements Store, FileImporter {
     }
   }
 
-  private presign(method: SignedMethod, key: string, { expiresIn, baseUrl }: PresignOptions): string {
+  private presign(method: SignedMethod, key: string, { expiresIn, baseUrl }: PresignOptions, body: { size?: number; sha256?: string } = {}): string {
     locate(this.root, key);
     if (!(Number.isFinite(expiresIn) && expiresIn > 0)) throw errors.invalidArgument('expiresIn must be a positive number of seconds');
     const expiresAt = new Date(Date.now() + expiresIn * 1000);
-    return signStorageUrl({ publicUrl: baseUrl ?? this.publicUrl, secret: this.signingSecret, method, key, expiresAt });
+    return signStorageUrl({ publicUrl: baseUrl ?? this.publicUrl, secret: this.signingSecret, method, key, expiresAt, ...body });
   }
 
   async presignedGetUrl(key: string, options: PresignOptions): Promise<string> {
     return this.presign('GET', key, options);
   }
 
-  async presignedPutUrl(key: string, options: PresignOptions): Promise<string> {
-    return this.presign('PUT', key, options);
+  /** The size and sha256 are in the URL and its HMAC; /storage checks the body against both (http/storage.ts). */
+  async presignedPutUrl(key: string, options: PresignPutOptions): Promise<PresignedPut> {
+    const { size, sha256 } = checkPutBinding(options);
+    const url = this.presign('PUT', key, options, { size, ...(sha256 ? { sha256 } : {}) });
+    const headers: Record<string, string> = { 'Content-Length': String(size) };
+    if (options.contentType) headers['Content-Type'] = options.contentType;
+    return { url, headers };
   }
 
   async ping(): Promise<void> {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Readable, Transform, pipeline } from 'node:stream';
 import {
   CopyObjectCommand,
@@ -14,9 +15,23 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { describeBucketFailure } from './s3-check.ts';
 import { GatewayError, errors, isGatewayError } from '../errors.ts';
 import { validateKey, validatePrefix } from './keys.ts';
+import { checkPutBinding, sha256Base64 } from './presign-binding.ts';
+import { presignPutObject } from './s3-presign.ts';
 import { copyInParts, copySource, mapLimit, type MultipartCopyParams } from './s3-copy.ts';
 import { decodeMetadata, encodeMetadata } from './s3-metadata.ts';
-import type { CopyOptions, GetOptions, GetResult, ListOptions, ListResult, ObjectInfo, PresignOptions, PutOptions, Store } from './store.ts';
+import type {
+  CopyOptions,
+  GetOptions,
+  GetResult,
+  ListOptions,
+  ListResult,
+  ObjectInfo,
+  PresignedPut,
+  PresignOptions,
+  PresignPutOptions,
+  PutOptions,
+  Store,
+} from './store.ts';
 
 export type { MultipartCopyParams } from './s3-copy.ts';
 
@@ -38,7 +53,12 @@ export interface S3StoreOptions {
   copyPartSize?: number;
   /** Parallel HEADs in list, parallel UploadPartCopy in copy. Default 8. */
   concurrency?: number;
-  /** Keys under this prefix are left out of list: the tus s3 datastore's incomplete uploads (`.tus/`). */
+  /**
+   * The tus s3 datastore's incomplete uploads (`.tus/`) live under this prefix: they are not
+   * objects. A key under it is refused by every method (reads: NoSuchKey; writes, deletes and
+   * presigns: InvalidKey) except as the SOURCE of copy (finalization adopts a finished upload's
+   * data that way), and list never returns one nor builds a cursor from one.
+   */
   hiddenPrefix?: string;
   /** Signs presigned URLs: a client on `storage.s3.publicEndpoint` when browsers reach S3 by another name. Default: `client`. */
   presignClient?: S3Client;
@@ -161,7 +181,7 @@ export class S3Store implements Store {
   }
 
   async put(key: string, body: Readable, options: PutOptions = {}): Promise<ObjectInfo> {
-    validateKey(key);
+    this.#writable(key);
     const expected = options.size;
     if (expected !== undefined && !(Number.isSafeInteger(expected) && expected >= 0)) {
       throw errors.invalidArgument('size must be a non-negative integer');
@@ -172,13 +192,22 @@ export class S3Store implements Store {
     // body leaves nothing behind and any previous object at `key` stays.
     let received = 0;
     const mismatch = (): GatewayError => errors.invalidArgument(`body length differs from the declared size ${expected}`);
+    // The digest travels with the count: a body whose sha256 is not the one asked for fails in
+    // flush, before the last part, so it never becomes the object either.
+    const hash = options.sha256 || options.recordSha256 ? createHash('sha256') : undefined;
+    const want = options.sha256?.toLowerCase();
+    let computed: string | undefined;
     const counted = new Transform({
       transform(chunk: Buffer, _enc, done) {
         received += chunk.length;
+        hash?.update(chunk);
         done(expected !== undefined && received > expected ? mismatch() : null, chunk);
       },
       flush(done) {
-        done(expected !== undefined && received !== expected ? mismatch() : null);
+        if (expected !== undefined && received !== expected) return done(mismatch());
+        computed = hash?.digest('hex');
+        if (want !== undefined && computed !== want) return done(errors.badDigest(want, computed!));
+        done();
       },
     });
     pipeline(body, counted, () => undefined); // errors reach Upload through `counted`
@@ -195,13 +224,17 @@ export class S3Store implements Store {
       counted.destroy(); // releases `body` when S3 failed first
       throw fromS3Error(err, key);
     }
+    // S3 takes metadata before the body, so a digest known only at its end is added by a
+    // server-side copy onto the object itself (no bytes pass through the gateway).
+    const digest = options.recordSha256 ? computed : undefined;
+    if (digest) return this.copy(key, key, { metadata: { ...options.metadata, sha256: digest } });
     // HEAD for the info: RGW answers CompleteMultipartUpload with an empty ETag, and
     // no PUT response carries Last-Modified.
     return this.stat(key);
   }
 
   async get(key: string, options: GetOptions = {}): Promise<GetResult> {
-    validateKey(key);
+    this.#readable(key);
     const { range } = options;
     if (range && !(Number.isSafeInteger(range.start) && Number.isSafeInteger(range.end) && range.start >= 0 && range.start <= range.end)) {
       // S3 ignores a malformed Range and sends the whole object: refuse it here.
@@ -226,7 +259,7 @@ export class S3Store implements Store {
   }
 
   async stat(key: string): Promise<ObjectInfo> {
-    validateKey(key);
+    this.#readable(key);
     try {
       return toObjectInfo(key, await this.#head(key));
     } catch (err) {
@@ -235,7 +268,7 @@ export class S3Store implements Store {
   }
 
   async delete(key: string): Promise<void> {
-    validateKey(key);
+    this.#writable(key);
     try {
       await this.#client.send(new DeleteObjectCommand({ Bucket: this.#bucket, Key: key }));
     } catch (err) {
@@ -248,13 +281,34 @@ export class S3Store implements Store {
     const limit = options.limit ?? 1000;
     if (!(Number.isInteger(limit) && limit >= 1 && limit <= 1000)) throw errors.invalidArgument('limit must be an integer from 1 to 1000');
     const startAfter = options.cursor === undefined ? undefined : decodeCursor(options.cursor);
+    // Nothing under the tus prefix is an object; a cursor there was never handed out.
+    if (startAfter !== undefined && this.#hidden(startAfter)) throw errors.invalidArgument('invalid cursor');
+    if (this.#hidden(prefix)) return { objects: [] };
     try {
-      const out = await this.#client.send(
-        new ListObjectsV2Command({ Bucket: this.#bucket, Prefix: prefix || undefined, MaxKeys: limit, StartAfter: startAfter }),
-      );
-      const keys = (out.Contents ?? []).flatMap((c) => (c.Key === undefined ? [] : [c.Key]));
-      const { hiddenPrefix } = this.#opts;
-      const visible = hiddenPrefix ? keys.filter((k) => !k.startsWith(hiddenPrefix)) : keys;
+      // The hidden keys are left out, and the listing goes on past them, so a page is full
+      // whenever there are visible keys enough and its cursor is always a VISIBLE key (a
+      // cursor is the last key of its page, and would otherwise hand out an upload's id).
+      const visible: string[] = [];
+      let after = startAfter;
+      let more = false;
+      for (let first = true; ; first = false) {
+        const out = await this.#client.send(
+          new ListObjectsV2Command({ Bucket: this.#bucket, Prefix: prefix || undefined, MaxKeys: first ? limit : 1000, StartAfter: after }),
+        );
+        const keys = (out.Contents ?? []).flatMap((c) => (c.Key === undefined ? [] : [c.Key]));
+        for (const k of keys) if (!this.#hidden(k)) visible.push(k);
+        if (visible.length > limit) {
+          visible.length = limit;
+          more = true;
+          break;
+        }
+        if (!out.IsTruncated || keys.length === 0) break;
+        if (visible.length === limit) {
+          more = true;
+          break;
+        }
+        after = keys.at(-1);
+      }
       // A listing has no content type or metadata, and ObjectInfo needs both: HEAD
       // each key, a few at a time. A key deleted since the listing is left out.
       const infos = await mapLimit(visible, this.#opts.concurrency, async (k) => {
@@ -265,17 +319,17 @@ export class S3Store implements Store {
           throw err;
         }
       });
-      const last = keys.at(-1);
+      const last = visible.at(-1);
       const objects = infos.filter((i): i is ObjectInfo => i !== undefined);
-      return out.IsTruncated && last !== undefined ? { objects, nextCursor: encodeCursor(last) } : { objects };
+      return more && last !== undefined ? { objects, nextCursor: encodeCursor(last) } : { objects };
     } catch (err) {
       throw fromS3Error(err);
     }
   }
 
   async copy(from: string, to: string, options: CopyOptions = {}): Promise<ObjectInfo> {
-    validateKey(from);
-    validateKey(to);
+    validateKey(from); // may be hidden: finalization copies a finished upload's data out of the tus prefix
+    this.#writable(to);
     const replace = options.metadata !== undefined || options.contentType !== undefined;
     // S3 refuses a copy onto itself that changes nothing; the result is the object as it is.
     if (from === to && !replace) return this.stat(from);
@@ -313,20 +367,45 @@ export class S3Store implements Store {
   }
 
   async presignedGetUrl(key: string, options: PresignOptions): Promise<string> {
-    validateKey(key);
+    this.#writable(key); // InvalidKey, not NoSuchKey: a presign never looks at the object
     checkExpiresIn(options.expiresIn);
     return this.#presign(new GetObjectCommand({ Bucket: this.#bucket, Key: key }), options.expiresIn, key);
   }
 
-  async presignedPutUrl(key: string, options: PresignOptions): Promise<string> {
-    validateKey(key);
+  /**
+   * The length is bound through the signed `Content-Length` (SigV4 signs every header in
+   * X-Amz-SignedHeaders, so S3 refuses another length with SignatureDoesNotMatch); the sha256
+   * through a signed `x-amz-content-sha256` (the payload hash of the signature: every SigV4
+   * server checks the body against it) and `x-amz-checksum-sha256` (which newer S3 servers
+   * verify as well), and a signed `x-amz-meta-sha256` carrying the same digest in hex, so the
+   * object has its `metadata.sha256` as every other object does. All stay headers (unhoisted):
+   * a header moved into the query string is signed, but S3 checks no body against it.
+   */
+  async presignedPutUrl(key: string, options: PresignPutOptions): Promise<PresignedPut> {
+    this.#writable(key);
     checkExpiresIn(options.expiresIn);
-    const command = new PutObjectCommand({ Bucket: this.#bucket, Key: key, ContentType: options.contentType });
+    const { size, sha256 } = checkPutBinding(options);
+    const checksum = sha256 && sha256Base64(sha256);
+    const command = new PutObjectCommand({
+      Bucket: this.#bucket,
+      Key: key,
+      ContentType: options.contentType,
+      ContentLength: size,
+      ...(sha256 ? { ChecksumSHA256: checksum, Metadata: { sha256 } } : {}),
+    });
     // With checksums WHEN_SUPPORTED the SDK would sign a CRC32 of the empty body it
     // sees here into the URL, and every real upload would then fail its checksum.
     command.middlewareStack.remove('flexibleChecksumsMiddleware');
-    // Content-Type is signed when given, so the object gets the type it was presigned for.
-    return this.#presign(command, options.expiresIn, key, options.contentType ? new Set(['content-type']) : undefined);
+    const headers: Record<string, string> = { 'Content-Length': String(size) };
+    if (options.contentType) headers['Content-Type'] = options.contentType;
+    if (sha256) Object.assign(headers, { 'x-amz-checksum-sha256': checksum, 'x-amz-meta-sha256': sha256, 'x-amz-content-sha256': sha256 });
+    const signed = new Set(Object.keys(headers).map((h) => h.toLowerCase()));
+    try {
+      const url = await presignPutObject(this.#presignClient, command, { expiresIn: options.expiresIn, headers: signed, ...(sha256 ? { sha256 } : {}) });
+      return { url, headers };
+    } catch (err) {
+      throw fromS3Error(err, key);
+    }
   }
 
   async ping(): Promise<void> {
@@ -341,12 +420,29 @@ export class S3Store implements Store {
     return this.#client.send(new HeadObjectCommand({ Bucket: this.#bucket, Key: key }));
   }
 
-  async #presign(command: GetObjectCommand | PutObjectCommand, expiresIn: number, key: string, signableHeaders?: Set<string>): Promise<string> {
+  async #presign(command: GetObjectCommand, expiresIn: number, key: string): Promise<string> {
     try {
-      return await getSignedUrl(this.#presignClient, command, { expiresIn, signableHeaders });
+      return await getSignedUrl(this.#presignClient, command, { expiresIn });
     } catch (err) {
       throw fromS3Error(err, key);
     }
+  }
+
+  #hidden(key: string): boolean {
+    const { hiddenPrefix } = this.#opts;
+    return hiddenPrefix !== '' && key.startsWith(hiddenPrefix);
+  }
+
+  /** An incomplete upload is not an object: reading one finds nothing. */
+  #readable(key: string): void {
+    validateKey(key);
+    if (this.#hidden(key)) throw errors.noSuchKey(key);
+  }
+
+  /** Nor can one be written, deleted or presigned. */
+  #writable(key: string): void {
+    validateKey(key);
+    if (this.#hidden(key)) throw errors.invalidKey(`keys under ${this.#opts.hiddenPrefix} are reserved for incomplete uploads`);
   }
 }
 

@@ -2,11 +2,12 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import { errors } from '../errors.ts';
 import { encodeKeyPath } from './keys.ts';
 
-// API.md §4, localfs backend: `{publicUrl}/storage/{key}?expires={unix}&signature={hex}`,
-// "an HMAC-SHA256 over method, key and expiry with `signing.secret`".
-// The key signed is the decoded key (not its URL form), so any equivalent
-// percent-encoding of the same key verifies, and the method is signed so a GET
-// URL can never be replayed as a PUT.
+// localfs presigned URLs: `{publicUrl}/storage/{key}?expires={unix}[&size={n}[&sha256={hex}]]&signature={hex}`,
+// an HMAC-SHA256 with `signing.secret` over the method, the key, the expiry and, for a PUT,
+// the body's size and sha256 (empty when not bound). The key signed is the decoded key (not
+// its URL form), so any equivalent percent-encoding of the same key verifies; the method is
+// signed so a GET URL can never be replayed as a PUT; size and sha256 are signed so a PUT URL
+// is a capability for one body, not for any body up to tus.maxSize.
 
 export type SignedMethod = 'GET' | 'PUT';
 
@@ -17,6 +18,10 @@ export interface SignStorageUrlInput {
   method: SignedMethod;
   key: string;
   expiresAt: Date;
+  /** PUT: the exact body length. */
+  size?: number;
+  /** PUT: the body's hex sha256 (lower-cased when signed). */
+  sha256?: string;
 }
 
 export interface VerifyStorageSignatureInput {
@@ -29,15 +34,24 @@ export interface VerifyStorageSignatureInput {
   expires: string | undefined | null;
   /** The raw `signature` query parameter (hex). */
   signature: string | undefined | null;
+  /** The raw `size` and `sha256` query parameters (absent on a GET URL). */
+  size?: string | undefined | null;
+  sha256?: string | undefined | null;
   now: Date;
 }
 
-const HEX_SHA256 = /^[0-9a-f]{64}$/i;
-// At most 15 digits: far beyond any real expiry, and still an exact integer as a JS number.
-const UNIX_SECONDS = /^[0-9]{1,15}$/;
+/** What a valid PUT signature binds the body to. */
+export interface SignedBody {
+  size?: number;
+  sha256?: string;
+}
 
-function hmac(secret: string, method: string, key: string, expires: string): Buffer {
-  return createHmac('sha256', secret).update(`${method}\n${key}\n${expires}`, 'utf8').digest();
+const HEX_SHA256 = /^[0-9a-f]{64}$/i;
+// At most 15 digits: far beyond any real expiry or size, and still an exact integer as a JS number.
+const DIGITS = /^[0-9]{1,15}$/;
+
+function hmac(secret: string, method: string, key: string, expires: string, size: string, sha256: string): Buffer {
+  return createHmac('sha256', secret).update(`${method}\n${key}\n${expires}\n${size}\n${sha256}`, 'utf8').digest();
 }
 
 /** Expiry in whole unix seconds (rounded down: a URL never lives longer than asked). */
@@ -46,26 +60,33 @@ export function unixSeconds(date: Date): number {
 }
 
 /** The presigned URL for `method` on `key`, valid until `expiresAt`. Pure. */
-export function signStorageUrl({ publicUrl, secret, method, key, expiresAt }: SignStorageUrlInput): string {
+export function signStorageUrl({ publicUrl, secret, method, key, expiresAt, size, sha256 }: SignStorageUrlInput): string {
   const expires = String(unixSeconds(expiresAt));
-  const signature = hmac(secret, method, key, expires).toString('hex');
+  const sizeText = size === undefined ? '' : String(size);
+  const digest = sha256?.toLowerCase() ?? '';
+  const signature = hmac(secret, method, key, expires, sizeText, digest).toString('hex');
   const base = publicUrl.replace(/\/+$/, '');
-  return `${base}/storage/${encodeKeyPath(key)}?expires=${expires}&signature=${signature}`;
+  const bound = `${sizeText ? `&size=${sizeText}` : ''}${digest ? `&sha256=${digest}` : ''}`;
+  return `${base}/storage/${encodeKeyPath(key)}?expires=${expires}${bound}&signature=${signature}`;
 }
 
 /**
- * Checks a presigned request. Throws `SignatureDoesNotMatch` for a missing, malformed
- * or wrong signature (which includes a wrong method, key or expires), then
- * `ExpiredToken` once `now` is past `expires`. The signature is checked first so
- * a forged URL learns nothing, not even whether its expiry has passed. Pure.
+ * Checks a presigned request and returns what it binds the body to. Throws
+ * `SignatureDoesNotMatch` for a missing, malformed or wrong signature (which includes a
+ * wrong method, key, expires, size or sha256), then `ExpiredToken` once `now` is past
+ * `expires`. The signature is checked first so a forged URL learns nothing, not even
+ * whether its expiry has passed. Pure.
  */
-export function verifyStorageSignature({ secret, method, key, expires, signature, now }: VerifyStorageSignatureInput): void {
-  if (typeof expires !== 'string' || !UNIX_SECONDS.test(expires)) throw errors.signatureDoesNotMatch();
+export function verifyStorageSignature({ secret, method, key, expires, signature, size, sha256, now }: VerifyStorageSignatureInput): SignedBody {
+  if (typeof expires !== 'string' || !DIGITS.test(expires)) throw errors.signatureDoesNotMatch();
   if (typeof signature !== 'string' || !HEX_SHA256.test(signature)) throw errors.signatureDoesNotMatch();
-  const expected = hmac(secret, method, key, expires);
+  if (size != null && !DIGITS.test(size)) throw errors.signatureDoesNotMatch();
+  if (sha256 != null && !HEX_SHA256.test(sha256)) throw errors.signatureDoesNotMatch();
+  const expected = hmac(secret, method, key, expires, size ?? '', sha256 ?? '');
   const given = Buffer.from(signature, 'hex');
   // Both are 32 bytes here (the regex guarantees it), as timingSafeEqual requires.
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw errors.signatureDoesNotMatch();
   // Valid through the second named by `expires`, expired after it.
   if (unixSeconds(now) > Number(expires)) throw errors.expiredToken();
+  return { ...(size != null ? { size: Number(size) } : {}), ...(sha256 != null ? { sha256: sha256.toLowerCase() } : {}) };
 }

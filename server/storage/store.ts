@@ -17,6 +17,10 @@ export interface PutOptions {
   metadata?: Record<string, string>;
   /** Byte count when known; absent means unknown (streamed, multipart on S3). */
   size?: number;
+  /** Hex sha256 the body must have: checked as it streams, `BadDigest` and nothing stored on a mismatch. */
+  sha256?: string;
+  /** Record the body's sha256 (computed as it streams) as `metadata.sha256`. */
+  recordSha256?: boolean;
 }
 
 /** An inclusive byte range, as in `Range: bytes=start-end`, already resolved against the size. */
@@ -65,6 +69,20 @@ export interface PresignOptions {
   baseUrl?: string;
 }
 
+/** A presigned PUT is bound to one body: its length always, its sha256 when given. */
+export interface PresignPutOptions extends PresignOptions {
+  /** The exact byte count the PUT must carry; any other length is refused before anything is stored. */
+  size: number;
+  /** Hex sha256 the body must have; a body with another digest is refused and nothing is stored. */
+  sha256?: string;
+}
+
+export interface PresignedPut {
+  url: string;
+  /** The headers the client must send with the URL, exactly as given (they are signed or checked). */
+  headers: Record<string, string>;
+}
+
 /**
  * An object store with S3 semantics. Every method rejects with a GatewayError
  * (server/errors.ts) and nothing else: `InvalidKey` for a key that breaks the
@@ -99,8 +117,12 @@ export interface Store {
   /** A URL that lets its holder GET the object until it expires. */
   presignedGetUrl(key: string, options: PresignOptions): Promise<string>;
 
-  /** A URL that lets its holder PUT the object (streamed body) until it expires. */
-  presignedPutUrl(key: string, options: PresignOptions): Promise<string>;
+  /**
+   * A URL that lets its holder PUT one body of `size` bytes (and `sha256`, when given) into `key`
+   * until it expires, and the headers to send with it. The object carries `metadata.sha256`
+   * (localfs: computed as the body streams; s3: when signed with one, the checksum S3 verified).
+   */
+  presignedPutUrl(key: string, options: PresignPutOptions): Promise<PresignedPut>;
 
   /** Resolves when the backend answers (for /readyz); rejects with `ServiceUnavailable` otherwise. */
   ping(): Promise<void>;

@@ -1,5 +1,6 @@
 import { lookup as mimeLookup } from 'mime-types';
 import { GatewayError } from '../errors.ts';
+import { INVISIBLE } from '../storage/keys.ts';
 
 // API.md §2: "`owner` and `filename` are single path segments: no `/`, `\`, NUL or
 // control characters, not `.` or `..`, `filename` at most 200 bytes and `owner` at most 64."
@@ -13,6 +14,7 @@ function checkSegment(name: 'filename' | 'owner', value: string): void {
   if (!value.isWellFormed()) throw invalid(`${name} is not valid UTF-8`);
   if (Buffer.byteLength(value) > LIMITS[name]) throw invalid(`${name} is longer than ${LIMITS[name]} bytes`);
   if (BAD_SEGMENT_CHARS.test(value)) throw invalid(`${name} must be one path segment without control characters`);
+  if (INVISIBLE.test(value)) throw invalid(`${name} contains a bidi or zero-width control character`);
   if (value === '.' || value === '..') throw invalid(`${name} must not be "." or ".."`);
 }
 
@@ -59,6 +61,9 @@ export function normalizeMetadata(raw: Record<string, string | null | undefined>
   for (const [k, v] of Object.entries(raw ?? {})) out[k] = v ?? '';
   if (!out.filename) out.filename = uploadId;
   if (!out.owner) out.owner = 'anonymous';
+  // Keys are NFC (storage/keys.ts): a macOS (NFD) file name and its NFC twin name one object.
+  out.filename = out.filename.normalize('NFC');
+  out.owner = out.owner.normalize('NFC');
   return out;
 }
 

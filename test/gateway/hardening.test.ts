@@ -68,16 +68,22 @@ describe('hardening (file+localfs)', () => {
     await expect(readFile(join(tusDir, up.id))).rejects.toThrow();
   }, 20_000);
 
-  it('bounds a presigned PUT by tus.maxSize, with or without Content-Length', async () => {
-    const presign = await raw(`${gw.url}/api/presign`, {
-      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ key: 'h/put.bin', method: 'PUT', expiresIn: 60 }),
-    });
+  it('bounds a presigned PUT by tus.maxSize and by its signed size, with or without Content-Length', async () => {
+    const ask = (size: number) =>
+      raw(`${gw.url}/api/presign`, {
+        method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ key: 'h/put.bin', method: 'PUT', expiresIn: 60, size }),
+      });
+    const tooBig = await ask(65 * 2 ** 20);
+    expect(tooBig.status).toBe(413);
+    expect(json(tooBig).error?.code).toBe('EntityTooLarge');
+    const presign = await ask(2 ** 20);
     const url = (presign.json as { url: string }).url.replace(/^http:\/\/[^/]+/, gw.url);
     const big = await raw(url, { method: 'PUT', headers: { 'Content-Length': String(65 * 2 ** 20) }, body: Buffer.alloc(0) });
-    expect(big.status).toBe(413);
-    expect(json(big).error?.code).toBe('EntityTooLarge');
+    expect(big.status).toBe(403);
+    expect(json(big).error?.code).toBe('SignatureDoesNotMatch');
     const chunked = await raw(url, { method: 'PUT', chunks: Array.from({ length: 65 }, () => Buffer.alloc(2 ** 20)) });
-    expect(chunked.status).toBe(413);
+    expect(chunked.status).toBe(400);
+    expect(json(chunked).error?.code).toBe('InvalidArgument');
     expect((await raw(`${gw.url}/api/objects/h/put.bin`, { method: 'HEAD' })).status).toBe(404);
     expect((await raw(`${gw.url}/healthz`)).status).toBe(200);
   });

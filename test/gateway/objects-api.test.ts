@@ -259,10 +259,10 @@ describe.each(PAIRINGS)('objects API on %s', { timeout: 60_000 }, (pairing) => {
 
     it('presigns a PUT that stores a body with its Content-Type; the GET URL cannot PUT', async () => {
       const key = `models/${owner}/put/uploaded.txt`;
-      const res = await presign({ key, method: 'PUT', expiresIn: 120 });
+      const body = randomData(3000);
+      const res = await presign({ key, method: 'PUT', expiresIn: 120, size: body.length });
       expect(res.status, res.text).toBe(200);
       expect(res.json.method).toBe('PUT');
-      const body = randomData(3000);
       const put = await fetch(res.json.url, { method: 'PUT', body: Uint8Array.from(body), headers: { 'Content-Type': 'text/x-presigned' } });
       expect(put.status, await put.clone().text()).toBe(200);
       expect(put.headers.get('etag')).toBeTruthy();
@@ -293,6 +293,7 @@ describe.each(PAIRINGS)('objects API on %s', { timeout: 60_000 }, (pairing) => {
       ['a fractional expiresIn', { method: 'GET', expiresIn: 1.5 }],
       ['method DELETE', { method: 'DELETE', expiresIn: 60 }],
       ['no method', { expiresIn: 60 }],
+      ['a PUT without size', { method: 'PUT', expiresIn: 60 }],
     ])('refuses a presign request with %s: 400 InvalidArgument', async (_label, fields) => {
       const res = await presign({ key: keyOf('a.bin'), ...fields });
       expect(res.status).toBe(400);

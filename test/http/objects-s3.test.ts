@@ -2,7 +2,7 @@
  * The objects API and presign over the s3 backend, on the real Ceph RGW that the vitest
  * globalSetup starts (test/support/services.ts). Presigned URLs go to RGW directly.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createStore } from '../../server/storage/index.ts';
@@ -25,6 +25,9 @@ async function startS3Gateway(bucketName: string): Promise<Gateway> {
     makeStore: (config) => createStore(config),
   });
 }
+
+/** fetch sets Content-Length from the body itself. */
+const withoutLength = (headers: Record<string, string>) => Object.fromEntries(Object.entries(headers).filter(([h]) => h !== 'Content-Length'));
 
 describeObjectsApi('s3 on Ceph RGW', () => startS3Gateway('gw-http-objects'), { localfs: false });
 
@@ -61,13 +64,50 @@ describe('POST /api/presign (s3 on Ceph RGW)', { timeout: 60_000 }, () => {
   it('gives a PUT URL whose upload the gateway then serves', async () => {
     const key = 'models/erin/put.bin';
     const data = randomBytes(50_000);
-    const p = await presign(key, 'PUT');
+    const res = await fetch(gw.url('/api/presign'), { method: 'POST', body: JSON.stringify({ key, method: 'PUT', size: data.length }) });
+    expect(res.status).toBe(200);
+    const p = (await res.json()) as { url: string; headers: Record<string, string> };
+    expect(p.headers).toEqual({ 'Content-Length': String(data.length) });
     const put = await fetch(p.url, { method: 'PUT', body: new Uint8Array(data) });
     expect(put.status).toBe(200);
     const got = await fetch(gw.url(`/api/objects/${encodeKeyPath(key)}`));
     expect(got.status).toBe(200);
     expect(got.headers.get('etag')).toBe(put.headers.get('etag'));
     expect(Buffer.from(await got.arrayBuffer()).equals(data)).toBe(true);
+  });
+
+  it('binds a PUT URL to size and sha256 (RGW refuses another length or body; defaults to one hour)', async () => {
+    const key = 'models/erin/bound.bin';
+    const data = randomBytes(20_000);
+    const digest = createHash('sha256').update(data).digest('hex');
+    const before = Date.now();
+    const res = await fetch(gw.url('/api/presign'), {
+      method: 'POST',
+      body: JSON.stringify({ key, method: 'PUT', size: data.length, sha256: digest, contentType: 'application/x-onnx' }),
+    });
+    expect(res.status).toBe(200);
+    const p = (await res.json()) as { url: string; expiresAt: string; headers: Record<string, string> };
+    expect(new URL(p.url).searchParams.get('X-Amz-Expires')).toBe('3600');
+    expect(Date.parse(p.expiresAt)).toBeGreaterThanOrEqual(Math.floor(before / 1000) * 1000 + 3_600_000);
+    expect(p.headers).toEqual({
+      'Content-Length': String(data.length),
+      'Content-Type': 'application/x-onnx',
+      'x-amz-checksum-sha256': Buffer.from(digest, 'hex').toString('base64'),
+      'x-amz-meta-sha256': digest,
+      'x-amz-content-sha256': digest,
+    });
+    const send = (body: Buffer) => fetch(p.url, { method: 'PUT', body: new Uint8Array(body), headers: withoutLength(p.headers) });
+    const longer = await send(Buffer.concat([data, Buffer.from('x')]));
+    expect(longer.status).toBe(403);
+    const flipped = Buffer.from(data);
+    flipped[0]! ^= 0xff;
+    const other = await send(flipped);
+    expect(other.status).toBe(400);
+    expect(await other.text()).toMatch(/BadDigest|XAmzContentSHA256Mismatch/);
+    expect((await fetch(gw.url(`/api/objects/${encodeKeyPath(key)}`))).status).toBe(404);
+    expect((await send(data)).status).toBe(200);
+    const info = await gw.store.stat(key);
+    expect(info).toMatchObject({ size: data.length, contentType: 'application/x-onnx', metadata: { sha256: digest } });
   });
 
   it('S3 refuses a tampered, wrong-method or expired URL (403)', async () => {

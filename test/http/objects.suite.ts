@@ -90,10 +90,13 @@ export function describeObjectsApi(name: string, start: () => Promise<Gateway>, 
         expect(parsed.parameters.filename).toBe(fileName); // decoded from filename*, which wins over the fallback
       });
 
-      it('decodes each path segment once: %2F inside a segment is the same key as /', async () => {
+      it('decodes each path segment on its own: a %2F inside a segment is no separator but a 400 InvalidKey', async () => {
         const res = await rawRequest(gw.baseUrl, `/api/objects/${ns}/models%2Falice/model.bin`);
-        expect(res.status).toBe(200);
-        expect(res.body.equals(data)).toBe(true);
+        expect(res.status).toBe(400);
+        expect(jsonOf(res)).toMatchObject({ error: { code: 'InvalidKey' } });
+        const ok = await rawRequest(gw.baseUrl, `/api/objects/${ns}/models/alice/model.bin`);
+        expect(ok.status).toBe(200);
+        expect(ok.body.equals(data)).toBe(true);
       });
 
       it('answers an absent key with 404 NoSuchKey JSON', async () => {

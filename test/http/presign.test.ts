@@ -1,10 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { readdir } from 'node:fs/promises';
 import { request } from 'node:http';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeKeyPath } from '../../server/storage/keys.ts';
 import { signStorageUrl } from '../../server/storage/signing.ts';
-import { createLocalFsStore } from '../../server/storage/localfs.ts';
+import { createLocalFsStore, TEMP_DIR } from '../../server/storage/localfs.ts';
 import { errorOf, startGateway, type Gateway } from './gateway-fixture.ts';
 import { rawRequest } from './http-client.ts';
 
@@ -12,6 +14,7 @@ interface Presigned {
   url: string;
   method: string;
   expiresAt: string;
+  headers?: Record<string, string>;
 }
 
 const presignRequest = (gw: Gateway, body: unknown, init: RequestInit = {}) =>
@@ -22,8 +25,8 @@ const presignRequest = (gw: Gateway, body: unknown, init: RequestInit = {}) =>
     ...init,
   });
 
-async function presign(gw: Gateway, key: string, method: 'GET' | 'PUT', expiresIn = 600): Promise<Presigned> {
-  const res = await presignRequest(gw, { key, method, expiresIn });
+async function presign(gw: Gateway, key: string, method: 'GET' | 'PUT', expiresIn = 600, extra: Record<string, unknown> = {}): Promise<Presigned> {
+  const res = await presignRequest(gw, { key, method, expiresIn, ...extra });
   expect(res.status).toBe(200);
   return (await res.json()) as Presigned;
 }
@@ -92,7 +95,8 @@ describe('POST /api/presign and /storage/{key} (localfs)', () => {
   it('presigns a PUT that streams the body into the store, keeping Content-Type', async () => {
     const key = 'models/carol/weights.safetensors';
     const data = randomBytes(300_000);
-    const p = await presign(gw, key, 'PUT');
+    const p = await presign(gw, key, 'PUT', 600, { size: data.length, contentType: 'application/x-safetensors' });
+    expect(p.headers).toEqual({ 'Content-Length': '300000', 'Content-Type': 'application/x-safetensors' });
     expect(p.method).toBe('PUT');
     const put = await fetch(p.url, { method: 'PUT', body: new Uint8Array(data), headers: { 'Content-Type': 'application/x-safetensors' } });
     expect(put.status).toBe(200);
@@ -100,15 +104,17 @@ describe('POST /api/presign and /storage/{key} (localfs)', () => {
     expect(etag).toBe(`"${createHash('sha256').update(data).digest('hex').slice(0, 32)}"`);
     expect(await put.text()).toBe('');
 
+    // Its sha256, computed as the body streamed, is in its metadata as for every finalized upload.
+    expect((await gw.store.stat(key)).metadata).toEqual({ sha256: createHash('sha256').update(data).digest('hex') });
     const got = await fetch(gw.url(`/api/objects/${encodeKeyPath(key)}`));
     expect(got.headers.get('content-type')).toBe('application/x-safetensors');
     expect(got.headers.get('etag')).toBe(etag);
     expect(Buffer.from(await got.arrayBuffer()).equals(data)).toBe(true);
   });
 
-  it('accepts a chunked PUT without Content-Length', async () => {
+  it('accepts a chunked PUT without Content-Length of exactly the signed size', async () => {
     const key = 'models/carol/chunked.bin';
-    const p = await presign(gw, key, 'PUT');
+    const p = await presign(gw, key, 'PUT', 600, { size: 120_000 });
     const parts = [randomBytes(70_000), randomBytes(50_000)];
     const body = new ReadableStream<Uint8Array>({
       start(controller) {
@@ -119,6 +125,85 @@ describe('POST /api/presign and /storage/{key} (localfs)', () => {
     const put = await fetch(p.url, { method: 'PUT', body, duplex: 'half' } as RequestInit);
     expect(put.status).toBe(200);
     expect((await gw.store.stat(key)).size).toBe(120_000);
+  });
+
+  describe('a PUT URL is a capability for one body', () => {
+    const tempFiles = () => readdir(join(gw.root, TEMP_DIR));
+    const absent = async (key: string) => expect((await fetch(gw.url(`/api/objects/${encodeKeyPath(key)}`))).status).toBe(404);
+
+    it('binds the size: another Content-Length → 403 before a byte is stored; a tampered size → 403', async () => {
+      const key = 'models/frank/sized.bin';
+      const p = await presign(gw, key, 'PUT', 600, { size: 1000 });
+      const url = new URL(p.url);
+      expect(url.searchParams.get('size')).toBe('1000');
+      for (const length of [999, 1001, 0]) {
+        const res = await fetch(p.url, { method: 'PUT', body: new Uint8Array(length) });
+        expect(res.status, `${length} bytes`).toBe(403);
+        const err = await errorOf(res);
+        expect(err.code).toBe('SignatureDoesNotMatch');
+        if (length) expect(err.message).toContain('1000');
+      }
+      url.searchParams.set('size', '1001');
+      const tampered = await fetch(url, { method: 'PUT', body: new Uint8Array(1001) });
+      expect(tampered.status).toBe(403);
+      await absent(key);
+      expect(await tempFiles()).toEqual([]);
+      expect((await fetch(p.url, { method: 'PUT', body: new Uint8Array(1000) })).status).toBe(200);
+    });
+
+    it('a chunked body that runs longer or shorter than the signed size → 400, nothing stored', async () => {
+      const key = 'models/frank/chunked.bin';
+      const p = await presign(gw, key, 'PUT', 600, { size: 100_000 });
+      for (const total of [100_001, 99_999]) {
+        const body = new ReadableStream<Uint8Array>({
+          start(controller) {
+            controller.enqueue(new Uint8Array(60_000));
+            controller.enqueue(new Uint8Array(total - 60_000));
+            controller.close();
+          },
+        });
+        const res = await fetch(p.url, { method: 'PUT', body, duplex: 'half' } as RequestInit);
+        expect(res.status, `${total} bytes`).toBe(400);
+        expect((await errorOf(res)).code).toBe('InvalidArgument');
+      }
+      await absent(key);
+      expect(await tempFiles()).toEqual([]);
+    });
+
+    it('binds the sha256: another body of the same length → 400 BadDigest and nothing stored (an old object stays)', async () => {
+      const key = 'models/frank/model.onnx';
+      await gw.store.put(key, Readable.from([Buffer.from('the old model')]), {});
+      const data = randomBytes(200_000);
+      const digest = createHash('sha256').update(data).digest('hex');
+      const p = await presign(gw, key, 'PUT', 600, { size: data.length, sha256: digest });
+      expect(new URL(p.url).searchParams.get('sha256')).toBe(digest);
+      expect(p.headers).toEqual({ 'Content-Length': String(data.length) });
+      const evil = Buffer.from(data);
+      evil[data.length - 1]! ^= 1;
+      const refused = await fetch(p.url, { method: 'PUT', body: new Uint8Array(evil) });
+      expect(refused.status).toBe(400);
+      const err = await errorOf(refused);
+      expect(err.code).toBe('BadDigest');
+      expect(err.message).toContain(digest);
+      expect(Buffer.concat(await (await gw.store.get(key)).body.toArray()).toString()).toBe('the old model');
+      expect(await tempFiles()).toEqual([]);
+      const tampered = new URL(p.url);
+      tampered.searchParams.set('sha256', createHash('sha256').update(evil).digest('hex'));
+      expect((await fetch(tampered, { method: 'PUT', body: new Uint8Array(evil) })).status).toBe(403);
+      const ok = await fetch(p.url, { method: 'PUT', body: new Uint8Array(data) });
+      expect(ok.status).toBe(200);
+      expect((await gw.store.stat(key)).metadata.sha256).toBe(digest);
+      const got = await fetch(gw.url(`/api/objects/${encodeKeyPath(key)}`));
+      expect(Buffer.from(await got.arrayBuffer()).equals(data)).toBe(true);
+    });
+
+    it('a URL without a signed size (an old-style PUT URL) is no capability: 403', async () => {
+      const url = signStorageUrl({ publicUrl: gw.baseUrl, secret: gw.config.signing.secret, method: 'PUT', key: 'models/frank/old.bin', expiresAt: new Date(Date.now() + 60_000) });
+      const res = await fetch(url, { method: 'PUT', body: 'anything' });
+      expect(res.status).toBe(403);
+      expect((await errorOf(res)).code).toBe('SignatureDoesNotMatch');
+      await absent('models/frank/old.bin');
+    });
   });
 
   describe('refuses bad signatures with 403 JSON', () => {
@@ -153,7 +238,7 @@ describe('POST /api/presign and /storage/{key} (localfs)', () => {
       expect((await errorOf(put)).code).toBe('SignatureDoesNotMatch');
       expect(await (await gw.store.get(key)).body.toArray().then((c) => Buffer.concat(c).toString())).toBe('top secret');
 
-      const p = await presign(gw, key, 'PUT');
+      const p = await presign(gw, key, 'PUT', 600, { size: 1 });
       const get = await fetch(p.url);
       expect(get.status).toBe(403);
       expect((await errorOf(get)).code).toBe('SignatureDoesNotMatch');
@@ -191,7 +276,12 @@ describe('POST /api/presign and /storage/{key} (localfs)', () => {
       ['a number as key', { key: 5, method: 'GET', expiresIn: 60 }, 'InvalidArgument'],
       ['method DELETE', { key: 'a/b', method: 'DELETE', expiresIn: 60 }, 'InvalidArgument'],
       ['method get (lower case)', { key: 'a/b', method: 'get', expiresIn: 60 }, 'InvalidArgument'],
-      ['no expiresIn', { key: 'a/b', method: 'GET' }, 'InvalidArgument'],
+      ['a PUT without size', { key: 'a/b', method: 'PUT', expiresIn: 60 }, 'InvalidArgument'],
+      ['a PUT with a negative size', { key: 'a/b', method: 'PUT', size: -1 }, 'InvalidArgument'],
+      ['a PUT with a fractional size', { key: 'a/b', method: 'PUT', size: 1.5 }, 'InvalidArgument'],
+      ['a PUT with size as a string', { key: 'a/b', method: 'PUT', size: '10' }, 'InvalidArgument'],
+      ['a PUT with a short sha256', { key: 'a/b', method: 'PUT', size: 1, sha256: 'ab' }, 'InvalidArgument'],
+      ['a PUT with a non-hex sha256', { key: 'a/b', method: 'PUT', size: 1, sha256: 'z'.repeat(64) }, 'InvalidArgument'],
       ['expiresIn 0', { key: 'a/b', method: 'GET', expiresIn: 0 }, 'InvalidArgument'],
       ['expiresIn 1.5', { key: 'a/b', method: 'GET', expiresIn: 1.5 }, 'InvalidArgument'],
       ['expiresIn as a string', { key: 'a/b', method: 'GET', expiresIn: '60' }, 'InvalidArgument'],
@@ -207,6 +297,23 @@ describe('POST /api/presign and /storage/{key} (localfs)', () => {
         expect((await errorOf(res)).code).toBe(code);
       });
     }
+
+    it('defaults expiresIn to one hour', async () => {
+      const before = Math.floor(Date.now() / 1000);
+      const res = await presignRequest(gw, { key: 'a/b', method: 'GET' });
+      expect(res.status).toBe(200);
+      const p = (await res.json()) as Presigned;
+      const expires = Number(new URL(p.url).searchParams.get('expires'));
+      expect(expires - before).toBeGreaterThanOrEqual(3600);
+      expect(expires - before).toBeLessThanOrEqual(3601);
+      expect(Date.parse(p.expiresAt)).toBe(expires * 1000);
+    });
+
+    it('refuses to presign a PUT larger than tus.maxSize (413)', async () => {
+      const res = await presignRequest(gw, { key: 'a/b', method: 'PUT', size: gw.config.tus.maxSize + 1 });
+      expect(res.status).toBe(413);
+      expect((await errorOf(res)).code).toBe('EntityTooLarge');
+    });
 
     it('accepts expiresIn = maxTtl exactly', async () => {
       const p = await presign(gw, 'a/b', 'GET', 7 * 86400);

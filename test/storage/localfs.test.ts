@@ -319,6 +319,21 @@ describe('storage URL signatures', () => {
     for (const bad of [undefined, '', '1.5', '-1', `0${expires}`]) throwsCode(verify({ expires: bad }), 'SignatureDoesNotMatch');
   });
 
+  it('binds a PUT URL to its size and sha256: the URL carries them, and changing either breaks the signature', () => {
+    const digest = 'ab'.repeat(32);
+    const put = new URL(signStorageUrl({ publicUrl: 'http://gw.test', secret: SECRET, method: 'PUT', key, expiresAt, size: 42, sha256: digest.toUpperCase() }));
+    const q = (name: string) => put.searchParams.get(name);
+    expect(q('size')).toBe('42');
+    expect(q('sha256')).toBe(digest);
+    const input = { secret: SECRET, method: 'PUT', key, expires: q('expires'), signature: q('signature'), now };
+    expect(verifyStorageSignature({ ...input, size: '42', sha256: digest })).toEqual({ size: 42, sha256: digest });
+    throwsCode(() => verifyStorageSignature({ ...input, size: '43', sha256: digest }), 'SignatureDoesNotMatch');
+    throwsCode(() => verifyStorageSignature({ ...input, size: '42', sha256: 'cd'.repeat(32) }), 'SignatureDoesNotMatch');
+    throwsCode(() => verifyStorageSignature({ ...input, size: '42' }), 'SignatureDoesNotMatch');
+    throwsCode(() => verifyStorageSignature({ ...input, sha256: digest }), 'SignatureDoesNotMatch');
+    throwsCode(() => verifyStorageSignature({ ...input, size: '-1', sha256: digest }), 'SignatureDoesNotMatch');
+  });
+
   it('refuses the URL for another method', () => {
     throwsCode(verify({ method: 'PUT' }), 'SignatureDoesNotMatch');
     throwsCode(verify({ method: 'DELETE' }), 'SignatureDoesNotMatch');
@@ -333,8 +348,9 @@ describe('storage URL signatures', () => {
   it('signs the store\'s presigned URLs with its secret, GET and PUT apart', async () => {
     const { store } = await makeStore();
     for (const method of ['GET', 'PUT'] as const) {
-      const signed = new URL(await (method === 'GET' ? store.presignedGetUrl(key, { expiresIn: 60 }) : store.presignedPutUrl(key, { expiresIn: 60 })));
-      const input = { secret: SECRET, key, expires: signed.searchParams.get('expires'), signature: signed.searchParams.get('signature'), now: new Date() };
+      const signed = new URL(await (method === 'GET' ? store.presignedGetUrl(key, { expiresIn: 60 }) : (await store.presignedPutUrl(key, { expiresIn: 60, size: 5 })).url));
+      const q = (name: string) => signed.searchParams.get(name);
+      const input = { secret: SECRET, key, expires: q('expires'), signature: q('signature'), size: q('size'), sha256: q('sha256'), now: new Date() };
       expect(() => verifyStorageSignature({ ...input, method })).not.toThrow();
       throwsCode(() => verifyStorageSignature({ ...input, method: method === 'GET' ? 'PUT' : 'GET' }), 'SignatureDoesNotMatch');
     }

@@ -155,11 +155,54 @@ describe('S3Store on a real S3 (Ceph RGW)', { timeout: 60_000 }, () => {
     await expectGatewayError(store.stat('put-long/obj'), 'NoSuchKey');
   });
 
-  it('leaves the hidden prefix (the tus datastore uploads) out of list', async () => {
-    const s = make({ hiddenPrefix: 'hide/.tus/' });
-    for (const k of ['hide/.tus/upload-1', 'hide/.tus/upload-1.info', 'hide/a', 'hide/z']) await s.put(k, Readable.from([Buffer.from(k)]));
-    expect((await s.list({ prefix: 'hide/' })).objects.map((o) => o.key)).toEqual(['hide/a', 'hide/z']);
-    await expectGatewayError(s.list({ cursor: 'not a cursor!' }), 'InvalidArgument');
+  describe('the hidden prefix (the tus datastore\'s incomplete uploads) is not objects', () => {
+    const s = () => make({ hiddenPrefix: 'hide/.tus/' });
+    const hidden = ['hide/.tus/upload-1', 'hide/.tus/upload-1.info', 'hide/.tus/upload-2.info'];
+    beforeAll(async () => {
+      // Written around the Store, as the tus datastore writes them.
+      for (const k of [...hidden, 'hide/.a', 'hide/.tur', 'hide/.tus0', 'hide/z']) {
+        await client.send(new PutObjectCommand({ Bucket: bucket, Key: k, Body: k }));
+      }
+    });
+
+    it('lists around them, and every cursor is a visible key, even for a prefix that covers them', async () => {
+      expect((await s().list({ prefix: 'hide/' })).objects.map((o) => o.key)).toEqual(['hide/.a', 'hide/.tur', 'hide/.tus0', 'hide/z']);
+      for (const prefix of ['hide/', 'hide/.', 'hide/.tu', 'hide/.tus', 'hi', '']) {
+        const seen: string[] = [];
+        let cursor: string | undefined;
+        do {
+          const page = await s().list({ prefix, limit: 1, ...(cursor ? { cursor } : {}) });
+          seen.push(...page.objects.map((o) => o.key));
+          cursor = page.nextCursor;
+          if (cursor) expect(Buffer.from(cursor, 'base64url').toString(), prefix).not.toContain('.tus/');
+        } while (cursor);
+        expect(seen.every((k) => !k.includes('.tus/')), prefix).toBe(true);
+        expect(seen.length, prefix).toBeGreaterThan(0);
+      }
+      // The page after hide/.tur is hide/.tus0: full, not cut short by the hidden keys between.
+      const after = await s().list({ prefix: 'hide/', limit: 1, cursor: Buffer.from('hide/.tur').toString('base64url') });
+      expect(after.objects.map((o) => o.key)).toEqual(['hide/.tus0']);
+      expect((await s().list({ prefix: 'hide/.tus/' })).objects).toEqual([]);
+      expect((await s().list({ prefix: 'hide/.tus/upload-1' })).objects).toEqual([]);
+      await expectGatewayError(s().list({ cursor: Buffer.from('hide/.tus/upload-1').toString('base64url') }), 'InvalidArgument');
+      await expectGatewayError(s().list({ cursor: 'not a cursor!' }), 'InvalidArgument');
+    });
+
+    it('refuses them as keys: reads NoSuchKey; writes, deletes and presigns InvalidKey; copy may read them (finalization)', async () => {
+      const store = s();
+      for (const k of hidden) {
+        await expectGatewayError(store.get(k), 'NoSuchKey');
+        await expectGatewayError(store.stat(k), 'NoSuchKey');
+        await expectGatewayError(store.delete(k), 'InvalidKey');
+        await expectGatewayError(store.put(k, Readable.from([Buffer.from('x')])), 'InvalidKey');
+        await expectGatewayError(store.copy('hide/z', k), 'InvalidKey');
+        await expectGatewayError(store.presignedGetUrl(k, { expiresIn: 60 }), 'InvalidKey');
+        await expectGatewayError(store.presignedPutUrl(k, { expiresIn: 60, size: 1 }), 'InvalidKey');
+        await rawHead(k); // still there, untouched
+      }
+      const adopted = await store.copy('hide/.tus/upload-1', 'hide/adopted');
+      expect(adopted.size).toBe('hide/.tus/upload-1'.length);
+    });
   });
 
   describe('error translation', () => {
@@ -223,7 +266,8 @@ describe('S3Store on a real S3 (Ceph RGW)', { timeout: 60_000 }, () => {
           const s = createS3Store({ client: c, bucket });
           const key = `presign/${checksums}/модель v1.onnx`;
           const body = bytesOf(100_000, 5);
-          const url = await s.presignedPutUrl(key, { expiresIn: 60, contentType: 'application/x-onnx' });
+          const { url } = await s.presignedPutUrl(key, { expiresIn: 60, contentType: 'application/x-onnx', size: body.length });
+          expect(new URL(url).searchParams.get('X-Amz-SignedHeaders')).toBe('content-length;content-type;host');
           const res = await fetch(url, { method: 'PUT', body: new Uint8Array(body), headers: { 'Content-Type': 'application/x-onnx' } });
           expect(res.status).toBe(200);
           expect(await s.stat(key)).toMatchObject({ size: body.length, contentType: 'application/x-onnx' });
@@ -236,7 +280,7 @@ describe('S3Store on a real S3 (Ceph RGW)', { timeout: 60_000 }, () => {
     }
 
     it('refuses a PUT with another content type than signed, a tampered URL, and an unsigned one', async () => {
-      const url = await store.presignedPutUrl('presign/strict', { expiresIn: 60, contentType: 'text/plain' });
+      const { url } = await store.presignedPutUrl('presign/strict', { expiresIn: 60, contentType: 'text/plain', size: 1 });
       expect((await fetch(url, { method: 'PUT', body: 'x', headers: { 'Content-Type': 'text/html' } })).status).toBe(403);
       const tampered = url.replace('presign/strict', 'presign/other');
       expect((await fetch(tampered, { method: 'PUT', body: 'x', headers: { 'Content-Type': 'text/plain' } })).status).toBe(403);

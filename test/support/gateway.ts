@@ -22,7 +22,7 @@ export async function testConfig(
   const fullEnv: Record<string, string> = {
     HOST: '127.0.0.1',
     PORT: '0',
-    SIGNING_SECRET: 'test-signing-secret',
+    SIGNING_SECRET: 'test-signing-secret-of-32-bytes-at-least',
     LOG_LEVEL: 'silent',
     ...(Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined)) as Record<string, string>),
   };
@@ -85,7 +85,7 @@ export async function spawnGateway(env: Record<string, string | undefined> = {},
       ...process.env,
       HOST: '127.0.0.1',
       PORT: '0',
-      SIGNING_SECRET: 'test-signing-secret',
+      SIGNING_SECRET: 'test-signing-secret-of-32-bytes-at-least',
       LOG_LEVEL: 'info',
       CONFIG_FILE: overlayPath,
       ...env,

@@ -14,7 +14,7 @@ export async function startWidgetGateway(tusYaml = '', env: Record<string, strin
   const dir = await mkdtemp(join(tmpdir(), 'widget-gw-'));
   const overlay = `tus:\n  file: { directory: ${JSON.stringify(join(dir, 'tus'))} }\n${tusYaml ? `  ${tusYaml}\n` : ''}storage:\n  localfs: { root: ${JSON.stringify(join(dir, 'storage'))} }\n`;
   const config = loadConfig(
-    { HOST: '127.0.0.1', PORT: '0', SIGNING_SECRET: 'widget-tests', LOG_LEVEL: 'silent', ...env },
+    { HOST: '127.0.0.1', PORT: '0', SIGNING_SECRET: 'widget-tests-signing-secret-32-bytes!', LOG_LEVEL: 'silent', ...env },
     { defaults: await readFile(join(import.meta.dirname, '../../../config/default.yaml'), 'utf8'), overlay: { name: 'widget test overlay', text: overlay } },
   );
   return startGateway(config, { logger: pino({ level: 'silent' }) });
