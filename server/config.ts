@@ -211,7 +211,8 @@ function deepFreeze<T>(o: T): T {
 
 /**
  * Builds the one validated, frozen Config from YAML texts and the environment.
- * Pure: reads no file and no global state. Throws ConfigError with one line naming the bad field.
+ * Pure: reads no global state, and files (`*_FILE` secrets) only through `readFile`, passed in.
+ * Environment rules: config-env.ts. Throws ConfigError with one line naming the bad field.
  */
 export function loadConfig(env: Env, sources: ConfigSources, readFile: (path: string) => string = noFiles): Config {
   let tree = parseDoc(sources.defaults, 'config/default.yaml');

@@ -86,6 +86,9 @@ export function requestLog(logger: Logger, metrics: Metrics, tusPath = '/files')
     };
     res.once('finish', done);
     res.once('close', done);
+    // A streamed answer has a dozen one-shot observers (Koa's pipeline, the in-flight set of
+    // lifecycle.ts, pino-http, this histogram, serve-object's abort watch): not a leak.
+    res.setMaxListeners(Math.max(res.getMaxListeners(), 20));
     await next();
   };
 }
