@@ -84,8 +84,9 @@ async function uploadOne(ctx: Context, file: string, flags: UploadFlags, deps: U
     throw new CliError(err.code === 'ENOENT' ? 'no such file' : err.message, EXIT.failed, err.code ?? 'Failed');
   });
   if (!info.isFile()) throw new CliError('not a regular file', EXIT.failed, 'NotAFile');
-  // Same server, same file, same size and modification time: the same upload, to be resumed.
-  const fingerprint = ['ugw', ctx.server, path, info.size, info.mtimeMs].join('::');
+  const filename = flags.name ?? basename(path);
+  // Same server, same file, same size and modification time, same key: the same upload, to be resumed.
+  const fingerprint = ['ugw', ctx.server, path, info.size, info.mtimeMs, flags.owner ?? '', filename].join('::');
   const previous: PreviousUpload | undefined = (await deps.storage.findUploadsByFingerprint(fingerprint))[0];
 
   // The whole file's digest travels as metadata, so the gateway can refuse a finished upload
@@ -97,7 +98,7 @@ async function uploadOne(ctx: Context, file: string, flags: UploadFlags, deps: U
     sha256 = await sha256File(path, (n) => deps.line.update((done += n)));
   }
 
-  const metadata: Record<string, string> = { filename: flags.name ?? basename(path), sha256 };
+  const metadata: Record<string, string> = { filename, sha256 };
   if (flags.owner !== undefined) metadata.owner = flags.owner;
   const source: LocalFile = { path, size: info.size };
   let resumedFrom = 0;

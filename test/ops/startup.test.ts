@@ -11,7 +11,7 @@ function runGateway(env: Record<string, string>): Promise<{ code: number | null;
     let stdout = '';
     child.stderr.on('data', (d) => (stderr += d));
     child.stdout.on('data', (d) => (stdout += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000); // generous: a loaded 2-core machine starts tsx slowly
     child.on('exit', (code) => {
       clearTimeout(timer);
       resolve({ code, stderr, stdout });
