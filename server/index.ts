@@ -10,7 +10,7 @@ try {
   config = loadConfig(process.env, readConfigSources(process.env), (path) => readFileSync(path, 'utf8'));
 } catch (err) {
   if (err instanceof ConfigError) {
-    // One clear line naming the field, never a stack trace (API.md §1).
+    // One clear line naming the field, never a stack trace (docs/api.md §1).
     process.stderr.write(`upload-gateway: ${err.message}\n`);
     process.exit(1);
   }

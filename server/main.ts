@@ -21,7 +21,7 @@ export interface RunningGateway {
 }
 
 /**
- * An empty `signing.secret` becomes a random one for this process (API.md §4), with a
+ * An empty `signing.secret` becomes a random one for this process (docs/api.md §4), with a
  * warning: URLs signed by it die with the process and are not valid on other instances.
  */
 export function withSigningSecret(config: Config, logger: Logger): Config {

@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
-/** The gateway's Prometheus metrics (API.md §5), on a registry of its own so tests can build many apps. */
+/** The gateway's Prometheus metrics (docs/api.md §5), on a registry of its own so tests can build many apps. */
 export function createMetrics() {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });

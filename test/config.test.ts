@@ -27,7 +27,7 @@ function configError(fn: () => unknown): string {
 }
 
 describe('loadConfig', () => {
-  it('gives the embedded defaults of API.md §1 with no environment and no overlay', () => {
+  it('gives the embedded defaults of docs/api.md §1 with no environment and no overlay', () => {
     const c = load();
     expect(c.server.port).toBe(3001);
     expect(c.server.host).toBe('0.0.0.0');
@@ -110,7 +110,7 @@ describe('loadConfig', () => {
     expect(message).toContain('NOT_SET_ANYWHERE');
   });
 
-  describe('env overrides (API.md §1)', () => {
+  describe('env overrides (docs/api.md §1)', () => {
     const cases: Array<[string, string, (c: Config) => unknown, unknown]> = [
       ['PORT', '4242', (c) => c.server.port, 4242],
       ['HOST', '127.0.0.1', (c) => c.server.host, '127.0.0.1'],

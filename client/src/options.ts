@@ -123,7 +123,7 @@ export function absoluteUrl(name: string, value: unknown, base: string | undefin
 
 const isPositiveInt = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v > 0;
 
-/** The key rules of API.md §2 for `owner`, so a bad owner fails here rather than as a 400 after the user picked a file. */
+/** The key rules of docs/api.md §2 for `owner`, so a bad owner fails here rather than as a 400 after the user picked a file. */
 export function ownerProblem(owner: string): string | null {
   if (owner === '') return null;
   if (owner === '.' || owner === '..') return 'must not be "." or ".."';

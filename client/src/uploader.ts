@@ -6,7 +6,7 @@ import { describeFailure, isDeclaredDigestMismatch } from './messages.ts';
 import { resolveOptions, type ResolvedOptions, type UploadFailure, type UploaderOptions, type UploadResult } from './options.ts';
 import { chunkSizeFor, fetchServerInfo, type ServerInfo } from './server-info.ts';
 
-/** tus `Upload-Metadata` the gateway reads (API.md §2); the server keeps them all on the object. */
+/** tus `Upload-Metadata` the gateway reads (docs/api.md §2); the server keeps them all on the object. */
 export type UploadMeta = Meta & { filename: string; filetype: string; owner?: string; sha256?: string };
 export type WidgetUppy = Uppy<UploadMeta, TusBody>;
 

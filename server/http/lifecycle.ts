@@ -6,7 +6,7 @@ import type { Logger } from '../logger.ts';
  * (300 s by default) and would cut a 4 GB PATCH on a slow link; `server.timeout`
  * is a plain idle-socket timer that would also fire while the gateway itself is
  * busy finalizing a large upload before answering. So: while the body arrives, a
- * socket silent for `idleTimeout` is cut (half-dead connections, TUS-NOTES 13);
+ * socket silent for `idleTimeout` is cut (half-dead connections, docs/tus-server-notes.md #13);
  * while the gateway works, no timer; once the answer is being written, the timer
  * again (a reader that stopped reading).
  */
@@ -31,7 +31,7 @@ export function boundSilence(server: Server, idleTimeout: number): void {
 }
 
 /**
- * Graceful stop (API.md §5): stop accepting, let requests in flight finish, then
+ * Graceful stop (docs/api.md §5): stop accepting, let requests in flight finish, then
  * exit — bounded by `timeout`. Answers given while closing say `Connection: close`,
  * and connections that fall idle are closed as they do, so a keep-alive client
  * does not hold the process until the bound.

@@ -43,7 +43,7 @@ const toJSON = (o: ObjectInfo) => ({
   metadata: o.metadata,
 });
 
-/** API.md §4: list, HEAD, GET (streamed, ranges, conditionals) and DELETE of objects. */
+/** docs/api.md §4: list, HEAD, GET (streamed, ranges, conditionals) and DELETE of objects. */
 export function objectRoutes(deps: AppDeps): Middleware {
   const { store } = deps;
   const localfs = store.kind === 'localfs';

@@ -4,7 +4,7 @@ import type { AppDeps } from '../app.ts';
 import { RETRY_AFTER_S } from './readiness.ts';
 import { routerMiddleware } from './router-middleware.ts';
 
-/** API.md §5: liveness, readiness and Prometheus metrics. */
+/** docs/api.md §5: liveness, readiness and Prometheus metrics. */
 export function opsRoutes(deps: AppDeps): Middleware {
   const router = new Router();
 

@@ -92,7 +92,7 @@ function presignSchema(maxSeconds: number) {
 }
 
 /**
- * API.md §4: `POST /api/presign {"key","method","expiresIn"?,"size"?,"sha256"?,"contentType"?}` →
+ * docs/api.md §4: `POST /api/presign {"key","method","expiresIn"?,"size"?,"sha256"?,"contentType"?}` →
  * `{"url","method","expiresAt","headers"?}`. A PUT URL is a capability for ONE body: `size` is
  * required and bound, `sha256` bound when given (docs/presign.md); `headers` is what to send.
  */

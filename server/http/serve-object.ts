@@ -15,7 +15,7 @@ const SHA256_HEX = /^[0-9a-f]{64}$/i;
 // stat → get can race a replacement of the object; after this many tries the last answer is served as it is.
 const MAX_ATTEMPTS = 3;
 
-/** The headers of a 200 GET / HEAD of `info` except Content-Length (API.md §4). */
+/** The headers of a 200 GET / HEAD of `info` except Content-Length (docs/api.md §4). */
 export function objectHeaders(info: ObjectInfo): Record<string, string> {
   const fileName = info.key.slice(info.key.lastIndexOf('/') + 1);
   const headers: Record<string, string> = {
@@ -66,7 +66,7 @@ function answeredByPreconditions(ctx: Context, info: ObjectInfo): boolean {
 
 /**
  * Answers a GET or HEAD of `key` from the Store with a streamed body (never buffered):
- * preconditions (304/412), a single byte range (206/416), and the headers of API.md §4.
+ * preconditions (304/412), a single byte range (206/416), and the headers of docs/api.md §4.
  * `route` labels the served-objects metrics. The caller has validated the key.
  */
 export async function serveObject(ctx: Context, key: string, deps: ServeObjectDeps, route: string): Promise<void> {

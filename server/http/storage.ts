@@ -36,7 +36,7 @@ function authorizedKey(ctx: Context, method: SignedMethod, secret: string): { ke
 }
 
 /**
- * API.md §4, localfs backend only: the target of presigned URLs,
+ * docs/api.md §4, localfs backend only: the target of presigned URLs,
  * `{publicUrl}/storage/{key}?expires={unix}&signature={hex}`. With the s3 backend the
  * URLs point at S3 itself and these routes do not exist (404).
  */

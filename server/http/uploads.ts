@@ -7,7 +7,7 @@ import { routerMiddleware } from './router-middleware.ts';
 // Upload ids are tus ids: URL-safe and short. Anything else cannot name an upload.
 const UPLOAD_ID = /^[A-Za-z0-9_-]{1,128}$/;
 
-/** API.md §2: `GET /api/uploads/{id}` → `200 {"id","offset","length","status","key"?,"metadata"}`. */
+/** docs/api.md §2: `GET /api/uploads/{id}` → `200 {"id","offset","length","status","key"?,"metadata"}`. */
 export function uploadRoutes(deps: AppDeps): Middleware {
   const router = new Router();
   router.get('/api/uploads/:id', async (ctx) => {

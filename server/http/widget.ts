@@ -21,7 +21,7 @@ interface CachedFile {
 }
 
 /**
- * API.md §6: the demo page at `/`, the built widget under `/widget/`, and
+ * docs/api.md §6: the demo page at `/`, the built widget under `/widget/`, and
  * `GET /api/config`, the tus settings the widget adapts to (endpoint, limits, part size).
  */
 export function widgetRoutes(deps: AppDeps): Middleware {

@@ -40,7 +40,7 @@ import type {
 } from './store.ts';
 
 /*
- * Layout (API.md §3): bytes at {root}/{key}, metadata at {root}/{key}.meta.json.
+ * Layout (docs/api.md §3): bytes at {root}/{key}, metadata at {root}/{key}.meta.json.
  *
  * Temporary files live in the directory `{root}/.tmp\` (TEMP_DIR): inside the root, so on
  * the same filesystem and rename() is atomic. Its trailing backslash makes it a name no key
@@ -100,7 +100,7 @@ export interface LocalFsStoreOptions {
   staleTempAgeMs?: number;
 }
 
-/** API.md §3: "a quoted strong validator derived from the sha256". */
+/** docs/api.md §3: "a quoted strong validator derived from the sha256". */
 export const etagFromSha256 = (hex: string): string => `"${hex.slice(0, 32).toLowerCase()}"`;
 
 /** Every error leaving the store is a GatewayError; `read` maps a missing path to NoSuchKey. */
@@ -189,7 +189,7 @@ export class LocalFsStore implements Store, FileImporter {
         await fh.close();
       }
       const lastModified = new Date(Math.floor(mtimeMs)).toISOString();
-      const { size, contentType, etag, metadata } = fields; // the sidecar's field order is API.md §3's
+      const { size, contentType, etag, metadata } = fields; // the sidecar's field order is docs/api.md §3's
       const side: Sidecar = { key, size, contentType, etag, lastModified, metadata };
       const sideTmp = join(this.tmpDir, `${randomUUID()}.json`);
       await writeDurable(sideTmp, JSON.stringify(side));

@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 
-/** What the Store knows of one object (API.md §3, §4 ObjectInfo). */
+/** What the Store knows of one object (docs/api.md §3, §4 ObjectInfo). */
 export interface ObjectInfo {
   key: string;
   size: number;

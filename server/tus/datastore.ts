@@ -20,7 +20,7 @@ const MAX_HASH_BACKLOG = 16 * 2 ** 20;
  * - an id prefix (the s3 datastore keeps its objects under `storage.s3.tusPrefix`);
  * - answers for uploads already finalized (their data moved into the Store), from
  *   the gateway's durable record: @tus/server's PostHandler calls getUpload() after
- *   onUploadFinish and would answer 410 (TUS-NOTES 2).
+ *   onUploadFinish and would answer 410 (docs/tus-server-notes.md #2).
  */
 export class GatewayDataStore extends DataStore {
   private readonly lengthJustDeclared = new Set<string>();
@@ -151,7 +151,7 @@ export class GatewayDataStore extends DataStore {
     await this.quiet(id);
     // Readers wait only for a write whose body has ended or failed (its last few ms of
     // settling), never for one still receiving: a half-dead PATCH must not hold up the
-    // HEAD that comes to replace it, nor a status poll (TUS-NOTES 12, 13).
+    // HEAD that comes to replace it, nor a status poll (docs/tus-server-notes.md #12, 13).
     let settled = false;
     let work: Promise<number> | undefined;
     const bodyDone = () => {

@@ -60,7 +60,7 @@ export async function createInnerDatastore(config: Config, store: Store, s3Cache
   if (config.tus.datastore === 'file') {
     const directory = config.tus.file.directory;
     const dataPath = fileDataPath(directory);
-    // Atomic replacement of the per-upload JSON (TUS-NOTES 9: FileKvStore's plain writeFile can tear).
+    // Atomic replacement of the per-upload JSON (docs/tus-server-notes.md #9: FileKvStore's plain writeFile can tear).
     const configstore = new FileRecordStore<Upload>(directory, '.json');
     const datastore = new FileStore({ directory, configstore, expirationPeriodInMilliseconds: expiration });
     return {

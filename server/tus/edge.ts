@@ -30,8 +30,8 @@ export interface EdgeDeps {
 }
 
 /**
- * The Koa edge of the tus endpoint: everything the contract (API.md §2) asks that
- * plain @tus/server does not do (TUS-NOTES 1–7, 12, 14, 15) is answered here,
+ * The Koa edge of the tus endpoint: everything the contract (docs/api.md §2) asks that
+ * plain @tus/server does not do (docs/tus-server-notes.md #1–7, 12, 14, 15) is answered here,
  * before the raw request is handed over. Finished uploads are answered from the
  * gateway's record and never reach @tus/server.
  */
@@ -54,7 +54,7 @@ export function tusEdge(deps: EdgeDeps): Middleware {
     if (!isValidHost(ctx.req.headers.host)) ctx.req.headers.host = new URL(deps.publicUrl).host;
 
     // ctx.path is not percent-decoded: an id is plain [A-Za-z0-9_-], anything else
-    // (`/files/x/`, `/files/x%zz`, `/files/a/b`) is no upload (TUS-NOTES 14, 15).
+    // (`/files/x/`, `/files/x%zz`, `/files/a/b`) is no upload (docs/tus-server-notes.md #14, 15).
     const rest = ctx.path.slice(base.length);
     const id = uploadIdFromPath(base, ctx.path);
     if (rest !== '' && rest !== '/' && !id) throw new GatewayError('NoSuchUpload', 'No such upload');

@@ -54,7 +54,7 @@ export interface FinalizerDeps {
  * crashes because every step can be done again — the tus data stays where it is
  * (a hard link or a copy is placed, never the only copy moved) until the record
  * says `done`, and only then is it removed. A second call after `done` returns the
- * record: "Finalizing twice never happens" (API.md §2).
+ * record: "Finalizing twice never happens" (docs/api.md §2).
  */
 export class Finalizer {
   private readonly inflight = new Map<string, Promise<UploadRecord>>();

@@ -87,7 +87,7 @@ export async function createTusGateway({ config, store, logger, metrics, hooks }
     // (`/files/A?x=/B`: @tus/server's default reads the end of the whole URL).
     getFileIdFromRequest: (req) => uploadIdFromPath(config.tus.path, new URL(req.url).pathname),
     allowedHeaders: ['X-HTTP-Method-Override', 'X-Request-Id', 'Upload-Checksum'],
-    // Always return an object: PostHandler reads the result without a null check (TUS-NOTES 3).
+    // Always return an object: PostHandler reads the result without a null check (docs/tus-server-notes.md #3).
     async onUploadCreate(req, upload) {
       const client = parseUploadMetadata(req.headers.get('upload-metadata') ?? undefined);
       validateUploadMetadata(client);
@@ -110,7 +110,7 @@ export async function createTusGateway({ config, store, logger, metrics, hooks }
     },
     async onUploadFinish(_req, upload) {
       const rec = await finalizer.finalize(upload.id);
-      // Header values must be Latin-1: the key is percent-encoded per segment (TUS-NOTES 3).
+      // Header values must be Latin-1: the key is percent-encoded per segment (docs/tus-server-notes.md #3).
       return { headers: { 'Object-Key': encodeKeyPath(rec.key!) } };
     },
     // Every error the tus endpoint answers is JSON, as everywhere else in the gateway.

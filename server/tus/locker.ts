@@ -5,7 +5,7 @@ import { ERRORS, type Lock, type Locker, type RequestRelease } from '@tus/utils'
  *
  * Why not @tus/server's MemoryLocker: its acquireLock re-calls itself through
  * setImmediate while it waits, growing a promise chain — a core at 100% and
- * ~100 MB/s of garbage for as long as a PATCH holds the lock (TUS-NOTES 13). On a
+ * ~100 MB/s of garbage for as long as a PATCH holds the lock (docs/tus-server-notes.md #13). On a
  * flaky network a half-dead PATCH holding the lock while the client's resume HEAD
  * waits is everyday life, so waiting must cost nothing.
  *

@@ -2,7 +2,7 @@ import { lookup as mimeLookup } from 'mime-types';
 import { GatewayError } from '../errors.ts';
 import { INVISIBLE } from '../storage/keys.ts';
 
-// API.md §2: "`owner` and `filename` are single path segments: no `/`, `\`, NUL or
+// docs/api.md §2: "`owner` and `filename` are single path segments: no `/`, `\`, NUL or
 // control characters, not `.` or `..`, `filename` at most 200 bytes and `owner` at most 64."
 // eslint-disable-next-line no-control-regex
 const BAD_SEGMENT_CHARS = /[/\\\u0000-\u001f\u007f]/;
@@ -45,7 +45,7 @@ export function encodeUploadMetadata(metadata: Record<string, string>): string {
     .join(',');
 }
 
-/** Checks `owner` and `filename` against API.md §2; throws InvalidArgument (→ 400, nothing created). */
+/** Checks `owner` and `filename` against docs/api.md §2; throws InvalidArgument (→ 400, nothing created). */
 export function validateUploadMetadata(metadata: Record<string, string>): void {
   // "`filename` (when absent, the upload id serves …; present but empty, or a key without a value: 400)"
   if (metadata.filename === '') throw invalid('filename is present but empty');

@@ -6,7 +6,7 @@ import { join } from 'node:path';
  * A small durable key → JSON document store. Used for the gateway's own upload
  * records, sha256 states, and as @tus/file-store's configstore (whose own
  * FileKvStore writes with a plain writeFile: a kill -9 mid-write leaves a torn
- * JSON and the upload is lost — TUS-NOTES 9).
+ * JSON and the upload is lost — docs/tus-server-notes.md #9).
  */
 export interface RecordStore<T> {
   get(key: string): Promise<T | undefined>;

@@ -8,11 +8,11 @@ const UNLOCK = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call(
 const EXTEND = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`;
 
 /**
- * A tus locker shared by every gateway instance on one Redis (TUS-NOTES 11):
+ * A tus locker shared by every gateway instance on one Redis (docs/tus-server-notes.md #11):
  * `SET key token NX PX ttl`, kept alive while held, released by compare-and-delete.
  * A waiter publishes a release request to the holder (who may be in another
  * process), then sleeps until it hears `unlocked` or a back-off poll finds the key
- * free — it never spins (TUS-NOTES 13). A crashed holder's key expires after `ttl`.
+ * free — it never spins (docs/tus-server-notes.md #13). A crashed holder's key expires after `ttl`.
  */
 export class RedisLocker implements Locker {
   private readonly releaseHandlers = new Map<string, RequestRelease>();

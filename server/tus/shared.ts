@@ -10,7 +10,7 @@ import type { HashState } from './sha256-state.ts';
 import type { UploadRecord } from './upload-record.ts';
 
 /**
- * What several gateway instances behind one load balancer must share (TUS-NOTES 11):
+ * What several gateway instances behind one load balancer must share (docs/tus-server-notes.md #11):
  * the upload lock, the upload records and hash states, and @tus/s3-store's
  * upload-info cache — all in one Redis, named by `redis.url`.
  */

@@ -24,7 +24,7 @@ export interface SweeperDeps {
  * Housekeeping, once at start-up and every `tus.cleanupInterval`:
  * - uploads whose last byte arrived but were never finalized (the process died) are finalized;
  * - incomplete uploads older than `tus.expiration` are removed (@tus/file-store's own
- *   deleteExpired compares against an offset that stays 0 — TUS-NOTES 9);
+ *   deleteExpired compares against an offset that stays 0 — docs/tus-server-notes.md #9);
  * - records of finished uploads are forgotten `tus.expiration` after they finished.
  */
 export function startSweeper(deps: SweeperDeps): { stop(): void; sweep(): Promise<void> } {

@@ -1,6 +1,6 @@
 import type { Middleware } from 'koa';
 
-/** GET /api/uploads/{id} (API.md §2). */
+/** GET /api/uploads/{id} (docs/api.md §2). */
 export interface UploadStatus {
   id: string;
   offset: number;

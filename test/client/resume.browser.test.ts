@@ -7,7 +7,7 @@ import { addAndUpload, openWidget, settledOffset, trackTus, uploadStatus, waitFo
 /**
  * The widget in headless Chromium against a real gateway (file datastore, localfs Store):
  * a whole upload, a network cut mid-PATCH, a page reload mid-upload. Offsets are read
- * with GET /api/uploads/{id}, never HEAD (HEAD takes the tus lock, TUS-NOTES 12).
+ * with GET /api/uploads/{id}, never HEAD (HEAD takes the tus lock, docs/tus-server-notes.md #12).
  */
 const MiB = 2 ** 20;
 // A loopback upload at this rate lasts ~5 s for 40 MiB: long enough to cut or reload in the middle.

@@ -1,5 +1,5 @@
 /**
- * API.md §2's rules for what a tus request may carry, on every pairing: each bad
+ * docs/api.md §2's rules for what a tus request may carry, on every pairing: each bad
  * request is refused with a 4xx JSON error (never a 500), creates nothing, and the
  * gateway stays up.
  */

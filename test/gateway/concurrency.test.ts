@@ -1,5 +1,5 @@
 /**
- * API.md §2: "Finalizing twice never happens, however requests race." Concurrent
+ * docs/api.md §2: "Finalizing twice never happens, however requests race." Concurrent
  * writers and pollers on one upload, on every pairing, over real sockets.
  */
 import { request as httpRequest } from 'node:http';
@@ -163,7 +163,7 @@ describe.each(PAIRINGS)('concurrent requests on one upload on %s', { timeout: 90
     }
     const [finalRes, ...others] = await Promise.all([final, ...racers]);
     for (const r of others) expect(r.status, `${r.kind}: ${r.body}`).toBeLessThan(500);
-    // A HEAD may make @tus/server abort the final PATCH (TUS-NOTES 12): then the client resumes.
+    // A HEAD may make @tus/server abort the final PATCH (docs/tus-server-notes.md #12): then the client resumes.
     if (finalRes.status !== 204) await finishFromHead(url, data);
 
     const h = await head(url);
@@ -176,7 +176,7 @@ describe.each(PAIRINGS)('concurrent requests on one upload on %s', { timeout: 90
   });
 
   it('empty PATCHes at offset == length arriving during finalization get the same answer as the final PATCH', async () => {
-    // The lock is released before onUploadFinish runs (TUS-NOTES 4): these reach the finalizer while it works.
+    // The lock is released before onUploadFinish runs (docs/tus-server-notes.md #4): these reach the finalizer while it works.
     const size = usesS3Datastore(pairing) ? 10 * MiB : 8 * MiB;
     const data = randomData(size);
     const filename = uniqueName('during');
@@ -222,7 +222,7 @@ describe.each(PAIRINGS)('concurrent requests on one upload on %s', { timeout: 90
     expect(await metricValue(base, 'gateway_uploads_finished_total')).toBe(finishedBefore + 1);
   });
 
-  it('status polls (GET /api/uploads/{id}) during a slow PATCH never disturb it (TUS-NOTES 12)', async () => {
+  it('status polls (GET /api/uploads/{id}) during a slow PATCH never disturb it (docs/tus-server-notes.md #12)', async () => {
     const size = usesS3Datastore(pairing) ? 6 * MiB : 1 * MiB;
     const data = randomData(size);
     const filename = uniqueName('polled');

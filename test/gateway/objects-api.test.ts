@@ -1,5 +1,5 @@
 /**
- * API.md §4 through the gateway, on objects that arrived by tus, on every pairing:
+ * docs/api.md §4 through the gateway, on objects that arrived by tus, on every pairing:
  * listing and paging, HEAD/GET with ranges and conditionals, DELETE, presigned URLs
  * (localfs: the gateway's /storage; s3: real SigV4 URLs on the RGW), tampering.
  */
@@ -117,7 +117,7 @@ describe.each(PAIRINGS)('objects API on %s', { timeout: 60_000 }, (pairing) => {
   describe('reading', () => {
     const key = () => keyOf('c d.bin');
 
-    it('GET streams the object with the headers of API.md §4', async () => {
+    it('GET streams the object with the headers of docs/api.md §4', async () => {
       const data = objects.get(key())!;
       const res = await raw(base + objectPath(key()));
       expect(res.status).toBe(200);

@@ -186,7 +186,7 @@ export const head = (uploadUrl: string, headers: OutgoingHttpHeaders = {}) => ra
 export const randomData = (size: number): Buffer => randomBytes(size);
 export const sha256Hex = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
 
-/** `/api/objects/{key}` with each segment percent-encoded (API.md §4). */
+/** `/api/objects/{key}` with each segment percent-encoded (docs/api.md §4). */
 export const objectPath = (key: string): string => `/api/objects/${key.split('/').map(encodeURIComponent).join('/')}`;
 
 /** The key as the `Object-Key` header carries it. */

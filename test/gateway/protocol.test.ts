@@ -1,5 +1,5 @@
 /**
- * API.md §2 (tus 1.0.0 at /files/) on every pairing of tus datastore and Store, over
+ * docs/api.md §2 (tus 1.0.0 at /files/) on every pairing of tus datastore and Store, over
  * real sockets: tus-js-client for whole flows, raw HTTP for the protocol's details.
  */
 import { request } from 'node:http';
@@ -97,7 +97,7 @@ describe.each(PAIRINGS)('tus protocol on %s', { timeout: 90_000 }, (pairing) => 
 
   it('finalizes a whole file sent in the creation POST (creation-with-upload) and answers 201 with Object-Key', async () => {
     const { data, key, res, id } = await finishedUpload('bob', 4096);
-    // TUS-NOTES 2: @tus/server alone would answer 410 here.
+    // docs/tus-server-notes.md #2: @tus/server alone would answer 410 here.
     expect(res.headers['object-key']).toBe(encodedKey(key));
     expect(res.headers['upload-offset']).toBe('4096');
     const got = await raw(base + objectPath(key));
@@ -278,7 +278,7 @@ describe.each(PAIRINGS)('tus protocol on %s', { timeout: 90_000 }, (pairing) => 
       expect((await raw(`${base}/healthz`)).status).toBe(200);
     });
 
-    it('survives a bad Host header on GET /files/{id} (TUS-NOTES 14)', async () => {
+    it('survives a bad Host header on GET /files/{id} (docs/tus-server-notes.md #14)', async () => {
       const { id } = await createUpload(base, { length: 10 });
       const res = await raw(`${base}/files/${id}`, { headers: { Host: '127.0.0.1:99999' } });
       expect(res.status).toBe(404);

@@ -142,7 +142,7 @@ describe.each(PAIRINGS)('resilience (%s)', (pairing) => {
     const offset = Number(head.headers['upload-offset']);
     // Every byte that arrived before the silence is kept.
     expect(offset).toBe(sent);
-    // Waiting for the lock costs nothing: no runaway memory (TUS-NOTES 13: +300 MiB in 3 s) and no busy core.
+    // Waiting for the lock costs nothing: no runaway memory (docs/tus-server-notes.md #13: +300 MiB in 3 s) and no busy core.
     const peakRss = Math.max(...samples.map((s) => s.rss), after.rss);
     expect(peakRss - before.rss, `RSS grew from ${before.rss} to ${peakRss}`).toBeLessThan(48 * MiB);
     const cpuShare = (after.cpu - before.cpu) / (headMs / 1000);

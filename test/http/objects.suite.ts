@@ -1,5 +1,5 @@
 /**
- * API.md §4 objects API over real HTTP, run once per Store backend
+ * docs/api.md §4 objects API over real HTTP, run once per Store backend
  * (objects.test.ts: localfs, objects-s3.test.ts: Ceph RGW).
  */
 import { create as contentDisposition, parse as parseContentDisposition } from 'content-disposition';
@@ -45,7 +45,7 @@ export function describeObjectsApi(name: string, start: () => Promise<Gateway>, 
     afterAll(async () => gw?.close());
 
     describe('GET /api/objects/{key}', () => {
-      it('streams the whole object with the headers of API.md §4', async () => {
+      it('streams the whole object with the headers of docs/api.md §4', async () => {
         const res = await fetch(objectUrl(key));
         expect(res.status).toBe(200);
         expect(Buffer.from(await res.arrayBuffer()).equals(data)).toBe(true);

@@ -9,7 +9,7 @@ import { testConfig } from '../support/gateway.ts';
 import { createTestBucket, s3TestSettings } from '../support/services.ts';
 import { errorOf, startGateway, type Gateway } from './gateway-fixture.ts';
 
-describe('operations endpoints (API.md §5)', () => {
+describe('operations endpoints (docs/api.md §5)', () => {
   let gw: Gateway;
   beforeAll(async () => {
     gw = await startGateway();

@@ -1,5 +1,5 @@
 /**
- * The one behaviour every Store must have (API.md §3, server/storage/store.ts),
+ * The one behaviour every Store must have (docs/api.md §3, server/storage/store.ts),
  * run once per backend: `describeStoreContract('localfs', …)`, `describeStoreContract('s3', …)`.
  * Everything goes through real disks, real sockets and a real S3 server; nothing is mocked.
  */
@@ -18,7 +18,7 @@ export interface StoreFixture {
 }
 
 export interface StoreContractCaps {
-  /** localfs: a key may not end in `.meta.json`, the name of its sidecar (API.md §3). */
+  /** localfs: a key may not end in `.meta.json`, the name of its sidecar (docs/api.md §3). */
   reservesSidecarSuffix: boolean;
   /**
    * S3 lets `a` and `a/b` both be objects; a directory tree cannot. When false, the put
@@ -279,7 +279,7 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
       });
 
       it('accepts segments that start with dots ("...", ".hidden", ".tmp") anywhere in a key', async () => {
-        // API.md §3 forbids only "." and ".." segments; on localfs any internal directory name is just another key.
+        // docs/api.md §3 forbids only "." and ".." segments; on localfs any internal directory name is just another key.
         const p = ns();
         const keys = ['.tmp/x', '.hidden', `${p}/.tmp/y`, `${p}/.../z`, `${p}/.x/.y`, `${p}/a.meta.json.bak`];
         for (const key of keys) {

@@ -1,7 +1,7 @@
 /**
  * What serves a localfs Store's presigned URLs for the Store contract: the gateway itself
  * (in this process, on a real socket), whose `/storage/{key}` route checks the signature
- * and streams through the Store (API.md §4, localfs backend).
+ * and streams through the Store (docs/api.md §4, localfs backend).
  *
  * The store under test is a second LocalFsStore on the gateway's own root, signing with the
  * gateway's secret and pointing its URLs at the gateway's real address (the gateway listens

@@ -45,7 +45,7 @@ function describeLocker(name: string, make: (prefix: string, timeout?: number) =
       const rss0 = process.memoryUsage().rss;
       await expect(b.newLock('up2').lock(never(), () => undefined)).rejects.toBe(ERRORS.ERR_LOCK_TIMEOUT);
       const cpu = process.cpuUsage(cpu0);
-      // MemoryLocker spins on setImmediate here: a whole core for the whole wait (TUS-NOTES 13).
+      // MemoryLocker spins on setImmediate here: a whole core for the whole wait (docs/tus-server-notes.md #13).
       expect((cpu.user + cpu.system) / 1000).toBeLessThan(300);
       expect(process.memoryUsage().rss - rss0).toBeLessThan(30 * 2 ** 20);
       await held.unlock();

@@ -4,7 +4,7 @@ import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
  * A SOCKS5 proxy the browser sends all its traffic through (Playwright `proxy`),
  * so a test can take the network away for real: `cut()` resets every open
  * connection — a PATCH in flight dies mid-body, which `context.setOffline()` cannot
- * do (TUS-NOTES) — and while `down`, new connections are refused. `rate` throttles
+ * do (docs/tus-server-notes.md) — and while `down`, new connections are refused. `rate` throttles
  * the upstream direction so a loopback upload lasts long enough to be interrupted.
  * SOCKS rather than an HTTP proxy: after the handshake it is a plain byte pipe, so
  * requests reach the gateway exactly as the browser wrote them.

@@ -8,7 +8,7 @@ import { startGateway, type RunningGateway } from '../../../server/main.ts';
 
 /**
  * A real gateway on 127.0.0.1:random with data in a temp dir; `tusYaml` is merged under `tus:`
- * (e.g. `maxSize: 1MiB`), `env` overrides as in API.md §1 (e.g. `TUS_DATASTORE: 's3'`).
+ * (e.g. `maxSize: 1MiB`), `env` overrides as in docs/api.md §1 (e.g. `TUS_DATASTORE: 's3'`).
  */
 export async function startWidgetGateway(tusYaml = '', env: Record<string, string> = {}): Promise<RunningGateway> {
   const dir = await mkdtemp(join(tmpdir(), 'widget-gw-'));
@@ -28,7 +28,7 @@ export interface UploadStatus {
   key?: string;
 }
 
-/** `GET /api/uploads/{id}` — never HEAD: HEAD takes the tus lock and can abort the browser's PATCH (TUS-NOTES 12). */
+/** `GET /api/uploads/{id}` — never HEAD: HEAD takes the tus lock and can abort the browser's PATCH (docs/tus-server-notes.md #12). */
 export async function uploadStatus(gateway: string, uploadUrl: string): Promise<UploadStatus> {
   const id = uploadUrl.split('/').filter(Boolean).pop()!;
   const res = await fetch(`${gateway}/api/uploads/${id}`);
