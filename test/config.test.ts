@@ -257,7 +257,7 @@ describe('strict keys, the UGW_* rule, *_FILE secrets, derived publicUrl', () =>
   });
 
   it('reads secrets from *_FILE through the reader it is given, dropping one trailing newline', () => {
-    const files: Record<string, string> = { '/run/secrets/s3': 'from-file-secret\n', '/run/secrets/ak': 'AKIAFILE', '/run/secrets/sig': 'sig\n' };
+    const files: Record<string, string> = { '/run/secrets/s3': 'from-file-secret\n', '/run/secrets/ak': 'AKIAFILE', '/run/secrets/sig': '0123456789abcdef0123456789abcdef-file\n' };
     const read = (path: string) => {
       if (!(path in files)) throw Object.assign(new Error('nope'), { code: 'ENOENT' });
       return files[path]!;
@@ -265,8 +265,8 @@ describe('strict keys, the UGW_* rule, *_FILE secrets, derived publicUrl', () =>
     const c = loadConfig({ S3_SECRET_KEY_FILE: '/run/secrets/s3', S3_ACCESS_KEY_FILE: '/run/secrets/ak', UGW_SIGNING__SECRET_FILE: '/run/secrets/sig' }, { defaults }, read);
     expect(c.storage.s3.secretKey).toBe('from-file-secret');
     expect(c.storage.s3.accessKey).toBe('AKIAFILE');
-    expect(c.signing.secret).toBe('sig');
-    expect(loadConfig({ SIGNING_SECRET_FILE: '/run/secrets/sig' }, { defaults }, read).signing.secret).toBe('sig');
+    expect(c.signing.secret).toBe('0123456789abcdef0123456789abcdef-file');
+    expect(loadConfig({ SIGNING_SECRET_FILE: '/run/secrets/sig' }, { defaults }, read).signing.secret).toBe('0123456789abcdef0123456789abcdef-file');
     const missing = configError(() => loadConfig({ SIGNING_SECRET_FILE: '/run/secrets/none' }, { defaults }, read));
     expect(missing).toBe('invalid configuration: SIGNING_SECRET_FILE: cannot read /run/secrets/none: ENOENT');
     expect(configError(() => loadConfig({ SIGNING_SECRET: 'a', SIGNING_SECRET_FILE: '/run/secrets/sig' }, { defaults }, read))).toContain('not both');

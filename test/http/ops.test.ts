@@ -159,7 +159,7 @@ describe('metrics and request logs over a real gateway (tus, Store, S3)', () => 
     const meta = `filename ${Buffer.from('metrics.onnx').toString('base64')},owner ${Buffer.from('ops').toString('base64')}`;
     const created = await fetch(`${gw.url}/files/`, { method: 'POST', headers: { ...tusHeaders, 'Upload-Length': '5', 'Upload-Metadata': meta } });
     expect(created.status).toBe(201);
-    const location = created.headers.get('location')!;
+    const location = new URL(created.headers.get('location')!, gw.url).href;
     const id = location.split('/').pop()!;
     const patch = await fetch(location, {
       method: 'PATCH',
@@ -168,7 +168,7 @@ describe('metrics and request logs over a real gateway (tus, Store, S3)', () => 
     });
     expect(patch.status).toBe(204);
     const other = await fetch(`${gw.url}/files/`, { method: 'POST', headers: { ...tusHeaders, 'Upload-Length': '9', 'Upload-Metadata': meta } });
-    expect((await fetch(other.headers.get('location')!, { method: 'DELETE', headers: tusHeaders })).status).toBe(204);
+    expect((await fetch(new URL(other.headers.get('location')!, gw.url), { method: 'DELETE', headers: tusHeaders })).status).toBe(204);
     expect(await (await fetch(`${gw.url}/api/objects/models/ops/metrics.onnx`, { headers: { Authorization: 'Bearer top-secret-token' } })).text()).toBe('hello');
     await new Promise((r) => setTimeout(r, 50));
 

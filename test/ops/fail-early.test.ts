@@ -83,7 +83,7 @@ describe('start-up checks the bucket and says in one line what is wrong', () => 
   });
 
   it('the process prints that one line on stderr and exits 1', async () => {
-    const env = { ...process.env, ...(await s3Env({ S3_BUCKET: 'no-such-bucket-9b-check' })), HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'silent', SIGNING_SECRET: 'x' };
+    const env = { ...process.env, ...(await s3Env({ S3_BUCKET: 'no-such-bucket-9b-check' })), HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'silent', SIGNING_SECRET: 'fail-early-signing-secret-0123456789' };
     // --no-warnings: the AWS SDK's notice about Node 20 is not ours to test here (Node 24 removes it).
     const child = await run(process.execPath, ['--no-warnings', '--import', 'tsx', 'server/index.ts'], { env, timeout: 30_000 }).then(
       () => ({ code: 0, stderr: '' }),

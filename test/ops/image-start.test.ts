@@ -86,7 +86,7 @@ describe('the compiled gateway, started as the image starts it', () => {
       : [process.execPath, ...cmd.slice(1)];
     child = spawn(file!, args, {
       cwd: ROOT,
-      env: { ...process.env, NODE_ENV: 'production', HOST: '127.0.0.1', PORT: String(await freePort()), CONFIG_FILE: join(dir, 'image.yaml'), SIGNING_SECRET: 'image-test', LOG_LEVEL: 'info' },
+      env: { ...process.env, NODE_ENV: 'production', HOST: '127.0.0.1', PORT: String(await freePort()), CONFIG_FILE: join(dir, 'image.yaml'), SIGNING_SECRET: 'image-test-signing-secret-0123456789', LOG_LEVEL: 'info' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     child.stdout!.on('data', (d) => (out += d));
@@ -150,7 +150,7 @@ describe('npm start', () => {
     const port = await freePort();
     const npm = spawn('npm', ['start'], {
       cwd: ROOT,
-      env: { ...process.env, HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'info', SIGNING_SECRET: 'npm-start-test',
+      env: { ...process.env, HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'info', SIGNING_SECRET: 'npm-start-test-signing-secret-012345',
         CONFIG_FILE: join(dir, 'overlay.yaml') },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
