@@ -51,7 +51,7 @@ describe('the OpenAPI 3.1 document and real answers', () => {
     expect(status.status).toBe(200);
     check(schemaOf('UploadStatus'), await status.json());
 
-    const patch = await fetch(location, {
+    const patch = await fetch(new URL(location, gw.url), {
       method: 'PATCH',
       headers: { 'Tus-Resumable': '1.0.0', 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream' },
       body: 'hello world',
