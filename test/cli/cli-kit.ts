@@ -6,9 +6,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+export { freePort } from '../support/ports.ts';
+import { freePort } from '../support/ports.ts';
 
 const BIN = join(import.meta.dirname, '../../cli/bin.js');
 
@@ -59,15 +60,6 @@ export async function randomFile(path: string, size: number): Promise<Buffer> {
   const data = randomBytes(size);
   await writeFile(path, data);
   return data;
-}
-
-/** A loopback port that was free a moment ago (for a gateway whose publicUrl must name its port). */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 export async function until(check: () => boolean | Promise<boolean>, ms = 30_000, what = 'condition'): Promise<void> {

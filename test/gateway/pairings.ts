@@ -7,10 +7,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readdir, rm } from 'node:fs/promises';
 import { request as httpRequest, type Agent, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';
-import { createServer } from 'node:net';
 import { join, relative } from 'node:path';
 import { Upload, type HttpRequest, type HttpResponse, type PreviousUpload, type UploadOptions, type UrlStorage } from 'tus-js-client';
 import { startTestGateway } from '../support/gateway.ts';
+import { freePort } from '../support/ports.ts';
 
 const ALL_PAIRINGS = ['file+localfs', 's3+s3', 'file+s3'] as const;
 export type Pairing = (typeof ALL_PAIRINGS)[number];
@@ -47,15 +47,6 @@ export async function pairingEnv(pairing: Pairing): Promise<Record<string, strin
     S3_SECRET_KEY: s3.secretKey,
     S3_REGION: s3.region,
   };
-}
-
-/** A TCP port nothing listens on right now (so that PUBLIC_URL can name the gateway's real port). */
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const { port } = srv.address() as { port: number };
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  return port;
 }
 
 export type TestGateway = Awaited<ReturnType<typeof startTestGateway>> & { pairing: Pairing; env: Record<string, string> };

@@ -1,6 +1,5 @@
 import { execFile } from 'node:child_process';
 import { mkdtemp } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -11,17 +10,10 @@ import { startGateway, type RunningGateway } from '../../server/main.ts';
 import { testConfig } from '../support/gateway.ts';
 import { createTestBucket, s3TestSettings } from '../support/services.ts';
 import { startTcpProxy } from '../support/tcp-proxy.ts';
+import { freePort } from '../support/ports.ts';
 
 const run = promisify(execFile);
 const REDIS_SH = join(import.meta.dirname, '../support/redis.sh');
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise((resolve) => srv.close(resolve));
-  return port;
-}
 
 /** A logger whose JSON lines the test can read. */
 function capturingLogger() {

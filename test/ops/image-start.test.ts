@@ -13,18 +13,11 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createUpload, encodedKey, patch, randomData, raw, sha256Hex } from '../gateway/pairings.ts';
+import { freePort } from '../support/ports.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
 const NOBODY = 65534;
 const isRoot = process.getuid?.() === 0;
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const { port } = srv.address() as { port: number };
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  return port;
-}
 
 /** Whether something accepts connections on 127.0.0.1:port. */
 function listening(port: number): Promise<boolean> {

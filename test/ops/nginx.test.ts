@@ -6,7 +6,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmod, copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +13,7 @@ import type { RunningGateway } from '../../server/main.ts';
 import { clientUpload, createUpload, metricValue, MiB, objectPath, randomData, raw, sha256Hex, uniqueName } from '../gateway/pairings.ts';
 import { startTestGateway } from '../support/gateway.ts';
 import { createTestBucket, redisUrl, s3TestSettings } from '../support/services.ts';
+import { freePort } from '../support/ports.ts';
 
 const CONF = join(import.meta.dirname, '../../deploy/nginx/nginx.conf');
 
@@ -29,14 +29,6 @@ async function nginxPrefix(servers: string[], port?: number): Promise<string> {
   }
   await writeFile(join(dir, 'upstreams.conf'), `upstream gateways {\n${servers.map((s) => `  server ${s};\n`).join('')}  keepalive 8;\n}\n`);
   return dir;
-}
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const { port } = srv.address() as { port: number };
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  return port;
 }
 
 function run(cmd: string, args: string[]): Promise<{ code: number | null; output: string }> {
