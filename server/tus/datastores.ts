@@ -1,40 +1,15 @@
-import { constants, createReadStream } from 'node:fs';
-import { access, open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { DeleteObjectsCommand, HeadBucketCommand, HeadObjectCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
-import { FileStore } from '@tus/file-store';
 import { S3Store as TusS3Store, type MetadataValue } from '@tus/s3-store';
 import type { Metrics } from '../metrics.ts';
 import { describeBucketFailure } from '../storage/s3-check.ts';
 import { observeS3 } from '../storage/s3-client.ts';
-import { MemoryKvStore, type DataStore, type KvStore, type Upload } from '@tus/utils';
+import { MemoryKvStore, type KvStore } from '@tus/utils';
 import { GatewayError } from '../errors.ts';
 import type { Config } from '../config.ts';
 import type { Store } from '../storage/store.ts';
-import type { RangeReader } from './datastore.ts';
-import { fileDataPath, readFileData, type ImportFile, type Placement } from './finalize.ts';
-import { FileRecordStore } from './records.ts';
-
-export interface InnerDatastore {
-  datastore: DataStore;
-  readRange?: RangeReader;
-  idPrefix?: string;
-  placement: Placement;
-  readAll: (id: string) => Promise<Readable>;
-  ping: () => Promise<void>;
-  /** Ids the datastore holds, where it can list them cheaply (file). */
-  listLive?: () => Promise<string[]>;
-  /**
-   * Makes sure a complete upload's data is whole in the datastore. s3: the process can
-   * die after the last part and before CompleteMultipartUpload; the parts then add up
-   * to the length but there is no object to copy or read.
-   */
-  ensureComplete?: (id: string, size: number) => Promise<void>;
-  /** Removes everything the datastore keeps of an upload, where its own remove() falls short (s3). */
-  remove?: (id: string) => Promise<void>;
-  /** Flushes an upload's data to stable storage (file). */
-  sync?: (id: string) => Promise<void>;
-}
+import type { TusAdapter } from './adapter.ts';
+import { createFileAdapter } from './file-datastore.ts';
 
 /** The S3 client settings shared by the s3 Store and the s3 datastore (S3-TEST-SERVER.md: checksums). */
 export function s3ClientConfig(s3: Config['storage']['s3']): S3ClientConfig {
@@ -51,41 +26,10 @@ export function s3ClientConfig(s3: Config['storage']['s3']): S3ClientConfig {
 
 const isS3NotFound = (err: unknown) => ['NotFound', 'NoSuchKey', 'NoSuchUpload'].includes((err as { name?: string }).name ?? '');
 
-const hasImportFile = (store: Store): store is Store & { importFile: ImportFile } =>
-  typeof (store as { importFile?: unknown }).importFile === 'function';
-
-/** The tus datastore chosen by `tus.datastore`, with how its data reaches the Store. */
-export async function createInnerDatastore(config: Config, store: Store, s3Cache?: KvStore<MetadataValue>, metrics?: Metrics): Promise<InnerDatastore> {
+/** The tus datastore adapter chosen by `tus.datastore` (file: file-datastore.ts; s3: below). */
+export async function createTusAdapter(config: Config, store: Store, s3Cache?: KvStore<MetadataValue>, metrics?: Metrics): Promise<TusAdapter> {
   const expiration = config.tus.expiration;
-  if (config.tus.datastore === 'file') {
-    const directory = config.tus.file.directory;
-    const dataPath = fileDataPath(directory);
-    // Atomic replacement of the per-upload JSON (docs/tus-server-notes.md #9: FileKvStore's plain writeFile can tear).
-    const configstore = new FileRecordStore<Upload>(directory, '.json');
-    const datastore = new FileStore({ directory, configstore, expirationPeriodInMilliseconds: expiration });
-    return {
-      datastore,
-      readRange: (id, start, end) =>
-        end > start ? createReadStream(dataPath(id), { start, end: end - 1 }) : Readable.from([]),
-      placement: hasImportFile(store)
-        ? { kind: 'link', dataPath, importFile: (p, k, i) => store.importFile(p, k, i) }
-        : { kind: 'stream', read: readFileData(directory) },
-      readAll: readFileData(directory),
-      ping: () =>
-        access(directory, constants.W_OK).catch((err) => {
-          throw new GatewayError('ServiceUnavailable', `tus directory not writable: ${directory}`, { cause: err });
-        }),
-      listLive: () => configstore.list(),
-      sync: async (id) => {
-        const fh = await open(dataPath(id), 'r+');
-        try {
-          await fh.datasync();
-        } finally {
-          await fh.close();
-        }
-      },
-    };
-  }
+  if (config.tus.datastore === 'file') return createFileAdapter(config, store);
 
   const s3 = config.storage.s3;
   const clientConfig = s3ClientConfig(s3);

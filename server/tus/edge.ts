@@ -4,7 +4,7 @@ import { GatewayError } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
 import { encodeKeyPath } from '../storage/keys.ts';
 import { CHECKSUM_ALGORITHMS, parseUploadChecksum, tusRequestContext } from './checksum.ts';
-import type { GatewayDataStore } from './datastore.ts';
+import type { HashingDataStore } from './hashing-datastore.ts';
 import type { Finalizer } from './finalize.ts';
 import { isValidHost } from './location.ts';
 import { encodeUploadMetadata, parseUploadMetadata, validateUploadMetadata } from './metadata.ts';
@@ -18,7 +18,7 @@ const OVERRIDABLE = new Set(['GET', 'HEAD', 'POST', 'PATCH', 'DELETE', 'OPTIONS'
 export interface EdgeDeps {
   path: string;
   tus: Server;
-  datastore: GatewayDataStore;
+  datastore: HashingDataStore;
   finalizer: Finalizer;
   records: RecordStore<UploadRecord>;
   metrics: Metrics;

@@ -1,6 +1,4 @@
-import { createReadStream } from 'node:fs';
 import { link, rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { Locker } from '@tus/utils';
 import { GatewayError, errors, toGatewayError } from '../errors.ts';
@@ -8,37 +6,20 @@ import type { Hooks } from '../hooks/index.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Store } from '../storage/store.ts';
-import type { GatewayDataStore } from './datastore.ts';
+import type { TusAdapter } from './adapter.ts';
+import type { HashingDataStore } from './hashing-datastore.ts';
 import { contentTypeFor, normalizeMetadata, objectKeyFor } from './metadata.ts';
 import type { RecordStore } from './records.ts';
 import { ResumableSha256, type HashState } from './sha256-state.ts';
 import type { UploadRecord } from './upload-record.ts';
 
-/** How the finished bytes of an upload reach the Store. */
-export type Placement =
-  /** file datastore → localfs: hard-link the data file and rename it into the Store (zero copy). */
-  | { kind: 'link'; dataPath: (id: string) => string; importFile: ImportFile }
-  /** s3 datastore → s3 Store in the same bucket: server-side copy of the tus object. */
-  | { kind: 'copy'; sourceKey: (id: string) => string }
-  /** Any other pairing: stream the data from the datastore into Store.put. */
-  | { kind: 'stream'; read: (id: string) => Promise<Readable> };
-
-export type ImportFile = (
-  path: string,
-  key: string,
-  info: { size: number; contentType: string; metadata: Record<string, string>; sha256: string },
-) => Promise<unknown>;
-
 export interface FinalizerDeps {
-  datastore: GatewayDataStore;
+  datastore: HashingDataStore;
   store: Store;
   records: RecordStore<UploadRecord>;
   hashes: RecordStore<HashState>;
-  placement: Placement;
-  /** Completes the datastore's copy of an upload whose bytes are all in (see InnerDatastore.ensureComplete). */
-  ensureComplete?: (id: string, size: number) => Promise<void>;
-  /** Reads the whole upload once, when its hash state was lost. */
-  readAll: (id: string) => Promise<Readable>;
+  /** How the bytes become an object, how they are read again, how they are completed. */
+  adapter: Pick<TusAdapter, 'placement' | 'readAll' | 'ensureComplete'>;
   logger: Logger;
   metrics: Metrics;
   /** With several instances: a shared locker, so that only one of them finalizes an upload. */
@@ -113,7 +94,7 @@ export class Finalizer {
     };
     await records.set(id, record);
     try {
-      await this.deps.ensureComplete?.(id, upload.size);
+      await this.deps.adapter.ensureComplete?.(id, upload.size);
       const sha256 = await this.digest(id, upload.size);
       checkDeclaredDigest(metadata, sha256);
       const objectMetadata = { ...metadata, sha256, uploadId: id };
@@ -171,7 +152,7 @@ export class Finalizer {
     if (restored) return restored.digest();
     this.deps.logger.warn({ event: 'upload.rehash', uploadId: id, stateOffset: saved?.offset ?? null, size }, 'hash state lost: reading the upload again');
     const hash = await ResumableSha256.create();
-    for await (const chunk of await this.deps.readAll(id)) {
+    for await (const chunk of await this.deps.adapter.readAll(id)) {
       hash.update(chunk as Buffer);
       if (hash.backlog >= 16 * 2 ** 20) await hash.settled();
     }
@@ -181,7 +162,8 @@ export class Finalizer {
   }
 
   private async place(id: string, key: string, size: number, contentType: string, metadata: Record<string, string>, sha256: string) {
-    const { placement, store } = this.deps;
+    const { store } = this.deps;
+    const { placement } = this.deps.adapter;
     if (size === 0) {
       // @tus/s3-store never completes a multipart upload without parts: there is no tus object to copy.
       await store.put(key, Readable.from([]), { size: 0, contentType, metadata });
@@ -218,8 +200,3 @@ function checkDeclaredDigest(metadata: Record<string, string>, sha256: string): 
     throw errors.checksumMismatch(`the upload's sha256 is ${sha256}, not the declared ${declared.toLowerCase()}: no object was stored`);
   }
 }
-
-/** The file datastore's data file for `id`. */
-export const fileDataPath = (directory: string) => (id: string) => join(directory, id);
-
-export const readFileData = (directory: string) => async (id: string) => createReadStream(join(directory, id));

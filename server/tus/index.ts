@@ -11,8 +11,8 @@ import { encodeKeyPath, validateKey } from '../storage/keys.ts';
 import { S3_METADATA_LIMIT, s3MetadataBytes } from '../storage/s3-metadata.ts';
 import type { Store } from '../storage/store.ts';
 import { prepareSpool } from './checksum.ts';
-import { GatewayDataStore } from './datastore.ts';
-import { createInnerDatastore } from './datastores.ts';
+import { HashingDataStore } from './hashing-datastore.ts';
+import { createTusAdapter } from './datastores.ts';
 import { tusEdge, uploadIdFromPath } from './edge.ts';
 import { uploadLocation } from './location.ts';
 import { Finalizer } from './finalize.ts';
@@ -56,12 +56,9 @@ export async function createTusGateway({ config, store, logger, metrics, hooks }
   // The hash state is re-derivable from the data (file) or the object (s3): no fsync per PATCH.
   const hashes: RecordStore<HashState> = shared?.hashes ?? new FileRecordStore<HashState>(join(stateDir, 'hashes'), '.json', false);
 
-  const inner = await createInnerDatastore(config, store, shared?.s3Cache, metrics);
-  const datastore = new GatewayDataStore(inner.datastore, {
-    hashes, records, metrics, readRange: inner.readRange, idPrefix: inner.idPrefix, sync: inner.sync, remove: inner.remove,
-    spoolDir: await prepareSpool(join(stateDir, 'spool')),
-  });
-  const finalizer = new Finalizer({ datastore, store, records, hashes, placement: inner.placement, readAll: inner.readAll, ensureComplete: inner.ensureComplete, logger, metrics, locker: shared?.finalizeLocker, hooks });
+  const adapter = await createTusAdapter(config, store, shared?.s3Cache, metrics);
+  const datastore = new HashingDataStore(adapter, { hashes, records, metrics, spoolDir: await prepareSpool(join(stateDir, 'spool')) });
+  const finalizer = new Finalizer({ datastore, store, records, hashes, adapter, logger, metrics, locker: shared?.finalizeLocker, hooks });
   // The key rules hold for the object this upload will become: refuse at creation, not after the last byte
   // (also for the metadata a preCreate hook merged in).
   const checkNewObject = (metadata: Record<string, string>) => {
@@ -128,7 +125,7 @@ export async function createTusGateway({ config, store, logger, metrics, hooks }
 
   tus.on(EVENTS.POST_TERMINATE, () => metrics.uploadsTerminated.inc());
 
-  const sweeper = startSweeper({ config, datastore, records, hashes, finalizer, logger, listLive: inner.listLive, hooks });
+  const sweeper = startSweeper({ config, datastore, records, hashes, finalizer, logger, listLive: adapter.listLive, hooks });
 
   return {
     middleware: tusEdge({
@@ -163,7 +160,7 @@ export async function createTusGateway({ config, store, logger, metrics, hooks }
       };
     },
     async ping() {
-      await Promise.all([inner.ping(), shared?.ping()]);
+      await Promise.all([adapter.ping(), shared?.ping()]);
     },
     async close() {
       sweeper.stop();
@@ -179,7 +176,7 @@ export async function createTusGateway({ config, store, logger, metrics, hooks }
  * are not terminations); @tus/server has no awaited hook for termination, its
  * POST_TERMINATE event fires after the answer is written.
  */
-function announcingTermination(datastore: GatewayDataStore, hooks: Hooks): GatewayDataStore {
+function announcingTermination(datastore: HashingDataStore, hooks: Hooks): HashingDataStore {
   const remove = async (id: string) => {
     const live = await datastore.getLiveUpload(id).catch(() => undefined);
     if (live) {

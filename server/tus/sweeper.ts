@@ -1,7 +1,7 @@
 import type { Config } from '../config.ts';
 import type { Hooks } from '../hooks/index.ts';
 import type { Logger } from '../logger.ts';
-import type { GatewayDataStore } from './datastore.ts';
+import type { HashingDataStore } from './hashing-datastore.ts';
 import type { Finalizer } from './finalize.ts';
 import { normalizeMetadata, objectKeyFor } from './metadata.ts';
 import type { RecordStore } from './records.ts';
@@ -10,7 +10,7 @@ import type { UploadRecord } from './upload-record.ts';
 
 export interface SweeperDeps {
   config: Config;
-  datastore: GatewayDataStore;
+  datastore: HashingDataStore;
   records: RecordStore<UploadRecord>;
   hashes: RecordStore<HashState>;
   finalizer: Finalizer;

@@ -1,20 +1,18 @@
 import { Transform, pipeline, type Readable } from 'node:stream';
 import { DataStore, ERRORS, Upload } from '@tus/utils';
 import type { Metrics } from '../metrics.ts';
+import type { TusAdapter } from './adapter.ts';
 import { receiveVerified, tusRequestContext } from './checksum.ts';
 import type { RecordStore } from './records.ts';
 import { ResumableSha256, type HashState } from './sha256-state.ts';
 import type { UploadRecord } from './upload-record.ts';
-
-/** Reads bytes [start, end) of an upload's data as it is now, where the datastore can (file: yes; s3: no). */
-export type RangeReader = (id: string, start: number, end: number) => Readable | undefined;
 
 const CHECKPOINT_EVERY = 4 * 2 ** 20;
 const SYNC_EVERY = 64 * 2 ** 20;
 const MAX_HASH_BACKLOG = 16 * 2 ** 20;
 
 /**
- * Wraps the tus datastore (file or s3) with what the gateway adds to it:
+ * Wraps a tus datastore adapter (file or s3, see adapter.ts) with what the gateway adds to it:
  * - the sha256 of every upload computed as the bytes arrive, its state saved after
  *   every PATCH so that a resume, even in another process, continues it;
  * - an id prefix (the s3 datastore keeps its objects under `storage.s3.tusPrefix`);
@@ -22,30 +20,26 @@ const MAX_HASH_BACKLOG = 16 * 2 ** 20;
  *   the gateway's durable record: @tus/server's PostHandler calls getUpload() after
  *   onUploadFinish and would answer 410 (docs/tus-server-notes.md #2).
  */
-export class GatewayDataStore extends DataStore {
+export class HashingDataStore extends DataStore {
   private readonly lengthJustDeclared = new Set<string>();
+  readonly inner: DataStore;
   constructor(
-    readonly inner: DataStore,
+    readonly adapter: TusAdapter,
     private readonly deps: {
       hashes: RecordStore<HashState>;
       records: RecordStore<UploadRecord>;
-      readRange?: RangeReader;
-      idPrefix?: string;
       metrics: Metrics;
-      /** Replaces the inner datastore's remove() (s3: see datastores.ts). Takes the gateway's id. */
-      remove?: (id: string) => Promise<void>;
-      /** Flushes an upload's data to disk (file datastore), so acknowledged bytes survive a power loss too. */
-      sync?: (id: string) => Promise<void>;
       /** Where checksummed bodies are received before they are verified (see checksum.ts). */
       spoolDir: string;
     },
   ) {
     super();
-    this.extensions = [...inner.extensions, 'checksum'];
+    this.inner = adapter.datastore;
+    this.extensions = [...this.inner.extensions, 'checksum'];
   }
 
   private innerId(id: string): string {
-    return (this.deps.idPrefix ?? '') + id;
+    return (this.adapter.idPrefix ?? '') + id;
   }
 
   private outer(upload: Upload, id: string): Upload {
@@ -60,7 +54,7 @@ export class GatewayDataStore extends DataStore {
   }
 
   override async remove(id: string): Promise<void> {
-    await (this.deps.remove ? this.deps.remove(id) : this.inner.remove(this.innerId(id)));
+    await (this.adapter.remove ? this.adapter.remove(id) : this.inner.remove(this.innerId(id)));
     await this.deps.hashes.delete(id);
     // Termination forgets the upload; after finalization only the tus copy goes, the record stays.
     const rec = await this.deps.records.get(id);
@@ -190,7 +184,8 @@ export class GatewayDataStore extends DataStore {
       };
     }
     let sinceSync = 0;
-    const { metrics, sync } = this.deps;
+    const { metrics } = this.deps;
+    const sync = this.adapter.flush;
     // Flushing as the bytes arrive, in the background, keeps the flush at the end of the
     // PATCH — and at finalization — short whatever the upload's size.
     let syncing: Promise<void> = Promise.resolve();
@@ -246,7 +241,7 @@ export class GatewayDataStore extends DataStore {
     const saved = await this.deps.hashes.get(id).catch(() => undefined); // unreadable (torn by a power cut) = lost
     const restored = saved && saved.offset <= offset ? await ResumableSha256.restore(saved) : undefined;
     if (restored?.offset === offset) return restored;
-    if (!this.deps.readRange) return undefined; // s3: finalization reads the object once instead
+    if (!this.adapter.readRange) return undefined; // s3: finalization reads the object once instead
     // The state is behind (a crash between the write and the save) or lost: catch up from the data.
     const hash = restored ?? (await ResumableSha256.create());
     return (await this.catchUp(id, hash, offset)) ? hash : undefined;
@@ -254,7 +249,7 @@ export class GatewayDataStore extends DataStore {
 
   private async catchUp(id: string, hash: ResumableSha256, to: number): Promise<boolean> {
     if (hash.offset === to) return true;
-    const stream = this.deps.readRange?.(id, hash.offset, to);
+    const stream = this.adapter.readRange?.(id, hash.offset, to);
     if (!stream) return false;
     for await (const chunk of stream) {
       hash.update(chunk as Buffer);
