@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "sha256_state",
-      "sources": ["sha256_state.c"],
+      "sources": ["sha256_state.c", "write_batch.c"],
       "cflags": ["-O2", "-Wno-deprecated-declarations"]
     }
   ]

@@ -5,8 +5,7 @@
  * to addons: the same SHA-NI/AVX code as node:crypto, at the same speed.
  * The state is OpenSSL's SHA256_CTX, copied as is; its size is checked on every call.
  */
-#include <node_api.h>
-#include <openssl/sha.h>
+#include "sha256_state.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,7 +20,7 @@ static SHA256_CTX *raw_ctx(napi_env env, napi_value v) {
 
 /* A state read back from disk or Redis is checked before use: SHA256_Update indexes
    its block buffer by `num`, so a damaged one must never reach it. */
-static SHA256_CTX *ctx_of(napi_env env, napi_value v) {
+SHA256_CTX *sha256_ctx_of(napi_env env, napi_value v) {
   SHA256_CTX *ctx = raw_ctx(env, v);
   if (ctx && (ctx->num >= SHA256_CBLOCK || ctx->md_len != SHA256_DIGEST_LENGTH)) {
     napi_throw_range_error(env, NULL, "not a sha256 state");
@@ -42,7 +41,7 @@ static napi_value update(napi_env env, napi_callback_info info) {
   size_t argc = 2; napi_value argv[2];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   if (argc < 2) { napi_throw_type_error(env, NULL, "update(state, chunk)"); return NULL; }
-  SHA256_CTX *ctx = ctx_of(env, argv[0]);
+  SHA256_CTX *ctx = sha256_ctx_of(env, argv[0]);
   if (!ctx) return NULL;
   void *data; size_t len;
   if (napi_get_buffer_info(env, argv[1], &data, &len) != napi_ok) {
@@ -56,7 +55,7 @@ static napi_value update(napi_env env, napi_callback_info info) {
 static napi_value final(napi_env env, napi_callback_info info) {
   size_t argc = 1; napi_value argv[1];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  SHA256_CTX *ctx = argc ? ctx_of(env, argv[0]) : NULL;
+  SHA256_CTX *ctx = argc ? sha256_ctx_of(env, argv[0]) : NULL;
   if (!ctx) return NULL;
   SHA256_CTX copy = *ctx; /* digest a copy: the caller's state stays usable */
   unsigned char md[SHA256_DIGEST_LENGTH];
@@ -103,7 +102,7 @@ static napi_value update_async(napi_env env, napi_callback_info info) {
   size_t argc = 2; napi_value argv[2];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   if (argc < 2) { napi_throw_type_error(env, NULL, "updateAsync(state, chunks)"); return NULL; }
-  SHA256_CTX *ctx = ctx_of(env, argv[0]);
+  SHA256_CTX *ctx = sha256_ctx_of(env, argv[0]);
   if (!ctx) return NULL;
   uint32_t n;
   if (napi_get_array_length(env, argv[1], &n) != napi_ok) { napi_throw_type_error(env, NULL, "chunks must be an array"); return NULL; }
@@ -144,6 +143,7 @@ static napi_value module_init(napi_env env, napi_value exports) {
   napi_set_named_property(env, exports, "final", fn);
   napi_create_uint32(env, (uint32_t)sizeof(SHA256_CTX), &size);
   napi_set_named_property(env, exports, "stateSize", size);
+  write_batch_register(env, exports);
   return exports;
 }
 

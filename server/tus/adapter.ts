@@ -17,9 +17,10 @@ export interface TusAdapter {
    * Writes a PATCH body and feeds the same bytes to `hash`, in one pass (the file adapter:
    * one pool job per batch hashes, writes and starts writeback). Resolves with the new
    * offset once the bytes are as durable as `flush` makes them. Without it, the hashing
-   * wrapper hashes in front of `datastore.write`. Takes the gateway's id.
+   * wrapper hashes in front of `datastore.write`. `hash` (at `offset`) is undefined when the
+   * state is lost and cannot be had again cheaply. Takes the gateway's id.
    */
-  writeHashed?: (body: Readable, id: string, offset: number, hash: ResumableSha256) => Promise<number>;
+  writeHashed?: (body: Readable, id: string, offset: number, hash: ResumableSha256 | undefined) => Promise<number>;
   /** Reads bytes [start, end) of an upload's data as it is now, where the datastore can (file: yes; s3: no). */
   readRange?: RangeReader;
   /** Reads an upload's whole data once (finalization, when the hash state was lost). Takes the gateway's id. */

@@ -8,6 +8,7 @@ import { GatewayError } from '../errors.ts';
 import type { Config } from '../config.ts';
 import type { Store } from '../storage/store.ts';
 import type { ImportFile, TusAdapter } from './adapter.ts';
+import { writeBody } from './batch-writer.ts';
 import { FileRecordStore } from './records.ts';
 
 /** The file datastore's data file for `id`: `{tus.file.directory}/{id}` (@tus/file-store's layout). */
@@ -26,7 +27,7 @@ export function createFileAdapter(config: Config, store: Store): TusAdapter {
   const dataPath = fileDataPath(directory);
   const readAll = async (id: string): Promise<Readable> => createReadStream(dataPath(id));
   // Atomic replacement of the per-upload JSON (docs/tus-server-notes.md #9: FileKvStore's plain writeFile can tear).
-  const configstore = new FileRecordStore<Upload>(directory, '.json');
+  const configstore = new FileRecordStore<Upload>(directory, '.json', true, { cache: true });
   const datastore = new FileStore({ directory, configstore, expirationPeriodInMilliseconds: config.tus.expiration });
   return {
     datastore,
@@ -40,6 +41,15 @@ export function createFileAdapter(config: Config, store: Store): TusAdapter {
         throw new GatewayError('ServiceUnavailable', `tus directory not writable: ${directory}`, { cause: err });
       }),
     listLive: () => configstore.list(),
+    // @tus/file-store's own write() goes through a 64 KiB fs.WriteStream; this one batches (batch-writer.ts).
+    writeHashed: async (body, id, offset, hash) => {
+      const fh = await open(dataPath(id), 'r+');
+      try {
+        return await writeBody(fh.fd, body, offset, hash);
+      } finally {
+        await fh.close();
+      }
+    },
     flush: async (id) => {
       const fh = await open(dataPath(id), 'r+');
       try {

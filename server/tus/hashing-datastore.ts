@@ -183,6 +183,7 @@ export class HashingDataStore extends DataStore {
         }
       };
     }
+    if (this.adapter.writeHashed) return this.writeThrough(this.adapter.writeHashed, readable, id, offset, hash, checkpoints, bodyDone);
     let sinceSync = 0;
     const { metrics } = this.deps;
     const sync = this.adapter.flush;
@@ -232,6 +233,25 @@ export class HashingDataStore extends DataStore {
         throw syncError;
       }
     }
+    await this.settle(id, hash, checkpoints, newOffset);
+    return newOffset;
+  }
+
+  /** The adapter writes and hashes in one pass (file: batch-writer.ts), flushed before it resolves. */
+  private async writeThrough(write: NonNullable<TusAdapter['writeHashed']>, readable: Readable, id: string, offset: number,
+    hash: ResumableSha256 | undefined, checkpoints: HashState[], bodyDone: () => void): Promise<number> {
+    for (const event of ['end', 'close', 'error']) readable.once(event, bodyDone);
+    const received = this.deps.metrics.bytesReceived;
+    let newOffset: number;
+    try {
+      newOffset = await write(readable, id, offset, hash);
+    } catch (err) {
+      const actual = await this.inner.getUpload(this.innerId(id)).then((u) => u.offset, () => undefined);
+      if (actual !== undefined && actual > offset) received.inc(actual - offset);
+      await this.settle(id, hash, checkpoints, actual);
+      throw err;
+    }
+    received.inc(newOffset - offset);
     await this.settle(id, hash, checkpoints, newOffset);
     return newOffset;
   }

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { groupFlusher, syncDirectory } from './group-flush.ts';
 
 /**
  * A small durable key → JSON document store. Used for the gateway's own upload
@@ -17,19 +18,40 @@ export interface RecordStore<T> {
 
 const SAFE_KEY = /^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,199}$/;
 
+/** Records kept in memory per store, at most (an upload's record is read ~10 times in its life). */
+const CACHE_ENTRIES = 2000;
+
 /**
  * One `{key}{suffix}` file per record in `directory`, replaced atomically:
- * write a temporary file, fsync it, rename it over the old one. A crash leaves
- * either the old or the new document, never a torn one.
+ * write a temporary file, fsync it, rename it over the old one, fsync the directory
+ * (the rename lives in the directory: without that, a new record can vanish on power
+ * loss). A crash leaves either the old or the new document, never a torn one. The
+ * flushes go through the group commit (group-flush.ts): records written together share
+ * their flushes.
+ *
+ * `cache`: reads are served from memory, written through — for a directory this
+ * process alone writes (the file datastore is one instance's: docs/operations.md).
  */
 export class FileRecordStore<T> implements RecordStore<T> {
   private ready: Promise<unknown> | undefined;
+  /** The JSON text of each record known (parsed on every get: callers may change what they get). */
+  private readonly cache: Map<string, string> | undefined;
 
   constructor(
     readonly directory: string,
     private readonly suffix = '.json',
     private readonly durable = true,
-  ) {}
+    options: { cache?: boolean } = {},
+  ) {
+    this.cache = options.cache ? new Map() : undefined;
+  }
+
+  private remember(key: string, text: string): void {
+    if (!this.cache) return;
+    this.cache.delete(key);
+    this.cache.set(key, text);
+    if (this.cache.size > CACHE_ENTRIES) this.cache.delete(this.cache.keys().next().value!);
+  }
 
   private path(key: string): string {
     if (!SAFE_KEY.test(key)) throw new Error(`unsafe record key: ${JSON.stringify(key)}`);
@@ -37,37 +59,64 @@ export class FileRecordStore<T> implements RecordStore<T> {
   }
 
   async get(key: string): Promise<T | undefined> {
-    let text: string;
-    try {
-      text = await readFile(this.path(key), 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw err;
+    const path = this.path(key);
+    let text = this.cache?.get(key);
+    if (text === undefined) {
+      try {
+        text = await readFile(path, 'utf8');
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+        throw err;
+      }
+      const parsed = JSON.parse(text) as T;
+      // Unless a set() (newer than what was read) got there meanwhile.
+      if (this.cache && !this.cache.has(key)) this.remember(key, text);
+      return parsed;
     }
     return JSON.parse(text) as T;
   }
 
-  async set(key: string, value: T): Promise<void> {
+  /** Writes of a key in the order they were asked for: the last set() is the document on disk and in the cache. */
+  private readonly writes = new Map<string, Promise<void>>();
+
+  set(key: string, value: T): Promise<void> {
+    const before = this.writes.get(key);
+    const done: Promise<void> = (before ? before.catch(() => undefined) : Promise.resolve())
+      .then(() => this.write(key, value))
+      .finally(() => {
+        if (this.writes.get(key) === done) this.writes.delete(key);
+      });
+    this.writes.set(key, done);
+    return done;
+  }
+
+  private async write(key: string, value: T): Promise<void> {
     this.ready ??= mkdir(this.directory, { recursive: true });
     await this.ready;
     const target = this.path(key);
     const tmp = join(this.directory, `.${key}.${randomBytes(6).toString('hex')}.tmp`);
+    const text = JSON.stringify(value);
     const fh = await open(tmp, 'w', 0o644);
     try {
-      await fh.writeFile(JSON.stringify(value));
-      if (this.durable) await fh.sync();
+      await fh.writeFile(text);
+      if (this.durable) await groupFlusher.flush(fh.fd);
     } finally {
       await fh.close();
     }
     try {
       await rename(tmp, target);
     } catch (err) {
+      this.cache?.delete(key);
       await rm(tmp, { force: true });
       throw err;
     }
+    this.remember(key, text);
+    if (this.durable) await syncDirectory(this.directory);
   }
 
+  /** Not flushed: a deleted record that comes back after a power cut is one the sweeper removes again. */
   async delete(key: string): Promise<void> {
+    this.cache?.delete(key);
     await rm(this.path(key), { force: true });
   }
 

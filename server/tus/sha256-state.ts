@@ -1,7 +1,6 @@
-import { createRequire } from 'node:module';
-import { join } from 'node:path';
+import { writev } from 'node:fs';
 import { createSHA256, type IHasher } from 'hash-wasm';
-import { PACKAGE_ROOT } from '../package-root.ts';
+import { native, type NativeAddon } from './native-addon.ts';
 
 /**
  * A sha256 whose state can be written down and picked up again in another
@@ -24,33 +23,18 @@ export interface HashState {
   engine: 'openssl' | 'wasm';
 }
 
-interface NativeSha256 {
-  stateSize: number;
-  init(state: Buffer): void;
-  update(state: Buffer, chunk: Uint8Array): void;
-  /** The same update on a libuv pool thread: the event loop's core stays free for the upload. */
-  updateAsync(state: Buffer, chunks: Uint8Array[]): Promise<void>;
-  final(state: Buffer): Buffer;
-}
-
-const native: NativeSha256 | undefined = (() => {
-  try {
-    return createRequire(import.meta.url)(join(PACKAGE_ROOT, 'native/sha256/build/Release/sha256_state.node')) as NativeSha256;
-  } catch {
-    return undefined;
-  }
-})();
-
 export const sha256Engine: HashState['engine'] = native ? 'openssl' : 'wasm';
 
 interface Engine {
   /** Hashes the chunks in order; resolves when done. The engine's state must not be read meanwhile. */
   update(chunks: Uint8Array[]): Promise<void> | void;
+  /** Writes the chunks to `fd` at `position` and hashes exactly the bytes written (see writeChunks). */
+  writeAndUpdate(fd: number, position: number, chunks: Uint8Array[], waitFrom: number, waitTo: number): Promise<number>;
   save(): string;
   digest(): string;
 }
 
-function opensslEngine(n: NativeSha256, saved?: string): Engine {
+function opensslEngine(n: NativeAddon, saved?: string): Engine {
   const state = Buffer.alloc(n.stateSize);
   if (saved) {
     const bytes = Buffer.from(saved, 'base64');
@@ -62,6 +46,7 @@ function opensslEngine(n: NativeSha256, saved?: string): Engine {
   }
   return {
     update: (chunks) => n.updateAsync(state, chunks),
+    writeAndUpdate: (fd, position, chunks, waitFrom, waitTo) => n.writeAsync(state, fd, position, chunks, waitFrom, waitTo),
     save: () => state.toString('base64'),
     digest: () => n.final(state).toString('hex'),
   };
@@ -71,13 +56,74 @@ async function wasmEngine(saved?: string): Promise<Engine> {
   const h: IHasher = await createSHA256();
   h.init();
   if (saved) h.load(Buffer.from(saved, 'base64'));
+  const update = (chunks: Uint8Array[]) => {
+    for (const c of chunks) h.update(c);
+  };
   return {
-    update: (chunks) => {
-      for (const c of chunks) h.update(c);
+    update,
+    writeAndUpdate: async (fd, position, chunks, waitFrom, waitTo) => {
+      let written = 0;
+      try {
+        written = await writeChunks(fd, position, chunks, waitFrom, waitTo);
+        return written;
+      } catch (err) {
+        written = (err as { written?: number }).written ?? 0;
+        throw err;
+      } finally {
+        update(prefix(chunks, written));
+      }
     },
     save: () => Buffer.from(h.save()).toString('base64'),
     digest: () => h.digest('hex'),
   };
+}
+
+const writevP = (fd: number, chunks: Uint8Array[], position: number) =>
+  new Promise<number>((resolve, reject) => writev(fd, chunks, position, (err, n) => (err ? reject(err) : resolve(n))));
+
+/** The first `bytes` bytes of `chunks`. */
+function prefix(chunks: Uint8Array[], bytes: number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (const c of chunks) {
+    if (bytes <= 0) break;
+    out.push(c.length <= bytes ? c : c.subarray(0, bytes));
+    bytes -= c.length;
+  }
+  return out;
+}
+
+/**
+ * Writes `chunks` to `fd` at `position` (one pool job with the addon: see native-addon.ts;
+ * else node:fs writev, without the early writeback). Resolves with the bytes written; a
+ * failure carries `written`, the bytes written before it.
+ */
+export async function writeChunks(fd: number, position: number, chunks: Uint8Array[], waitFrom: number, waitTo: number): Promise<number> {
+  if (native) return native.writeAsync(null, fd, position, chunks, waitFrom, waitTo);
+  const total = chunks.reduce((n, c) => n + c.length, 0);
+  let written = 0;
+  try {
+    while (written < total) {
+      const n = await writevP(fd, written ? prefixFrom(chunks, written) : chunks, position + written);
+      if (n === 0) throw Object.assign(new Error('write returned 0'), { code: 'EIO' });
+      written += n;
+    }
+  } catch (err) {
+    throw Object.assign(err as Error, { written });
+  }
+  return written;
+}
+
+/** `chunks` without their first `bytes` bytes. */
+function prefixFrom(chunks: Uint8Array[], bytes: number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (const c of chunks) {
+    if (bytes >= c.length) bytes -= c.length;
+    else {
+      out.push(bytes ? c.subarray(bytes) : c);
+      bytes = 0;
+    }
+  }
+  return out;
 }
 
 /**
@@ -136,6 +182,27 @@ export class ResumableSha256 {
       this.failed = err;
     } finally {
       this.running = undefined;
+    }
+  }
+
+  /**
+   * Writes `chunks` at `position` (which must be `offset`: the state follows the file)
+   * and hashes exactly the bytes written, in one pool job with the addon. A failure
+   * carries `written`; `offset` then counts those bytes too.
+   */
+  async writeAt(fd: number, position: number, chunks: Uint8Array[], waitFrom: number, waitTo: number): Promise<number> {
+    await this.settled();
+    if (position !== this.offset) throw new Error(`sha256 state at ${this.offset}, write at ${position}`);
+    let written = 0;
+    try {
+      written = await this.engine.writeAndUpdate(fd, position, chunks, waitFrom, waitTo);
+      return written;
+    } catch (err) {
+      written = (err as { written?: number }).written ?? 0;
+      throw err;
+    } finally {
+      this.offset += written;
+      if (written) this.afterBatch?.();
     }
   }
 
