@@ -20,6 +20,8 @@ export default defineConfig({
       'test/storage/localfs.test.ts',
       'test/storage/localfs-contract.test.ts',
       'test/tus/sha256-state.test.ts',
+      'test/tus/batch-writer.test.ts',
+      'test/tus/records.test.ts',
       'test/client/widget-logic.test.ts',
       'test/ops/startup.test.ts',
       'test/gateway/protocol.test.ts',

@@ -22,7 +22,7 @@ const MAX_HASH_BACKLOG = 16 * 2 ** 20;
  */
 export class HashingDataStore extends DataStore {
   private readonly lengthJustDeclared = new Set<string>();
-  readonly inner: DataStore;
+  readonly inner: DataStore; // the adapter's
   constructor(
     readonly adapter: TusAdapter,
     private readonly deps: {
@@ -38,9 +38,7 @@ export class HashingDataStore extends DataStore {
     this.extensions = [...this.inner.extensions, 'checksum'];
   }
 
-  private innerId(id: string): string {
-    return (this.adapter.idPrefix ?? '') + id;
-  }
+  private innerId = (id: string): string => (this.adapter.idPrefix ?? '') + id;
 
   private outer(upload: Upload, id: string): Upload {
     return new Upload({ ...upload, id });
@@ -241,7 +239,7 @@ export class HashingDataStore extends DataStore {
   private async writeThrough(write: NonNullable<TusAdapter['writeHashed']>, readable: Readable, id: string, offset: number,
     hash: ResumableSha256 | undefined, checkpoints: HashState[], bodyDone: () => void): Promise<number> {
     for (const event of ['end', 'close', 'error']) readable.once(event, bodyDone);
-    const received = this.deps.metrics.bytesReceived;
+    const received = this.deps.metrics.bytesReceived; // the bytes stored, counted once the write settles
     let newOffset: number;
     try {
       newOffset = await write(readable, id, offset, hash);

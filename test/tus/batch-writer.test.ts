@@ -1,0 +1,102 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writeBody } from '../../server/tus/batch-writer.ts';
+import { native } from '../../server/tus/native-addon.ts';
+import { ResumableSha256 } from '../../server/tus/sha256-state.ts';
+
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+/** A body in socket-sized pieces of varying length (as a PATCH's arrive), from real bytes. */
+function pieces(data: Buffer): Buffer[] {
+  const out: Buffer[] = [];
+  for (let i = 0, n = 1; i < data.length; i += n, n = (n * 7919 + 13) % 70_000 + 1) out.push(data.subarray(i, i + n));
+  return out;
+}
+
+describe('writeBody (the file datastore write path)', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'batch-writer-'));
+  });
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+
+  it('runs on the addon (npm ci builds it)', () => {
+    expect(typeof native?.writeAsync).toBe('function');
+    expect(typeof native?.flushAsync).toBe('function');
+  });
+
+  it('writes a body of many small chunks at its offset and hashes exactly those bytes, continuing the hash', async () => {
+    const head = randomBytes(100_000);
+    const data = randomBytes(5 * 2 ** 20 + 4321);
+    const path = join(dir, 'a');
+    await writeFile(path, head);
+    const hash = await ResumableSha256.create();
+    hash.update(head);
+    await hash.settled();
+    const seen: number[] = [];
+    hash.afterBatch = () => seen.push(hash.offset);
+    const fh = await open(path, 'r+');
+    const end = await writeBody(fh.fd, Readable.from(pieces(data)), head.length, hash).finally(() => fh.close());
+    expect(end).toBe(head.length + data.length);
+    const all = Buffer.concat([head, data]);
+    expect((await readFile(path)).equals(all)).toBe(true);
+    expect(hash.offset).toBe(all.length);
+    expect(hash.digest()).toBe(sha(all));
+    // Batches of at least 1 MiB (the last one may be less): 5 MiB is a handful of jobs, not ~80.
+    expect(seen.length).toBeGreaterThanOrEqual(2);
+    expect(seen.length).toBeLessThanOrEqual(6);
+  });
+
+  it('keeps, flushed and hashed, the bytes that arrived before the body failed, and rethrows the body error', async () => {
+    const data = randomBytes(3 * 2 ** 20 + 17);
+    const path = join(dir, 'b');
+    await writeFile(path, '');
+    const hash = await ResumableSha256.create();
+    const ps = pieces(data);
+    let i = 0;
+    // Asked for more only once it holds nothing: every piece is taken before the connection dies.
+    const body = new Readable({
+      highWaterMark: 1,
+      read() {
+        if (i < ps.length) this.push(ps[i++]);
+        else this.destroy(Object.assign(new Error('client went away'), { code: 'ECONNRESET' }));
+      },
+    });
+    const fh = await open(path, 'r+');
+    await expect(writeBody(fh.fd, body, 0, hash).finally(() => fh.close())).rejects.toThrow('client went away');
+    const stored = await readFile(path);
+    expect(stored.length).toBe(data.length);
+    expect(stored.equals(data)).toBe(true);
+    expect(hash.offset).toBe(stored.length);
+    expect(hash.digest()).toBe(sha(stored));
+  });
+
+  it('writes without a hash when none is given, and concurrent uploads all land byte-exact (group flush)', async () => {
+    const bodies = Array.from({ length: 8 }, (_, i) => randomBytes(2 ** 20 + i * 99_999));
+    await Promise.all(
+      bodies.map(async (data, i) => {
+        const path = join(dir, `c${i}`);
+        await writeFile(path, '');
+        const hash = i % 2 ? await ResumableSha256.create() : undefined;
+        const fh = await open(path, 'r+');
+        expect(await writeBody(fh.fd, Readable.from(pieces(data)), 0, hash).finally(() => fh.close())).toBe(data.length);
+        if (hash) expect(hash.digest()).toBe(sha(data));
+      }),
+    );
+    for (const [i, data] of bodies.entries()) expect((await readFile(join(dir, `c${i}`))).equals(data)).toBe(true);
+  });
+
+  it('reports a disk error (here: a file opened read-only) instead of acknowledging bytes', async () => {
+    const path = join(dir, 'd');
+    await writeFile(path, '');
+    const fh = await open(path, 'r');
+    const hash = await ResumableSha256.create();
+    await expect(writeBody(fh.fd, Readable.from(pieces(randomBytes(2 ** 20 + 5))), 0, hash).finally(() => fh.close())).rejects.toMatchObject({ code: 'EBADF' });
+    expect(hash.offset).toBe(0);
+    expect((await readFile(path)).length).toBe(0);
+  });
+});
