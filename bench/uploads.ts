@@ -37,7 +37,7 @@ async function startChild(kind: Kind, dir: string): Promise<{ url: string; stop:
     const overlay = join(dir, 'overlay.yaml');
     await writeFile(overlay, `tus:\n  file: { directory: ${JSON.stringify(join(dir, 'tus'))} }\nstorage:\n  localfs: { root: ${JSON.stringify(join(dir, 'storage'))} }\n`);
     args = ['--import', 'tsx', join(GATEWAY_ROOT, 'server/index.ts')];
-    env = { ...env, HOST: '127.0.0.1', PORT: '0', TUS_DATASTORE: 'file', STORAGE_BACKEND: 'localfs', SIGNING_SECRET: 'bench-signing-secret-of-32-bytes-or-more', LOG_LEVEL: 'warn', CONFIG_FILE: overlay };
+    env = { ...env, HOST: '127.0.0.1', PORT: '0', TUS_DATASTORE: 'file', STORAGE_BACKEND: 'localfs', SIGNING_SECRET: 'bench-signing-secret-of-32-bytes-or-more', LOG_LEVEL: 'info', CONFIG_FILE: overlay };
   } else {
     args = ['--import', 'tsx', join(ROOT, 'bench/bare-server.ts'), join(dir, 'tus')];
   }
@@ -49,7 +49,7 @@ async function startChild(kind: Kind, dir: string): Promise<{ url: string; stop:
   proc.stderr!.on('data', (d) => (out = (out + d).slice(-65536)));
   const exited = once(proc, 'exit');
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${kind} did not start:\n${out}`)), 30_000);
+    const timer = setTimeout(() => reject(new Error(`${kind} did not start:\n${out}`)), 120_000);
     proc.stdout!.on('data', () => {
       const m = /"(?:event":"(?:gateway\.)?listening)","url":"([^"]+)"/.exec(out);
       if (m) {

@@ -6,8 +6,12 @@ const MiB = 2 ** 20;
 /** A pool job costs ~50 µs of the event loop (futexes, a wake-up): hand over MiBs, not 64 KiB chunks. */
 const BATCH = 1 * MiB;
 /** What is received while a job runs, at most, before the body waits (the socket then applies backpressure). */
-const MAX_AHEAD = 8 * MiB;
-/** The bytes not yet on disk trail the written ones by at most this: the final flush is bounded by it. */
+const MAX_AHEAD = 4 * MiB;
+/**
+ * Writeback is waited for, in a pool job of its own beside the writes, once it trails the
+ * written bytes by this; the body waits when it trails by twice this. So the final flush
+ * has at most 2 × this to do, whatever the PATCH's size.
+ */
 const WRITEBACK_LAG = 8 * MiB;
 
 /**
@@ -27,14 +31,31 @@ export async function writeBody(fd: number, body: Readable, offset: number, hash
   let chain: Promise<void> = Promise.resolve();
   let busy = false;
   let diskError: unknown;
+  let waiting: Promise<void> | undefined;
+
+  /** Waits for the writeback of [waited, stored - lag), unless a wait runs already. */
+  const waitWriteback = () => {
+    const to = stored - WRITEBACK_LAG;
+    if (waiting || to <= waited) return;
+    waiting = writeChunks(fd, to, [], waited, to).then(
+      () => {
+        waited = to;
+      },
+      () => undefined, // the final fdatasync reports what went wrong
+    ).finally(() => {
+      waiting = undefined;
+    });
+  };
 
   const run = async (chunks: Buffer[], at: number, len: number) => {
     if (diskError) return;
-    const waitTo = Math.max(waited, at + len - WRITEBACK_LAG);
+    // Too far ahead of the disk: the body waits (the final flush stays bounded).
+    while (waiting && at + len - waited > 2 * WRITEBACK_LAG) await waiting;
     busy = true;
     try {
-      stored += await (hash ? hash.writeAt(fd, at, chunks, waited, waitTo) : writeChunks(fd, at, chunks, waited, waitTo));
-      waited = waitTo;
+      // Writeback started only (waitFrom == waitTo): the waiting is waitWriteback's.
+      stored += await (hash ? hash.writeAt(fd, at, chunks, at, at) : writeChunks(fd, at, chunks, at, at));
+      waitWriteback();
     } catch (err) {
       stored += (err as { written?: number }).written ?? 0;
       diskError = err;
@@ -66,6 +87,7 @@ export async function writeBody(fd: number, body: Readable, offset: number, hash
     bodyError = err;
   }
   await submit();
+  await waiting;
   if (stored > offset || diskError) {
     // "Upload-Offset" acknowledges bytes: they are on disk before it is answered, and
     // before any later HEAD can count them (it reads the file's size).
