@@ -14,7 +14,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -103,6 +103,12 @@ async function upload(base: string, size: number, chunk = size): Promise<number>
   return performance.now() - started;
 }
 
+/** CPU seconds (user + system) a process has used: less at the mercy of a busy machine than wall time. */
+async function cpuSeconds(pid: number): Promise<number> {
+  const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+}
+
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   const m = Math.floor(s.length / 2);
@@ -141,13 +147,16 @@ async function main() {
     for (const row of rows.filter((r) => !ONLY || ONLY.includes(r.name))) {
       const ratios: number[] = [];
       const extras: number[] = [];
+      const cpus: number[] = [];
       for (let rep = 0; rep < REPS; rep++) {
-        const got: Partial<Record<Kind, { value: number; extra?: number }>> = {};
+        const got: Partial<Record<Kind, { value: number; extra?: number; cpu?: number }>> = {};
         for (const kind of (rep % 2 ? ['bare', 'gateway'] : ['gateway', 'bare']) as Kind[]) {
           const dir = await mkdtemp(join(root, `${kind}-`));
           const child = await startChild(kind, dir);
           try {
+            const before = await cpuSeconds(child.proc.pid!);
             got[kind] = await row.measure(child.url);
+            got[kind]!.cpu = (await cpuSeconds(child.proc.pid!)) - before;
           } finally {
             await child.stop();
             await rm(dir, { recursive: true, force: true });
@@ -155,11 +164,14 @@ async function main() {
         }
         const g = got.gateway!, b = got.bare!;
         ratios.push(g.value / b.value);
+        cpus.push(g.cpu! / b.cpu!);
         if (g.extra !== undefined && b.extra !== undefined) extras.push(g.extra / b.extra);
         console.log(`  ${row.name} rep ${rep + 1}: gateway ${g.value.toFixed(1)} ${row.unit}, bare ${b.value.toFixed(1)} ${row.unit}, ratio ${(g.value / b.value).toFixed(2)}` +
+          `; CPU s gateway ${g.cpu!.toFixed(2)} bare ${b.cpu!.toFixed(2)}` +
           (g.extra !== undefined ? `; ${row.extraName} gateway ${g.extra.toFixed(0)} bare ${b.extra!.toFixed(0)} (${(g.extra / b.extra!).toFixed(2)}×)` : ''));
       }
       console.log(`${row.name.padEnd(14)} ratio median ${median(ratios).toFixed(2)} [${ratios.map((r) => r.toFixed(2)).join(' ')}]` +
+        `, CPU ratio median ${median(cpus).toFixed(2)} [${cpus.map((r) => r.toFixed(2)).join(' ')}]` +
         (extras.length ? `, ${row.extraName} median ${median(extras).toFixed(2)}× [${extras.map((r) => r.toFixed(2)).join(' ')}]` : '') + `  target ${row.target}`);
     }
   } finally {

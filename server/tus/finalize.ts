@@ -92,7 +92,9 @@ export class Finalizer {
       key,
       metadata,
     };
-    await records.set(id, record);
+    // Not flushed: lost in a power cut, the record says `uploading` again, the data is still
+    // there (it goes only after `done`), and finalization simply runs again.
+    await records.set(id, record, { durable: false });
     try {
       await this.deps.adapter.ensureComplete?.(id, upload.size);
       const sha256 = await this.digest(id, upload.size);

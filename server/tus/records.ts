@@ -11,7 +11,11 @@ import { groupFlusher, syncDirectory } from './group-flush.ts';
  */
 export interface RecordStore<T> {
   get(key: string): Promise<T | undefined>;
-  set(key: string, value: T): Promise<void>;
+  /**
+   * `durable: false`: replaced atomically but not flushed — for a document whose loss in a
+   * power cut only means a step is done again (a kill -9 never loses it: the page cache stays).
+   */
+  set(key: string, value: T, options?: { durable?: boolean }): Promise<void>;
   delete(key: string): Promise<void>;
   list(): Promise<string[]>;
 }
@@ -79,10 +83,11 @@ export class FileRecordStore<T> implements RecordStore<T> {
   /** Writes of a key in the order they were asked for: the last set() is the document on disk and in the cache. */
   private readonly writes = new Map<string, Promise<void>>();
 
-  set(key: string, value: T): Promise<void> {
+  set(key: string, value: T, options: { durable?: boolean } = {}): Promise<void> {
     const before = this.writes.get(key);
+    const durable = this.durable && options.durable !== false;
     const done: Promise<void> = (before ? before.catch(() => undefined) : Promise.resolve())
-      .then(() => this.write(key, value))
+      .then(() => this.write(key, value, durable))
       .finally(() => {
         if (this.writes.get(key) === done) this.writes.delete(key);
       });
@@ -90,7 +95,7 @@ export class FileRecordStore<T> implements RecordStore<T> {
     return done;
   }
 
-  private async write(key: string, value: T): Promise<void> {
+  private async write(key: string, value: T, durable: boolean): Promise<void> {
     this.ready ??= mkdir(this.directory, { recursive: true });
     await this.ready;
     const target = this.path(key);
@@ -99,7 +104,7 @@ export class FileRecordStore<T> implements RecordStore<T> {
     const fh = await open(tmp, 'w', 0o644);
     try {
       await fh.writeFile(text);
-      if (this.durable) await groupFlusher.flush(fh.fd);
+      if (durable) await groupFlusher.flush(fh.fd);
     } finally {
       await fh.close();
     }
@@ -111,7 +116,7 @@ export class FileRecordStore<T> implements RecordStore<T> {
       throw err;
     }
     this.remember(key, text);
-    if (this.durable) await syncDirectory(this.directory);
+    if (durable) await syncDirectory(this.directory);
   }
 
   /** Not flushed: a deleted record that comes back after a power cut is one the sweeper removes again. */
