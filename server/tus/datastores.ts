@@ -3,7 +3,7 @@ import { access, open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { DeleteObjectsCommand, HeadBucketCommand, HeadObjectCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { FileStore } from '@tus/file-store';
-import { S3Store as TusS3Store, type MetadataValue } from '@tus/s3-store';
+import type { MetadataValue } from '@tus/s3-store';
 import type { Metrics } from '../metrics.ts';
 import { describeBucketFailure } from '../storage/s3-check.ts';
 import { observeS3 } from '../storage/s3-client.ts';
@@ -14,6 +14,7 @@ import type { Store } from '../storage/store.ts';
 import type { RangeReader } from './datastore.ts';
 import { fileDataPath, readFileData, type ImportFile, type Placement } from './finalize.ts';
 import { FileRecordStore } from './records.ts';
+import { ContiguousPartsS3Store } from './s3-contiguous-parts.ts';
 
 export interface InnerDatastore {
   datastore: DataStore;
@@ -90,7 +91,7 @@ export async function createInnerDatastore(config: Config, store: Store, s3Cache
   const s3 = config.storage.s3;
   const clientConfig = s3ClientConfig(s3);
   const cache = s3Cache ?? new MemoryKvStore<MetadataValue>();
-  const tusStore = new TusS3Store({
+  const tusStore = new ContiguousPartsS3Store({
     partSize: config.tus.partSize,
     expirationPeriodInMilliseconds: expiration,
     cache,
