@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningGateway } from '../../server/main.ts';
-import { startTestGateway } from '../support/gateway.ts';
+import { startGateway } from '../support/gateway.ts';
 import { createUpload, head, patch, raw, tusHeaders } from './pairings.ts';
 
 const sha256Hex = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -13,7 +13,7 @@ const json = (r: { json?: unknown }) => r.json as { error?: { code: string; mess
 describe('hardening (file+localfs)', () => {
   let gw: RunningGateway & { dataDir: string };
   beforeAll(async () => {
-    gw = await startTestGateway({}, undefined, 'tus: { maxSize: 64MiB, expiration: 3s, cleanupInterval: 1s }');
+    gw = await startGateway({ yaml: 'tus: { maxSize: 64MiB, expiration: 3s, cleanupInterval: 1s }' });
   });
   afterAll(() => gw?.close());
 

@@ -8,12 +8,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createStore } from '../../server/storage/index.ts';
 import { encodeKeyPath } from '../../server/storage/keys.ts';
 import { createTestBucket, s3TestSettings } from '../support/services.ts';
-import { errorOf, startGateway, type Gateway } from './gateway-fixture.ts';
+import { startApp, type AppFixture } from '../support/app.ts';
+import { errorOf } from '../support/http.ts';
 import { describeObjectsApi } from './objects.suite.ts';
 
-async function startS3Gateway(bucketName: string): Promise<Gateway> {
+async function startS3Gateway(bucketName: string): Promise<AppFixture> {
   const s3 = s3TestSettings();
-  return startGateway({
+  return startApp({
     env: {
       STORAGE_BACKEND: 's3',
       S3_ENDPOINT: s3.endpoint,
@@ -32,7 +33,7 @@ const withoutLength = (headers: Record<string, string>) => Object.fromEntries(Ob
 describeObjectsApi('s3 on Ceph RGW', () => startS3Gateway('gw-http-objects'), { localfs: false });
 
 describe('POST /api/presign (s3 on Ceph RGW)', { timeout: 60_000 }, () => {
-  let gw: Gateway;
+  let gw: AppFixture;
   const presign = async (key: string, method: 'GET' | 'PUT', expiresIn = 600) => {
     const res = await fetch(gw.url('/api/presign'), { method: 'POST', body: JSON.stringify({ key, method, expiresIn }) });
     expect(res.status).toBe(200);

@@ -4,15 +4,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GatewayError } from '../../server/errors.ts';
 import { Writable } from 'node:stream';
 import pino from 'pino';
-import { startGateway as startRealGateway, type RunningGateway } from '../../server/main.ts';
-import { testConfig } from '../support/gateway.ts';
+import type { RunningGateway } from '../../server/main.ts';
+import { startGateway } from '../support/gateway.ts';
 import { createTestBucket, s3TestSettings } from '../support/services.ts';
-import { errorOf, startGateway, type Gateway } from './gateway-fixture.ts';
+import { startApp, type AppFixture } from '../support/app.ts';
+import { errorOf } from '../support/http.ts';
 
 describe('operations endpoints (docs/api.md §5)', () => {
-  let gw: Gateway;
+  let gw: AppFixture;
   beforeAll(async () => {
-    gw = await startGateway();
+    gw = await startApp();
   });
   afterAll(async () => gw?.close());
 
@@ -110,9 +111,9 @@ describe('operations endpoints (docs/api.md §5)', () => {
 });
 
 describe('GET /api/uploads/{id}', () => {
-  let gw: Gateway;
+  let gw: AppFixture;
   beforeAll(async () => {
-    gw = await startGateway();
+    gw = await startApp();
   });
   afterAll(async () => gw?.close());
 
@@ -142,16 +143,14 @@ describe('metrics and request logs over a real gateway (tus, Store, S3)', () => 
   beforeAll(async () => {
     const s = s3TestSettings();
     const bucket = await createTestBucket('metrics');
-    const { config } = await testConfig({
-      STORAGE_BACKEND: 's3', S3_ENDPOINT: s.endpoint, S3_REGION: s.region, S3_ACCESS_KEY: s.accessKey, S3_SECRET_KEY: s.secretKey, S3_BUCKET: bucket,
-    });
+    const env = { STORAGE_BACKEND: 's3', S3_ENDPOINT: s.endpoint, S3_REGION: s.region, S3_ACCESS_KEY: s.accessKey, S3_SECRET_KEY: s.secretKey, S3_BUCKET: bucket };
     const stream = new Writable({
       write(chunk, _enc, cb) {
         for (const l of String(chunk).split('\n')) if (l) lines.push(JSON.parse(l));
         cb();
       },
     });
-    gw = await startRealGateway(config, { logger: pino({ level: 'info' }, stream) });
+    gw = await startGateway({ env, logger: pino({ level: 'info' }, stream) });
   });
   afterAll(async () => gw?.close());
 
