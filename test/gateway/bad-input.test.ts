@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
+  OCTETS,
   PAIRINGS,
   createUpload,
   encodeMetadata,
@@ -22,7 +23,6 @@ import {
   type RawResponse,
 } from './pairings.ts';
 
-const OCTETS = 'application/offset+octet-stream';
 const MAX_SIZE = 20 * 2 ** 30; // tus.maxSize in config/default.yaml
 
 describe.each(PAIRINGS)('bad tus input on %s', { timeout: 60_000 }, (pairing) => {

@@ -6,6 +6,7 @@ import { request as httpRequest } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import {
+  OCTETS,
   MiB,
   PAIRINGS,
   clientUpload,
@@ -24,7 +25,6 @@ import {
   usesS3Datastore,
 } from './pairings.ts';
 
-const OCTETS = 'application/offset+octet-stream';
 
 /** How a slow PATCH ended: an HTTP status, or the socket error when the server cut it. */
 type SlowResult = { status: number; offset?: string; body: string } | { error: string };

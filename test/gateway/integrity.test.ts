@@ -7,6 +7,7 @@ import { createHash, randomInt } from 'node:crypto';
 import { connect } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import {
+  OCTETS,
   MiB,
   createUpload,
   head,
@@ -22,7 +23,6 @@ import {
   uniqueName,
 } from './pairings.ts';
 
-const OCTETS = 'application/offset+octet-stream';
 const checksum = (alg: 'sha1' | 'sha256' | 'md5', data: Buffer) => `${alg} ${createHash(alg).update(data).digest('base64')}`;
 
 /** A copy of `data` with one byte flipped at a random offset. */

@@ -9,8 +9,8 @@ import { readdir } from 'node:fs/promises';
 import type { OutgoingHttpHeaders } from 'node:http';
 import { join, relative } from 'node:path';
 import { Upload, type HttpRequest, type HttpResponse, type PreviousUpload, type UploadOptions, type UrlStorage } from 'tus-js-client';
-import { afterAll, beforeAll } from 'vitest';
 import { startGateway, type GatewayOptions, type InProcessGateway } from '../support/gateway.ts';
+import { useStarted } from '../support/use.ts';
 
 const ALL_PAIRINGS = ['file+localfs', 's3+s3', 'file+s3'] as const;
 export type Pairing = (typeof ALL_PAIRINGS)[number];
@@ -20,6 +20,8 @@ export const PAIRINGS: readonly Pairing[] = process.env.TEST_PAIRINGS
   : ALL_PAIRINGS;
 
 export const TUS_VERSION = '1.0.0';
+/** The Content-Type of a PATCH body (and of a creation-with-upload POST's). */
+export const OCTETS = 'application/offset+octet-stream';
 export const MiB = 2 ** 20;
 
 const buckets = new Map<Pairing, Promise<string>>();
@@ -32,21 +34,13 @@ export async function pairingEnv(pairing: Pairing): Promise<Record<string, strin
   const [datastore, backend] = pairing.split('+') as ['file' | 's3', 'localfs' | 's3'];
   const env: Record<string, string> = { TUS_DATASTORE: datastore, STORAGE_BACKEND: backend };
   if (datastore === 'file' && backend === 'localfs') return env;
-  const { createTestBucket, s3TestSettings } = await import('../support/services.ts');
+  const { createTestBucket, s3GatewayEnv } = await import('../support/services.ts');
   let bucket = buckets.get(pairing);
   if (!bucket) {
     bucket = createTestBucket(`gw-${pairing.replace('+', '-')}`);
     buckets.set(pairing, bucket);
   }
-  const s3 = s3TestSettings();
-  return {
-    ...env,
-    S3_ENDPOINT: s3.endpoint,
-    S3_BUCKET: await bucket,
-    S3_ACCESS_KEY: s3.accessKey,
-    S3_SECRET_KEY: s3.secretKey,
-    S3_REGION: s3.region,
-  };
+  return { ...env, ...s3GatewayEnv(await bucket) };
 }
 
 export type TestGateway = InProcessGateway & { pairing: Pairing };
@@ -63,20 +57,7 @@ export async function startPairingGateway(pairing: Pairing, options: Omit<Gatewa
  * use it inside tests and hooks only, never at collection time.
  */
 export function usePairingGateway(pairing: Pairing, options: Omit<GatewayOptions, 'child'> = {}): TestGateway {
-  let current: TestGateway | undefined;
-  beforeAll(async () => {
-    current = await startPairingGateway(pairing, options);
-  }, 120_000);
-  afterAll(async () => {
-    await current?.close();
-  });
-  return new Proxy({} as TestGateway, {
-    get(_target, prop) {
-      if (!current) throw new Error(`usePairingGateway(${pairing}): the gateway is used before its beforeAll ran`);
-      const value = Reflect.get(current, prop, current);
-      return typeof value === 'function' ? value.bind(current) : value;
-    },
-  });
+  return useStarted(`usePairingGateway(${pairing})`, () => startPairingGateway(pairing, options));
 }
 
 /** Whether the pairing keeps incomplete uploads in S3 (its part size is 8 MiB, and chunks must be ≥ 5 MiB). */

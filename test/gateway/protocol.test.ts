@@ -6,6 +6,7 @@ import { request } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import {
+  OCTETS,
   MiB,
   PAIRINGS,
   TUS_VERSION,
@@ -27,7 +28,6 @@ import {
   usesS3Datastore,
 } from './pairings.ts';
 
-const OCTETS = 'application/offset+octet-stream';
 
 describe.each(PAIRINGS)('tus protocol on %s', { timeout: 90_000 }, (pairing) => {
   const gw = usePairingGateway(pairing);

@@ -4,12 +4,11 @@
  * restated over real sockets against the gateway with `checksum` advertised, on both datastores.
  */
 import { describe, expect, it } from 'vitest';
-import { head, patch, raw, usePairingGateway, tusHeaders } from './pairings.ts';
+import { OCTETS, head, patch, raw, usePairingGateway, tusHeaders } from './pairings.ts';
 
 const BODY = Buffer.from('Hello, tus!\n'); // 12 bytes
 const GOOD_SHA1 = 'sha1 E7X121m3do5RTtnrOi5XTG9Uq0A=';
 const BAD_SHA1 = 'sha1 AAAAAAAAAAAAAAAAAAAAAAAAAAAA';
-const OCTETS = 'application/offset+octet-stream';
 
 describe.each(['file+localfs', 's3+s3'] as const)('tus compliance, checksum extension, on %s', { timeout: 60_000 }, (pairing) => {
   const gw = usePairingGateway(pairing);

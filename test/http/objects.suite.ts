@@ -8,11 +8,12 @@ import { readdir, readlink } from 'node:fs/promises';
 import { request } from 'node:http';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { encodeKeyPath } from '../../server/storage/keys.ts';
 import type { ObjectInfo } from '../../server/storage/store.ts';
 import type { AppFixture } from '../support/app.ts';
 import { errorOf, raw } from '../support/http.ts';
+import { useStarted } from '../support/use.ts';
 import { describeRangesAndConditionals } from './objects-ranges.suite.ts';
 
 export interface ObjectsSuiteCaps {
@@ -24,7 +25,7 @@ const sha256 = (b: Buffer) => createHash('sha256').update(b).digest();
 
 export function describeObjectsApi(name: string, start: () => Promise<AppFixture>, caps: ObjectsSuiteCaps): void {
   describe(`objects API (${name})`, { timeout: 60_000 }, () => {
-    let gw: AppFixture;
+    const gw = useStarted(`objects API (${name})`, start);
     const ns = `t-${Math.random().toString(36).slice(2, 8)}`;
     const data = randomBytes(100_000);
     const key = `${ns}/models/alice/model.bin`;
@@ -39,10 +40,8 @@ export function describeObjectsApi(name: string, start: () => Promise<AppFixture
       });
 
     beforeAll(async () => {
-      gw = await start();
       info = await putObject(key, data);
     });
-    afterAll(async () => gw?.close());
 
     describe('GET /api/objects/{key}', () => {
       it('streams the whole object with the headers of docs/api.md §4', async () => {

@@ -3,11 +3,11 @@ import { readdir } from 'node:fs/promises';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { encodeKeyPath } from '../../server/storage/keys.ts';
 import { signStorageUrl } from '../../server/storage/signing.ts';
 import { createLocalFsStore, TEMP_DIR } from '../../server/storage/localfs.ts';
-import { startApp, type AppFixture } from '../support/app.ts';
+import { useApp, type AppFixture } from '../support/app.ts';
 import { errorOf, raw } from '../support/http.ts';
 
 interface Presigned {
@@ -56,11 +56,7 @@ function chunkedPost(gw: AppFixture, path: string, size: number): Promise<{ stat
 }
 
 describe('POST /api/presign and /storage/{key} (localfs)', () => {
-  let gw: AppFixture;
-  beforeAll(async () => {
-    gw = await startApp();
-  });
-  afterAll(async () => gw?.close());
+  const gw = useApp();
 
   it('presigns a GET that downloads the object over the /storage route, with Range', async () => {
     const key = 'models/bob/résumé 1.bin';
@@ -345,15 +341,11 @@ describe('POST /api/presign and /storage/{key} (localfs)', () => {
 });
 
 describe('/storage with the s3 backend', () => {
-  let gw: AppFixture;
-  beforeAll(async () => {
-    // The routes depend on storage.backend only; the store behind them does not matter here.
-    gw = await startApp({
-      env: { STORAGE_BACKEND: 's3' },
-      makeStore: (config) => createLocalFsStore({ root: config.storage.localfs.root, publicUrl: config.server.publicUrl, signingSecret: 'x' }),
-    });
+  // The routes depend on storage.backend only; the store behind them does not matter here.
+  const gw = useApp({
+    env: { STORAGE_BACKEND: 's3' },
+    makeStore: (config) => createLocalFsStore({ root: config.storage.localfs.root, publicUrl: config.server.publicUrl, signingSecret: 'x' }),
   });
-  afterAll(async () => gw?.close());
 
   it('does not exist: 404 JSON', async () => {
     for (const method of ['GET', 'PUT']) {

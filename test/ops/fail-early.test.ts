@@ -2,30 +2,17 @@ import { execFile } from 'node:child_process';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
-import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { RunningGateway } from '../../server/main.ts';
 import { startGateway } from '../support/gateway.ts';
-import { createTestBucket, s3TestSettings } from '../support/services.ts';
+import { capturingLogger } from '../support/logs.ts';
+import { createTestBucket, s3GatewayEnv, s3TestSettings } from '../support/services.ts';
 import { startTcpProxy } from '../support/tcp-proxy.ts';
 import { freePort } from '../support/ports.ts';
 
 const run = promisify(execFile);
 const REDIS_SH = join(import.meta.dirname, '../support/redis.sh');
-
-/** A logger whose JSON lines the test can read. */
-function capturingLogger() {
-  const lines: Array<Record<string, unknown>> = [];
-  const stream = new Writable({
-    write(chunk, _enc, cb) {
-      for (const l of String(chunk).split('\n')) if (l) lines.push(JSON.parse(l));
-      cb();
-    },
-  });
-  return { lines, logger: pino({ level: 'info' }, stream) };
-}
 
 const createUpload = (gw: RunningGateway) =>
   fetch(`${gw.url}/files/`, {
@@ -34,8 +21,7 @@ const createUpload = (gw: RunningGateway) =>
   });
 
 async function s3Env(overrides: Record<string, string> = {}) {
-  const s = s3TestSettings();
-  return { STORAGE_BACKEND: 's3', S3_ENDPOINT: s.endpoint, S3_REGION: s.region, S3_ACCESS_KEY: s.accessKey, S3_SECRET_KEY: s.secretKey, ...overrides };
+  return { STORAGE_BACKEND: 's3', ...s3GatewayEnv(), ...overrides };
 }
 
 describe('start-up checks the bucket and says in one line what is wrong', () => {

@@ -5,7 +5,8 @@
  * request on; `uploads` and `tusPing` stand in for its state. A whole gateway (tus
  * included) comes from ./gateway.ts, whose `testConfig` builds this fixture's configuration.
  *
- * Public surface: `startApp(options)` → `AppFixture`; `AppOptions`.
+ * Public surface: `startApp(options)` → `AppFixture`; `useApp(options)`, the same for the
+ * calling describe block (test/support/use.ts); `AppOptions`.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -24,6 +25,7 @@ import { createLocalFsStore } from '../../server/storage/localfs.ts';
 import type { Store } from '../../server/storage/store.ts';
 import type { TusGateway, UploadStatus } from '../../server/tus/types.ts';
 import { testConfig } from './gateway.ts';
+import { useStarted } from './use.ts';
 
 
 export interface AppFixture {
@@ -98,3 +100,6 @@ export async function startApp(options: AppOptions = {}): Promise<AppFixture> {
   server.on('request', app.callback());
   return gateway;
 }
+
+/** `startApp(options)` in the calling describe block's beforeAll, closed in its afterAll. */
+export const useApp = (options: AppOptions = {}): AppFixture => useStarted('useApp', () => startApp(options));

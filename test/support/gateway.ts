@@ -9,6 +9,8 @@
  * - `startGateway(options)` → `InProcessGateway` (the running gateway: `url`, `config`,
  *   `server`, `close()`) or, with `child: true`, `GatewayProcess` (`url`, `kill9()`,
  *   `stop()`, `output()`). Both carry `dataDir` and the full `env` they were started with.
+ * - `useGateway(options)`: an in-process gateway for the calling describe block (started in
+ *   its beforeAll, closed in its afterAll; test/support/use.ts).
  * - `testConfig(options)`: the Config `startGateway` would use, without starting anything
  *   (for tests that build the app themselves, or expect the start-up to fail).
  *
@@ -24,6 +26,7 @@ import { parse, stringify } from 'yaml';
 import { loadConfig, type Config } from '../../server/config.ts';
 import type { Logger } from '../../server/logger.ts';
 import { startGateway as startRunningGateway, type RunningGateway } from '../../server/main.ts';
+import { useStarted } from './use.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
 
@@ -95,6 +98,11 @@ export function startGateway(options: GatewayOptions & { child: true }): Promise
 export function startGateway(options?: GatewayOptions & { child?: false }): Promise<InProcessGateway>;
 export function startGateway(options: GatewayOptions = {}): Promise<InProcessGateway | GatewayProcess> {
   return options.child ? startChild(options) : startInProcess(options);
+}
+
+/** `startGateway(options)` (in this process) in the calling describe block's beforeAll, closed in its afterAll. */
+export function useGateway(options: Omit<GatewayOptions, 'child'> = {}): InProcessGateway {
+  return useStarted('useGateway', () => startGateway(options));
 }
 
 async function startInProcess(options: GatewayOptions): Promise<InProcessGateway> {
