@@ -1,7 +1,7 @@
 /**
  * The gateway process dies under an upload: kill -9 mid-upload and mid-finalization,
  * then a restart on the same data directory; SIGTERM with a PATCH in flight. The gateway
- * runs as a child process (`spawnGateway`); the client keeps one URL across restarts
+ * runs as a child process (`startGateway({ child: true })`); the client keeps one URL across restarts
  * through a TCP proxy whose upstream is switched to the new process.
  * Each test runs on the file+localfs and s3+s3 pairings (s3: the Ceph RGW started by
  * the vitest globalSetup, a fresh bucket per file).
@@ -13,10 +13,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ListMultipartUploadsCommand, ListPartsCommand } from '@aws-sdk/client-s3';
-import { spawnGateway, type GatewayProcess } from '../support/gateway.ts';
+import { startGateway, type GatewayProcess } from '../support/gateway.ts';
 import { makeS3Client } from '../support/services.ts';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.ts';
-import { cleanupsAfterAll, CRASH_PAIRINGS as PAIRINGS, readStoredObject, silentPatch, sleep, tusClientUpload, writeDataDirOverlay } from './crash-kit.ts';
+import { cleanupsAfterAll, CRASH_PAIRINGS as PAIRINGS, readStoredObject, silentPatch, sleep, tusClientUpload } from './crash-kit.ts';
 import {
   createUpload,
   head as headUpload,
@@ -65,8 +65,7 @@ class GatewayChain {
 
   /** Starts a (new) process on the same data directory; the previous one must be gone. */
   async restart(): Promise<void> {
-    const overlay = await writeDataDirOverlay(this.dataDir, 'crash-overlay.yaml', this.extraYaml);
-    this.gw = await spawnGateway({ ...this.env, CONFIG_FILE: overlay }, this.dataDir);
+    this.gw = await startGateway({ child: true, env: this.env, yaml: this.extraYaml, dataDir: this.dataDir });
     this.outputs.push(this.gw.output);
     this.proxy.setTarget(Number(new URL(this.gw.url).port));
   }

@@ -11,7 +11,7 @@
 import { randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { createLocalFsStore, type LocalFsStore } from '../../server/storage/localfs.ts';
-import { startTestGateway } from './gateway.ts';
+import { startGateway } from './gateway.ts';
 
 export interface LocalFsBehindGateway {
   store: LocalFsStore;
@@ -22,7 +22,7 @@ export interface LocalFsBehindGateway {
 
 export async function startLocalFsBehindGateway(): Promise<LocalFsBehindGateway> {
   const signingSecret = randomBytes(32).toString('hex');
-  const gateway = await startTestGateway({ SIGNING_SECRET: signingSecret });
+  const gateway = await startGateway({ env: { SIGNING_SECRET: signingSecret } });
   try {
     const store = await createLocalFsStore({ root: gateway.config.storage.localfs.root, publicUrl: gateway.url, signingSecret });
     return {
