@@ -9,7 +9,6 @@
  * method, key and expiry).
  */
 import { randomBytes } from 'node:crypto';
-import { rm } from 'node:fs/promises';
 import { createLocalFsStore, type LocalFsStore } from '../../server/storage/localfs.ts';
 import { startGateway } from './gateway.ts';
 
@@ -28,10 +27,8 @@ export async function startLocalFsBehindGateway(): Promise<LocalFsBehindGateway>
     return {
       store,
       url: gateway.url,
-      cleanup: async () => {
-        await gateway.close();
-        await rm(gateway.dataDir, { recursive: true, force: true });
-      },
+      // Closing also removes the gateway's data directory (test/support/gateway.ts).
+      cleanup: () => gateway.close(),
     };
   } catch (err) {
     await gateway.close();
