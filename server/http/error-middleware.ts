@@ -1,5 +1,5 @@
 import type { Middleware } from 'koa';
-import { GatewayError, toGatewayError } from '../errors.ts';
+import { errors, toGatewayError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 
 /**
@@ -12,7 +12,7 @@ export function errorMiddleware(logger: Logger): Middleware {
     try {
       await next();
       if (ctx.status === 404 && ctx.body === undefined && ctx.respond !== false) {
-        throw new GatewayError('NotFound', `No route for ${ctx.method} ${ctx.path}`);
+        throw errors.noRoute(ctx.method, ctx.path);
       }
     } catch (err) {
       const gw = toGatewayError(err);
@@ -32,5 +32,3 @@ export function errorMiddleware(logger: Logger): Middleware {
     }
   };
 }
-
-export { GatewayError };

@@ -8,7 +8,7 @@ import type { Metrics } from '../metrics.ts';
 import { describeBucketFailure } from '../storage/s3-check.ts';
 import { observeS3 } from '../storage/s3-client.ts';
 import { MemoryKvStore, type DataStore, type KvStore, type Upload } from '@tus/utils';
-import { GatewayError } from '../errors.ts';
+import { errors } from '../errors.ts';
 import type { Config } from '../config.ts';
 import type { Store } from '../storage/store.ts';
 import type { RangeReader } from './datastore.ts';
@@ -73,7 +73,7 @@ export async function createInnerDatastore(config: Config, store: Store, s3Cache
       readAll: readFileData(directory),
       ping: () =>
         access(directory, constants.W_OK).catch((err) => {
-          throw new GatewayError('ServiceUnavailable', `tus directory not writable: ${directory}`, { cause: err });
+          throw errors.unavailable(`tus directory not writable: ${directory}`, err);
         }),
       listLive: () => configstore.list(),
       sync: async (id) => {
@@ -145,7 +145,7 @@ export async function createInnerDatastore(config: Config, store: Store, s3Cache
         } catch (cause) {
           // @tus/s3-store reports an upload whose multipart upload is gone (aborted by a
           // bucket lifecycle rule, say) as complete: ListParts' NoSuchUpload reads as "done".
-          if (isS3NotFound(cause)) throw new GatewayError('Gone', `upload ${id}: its multipart upload no longer exists`, { cause });
+          if (isS3NotFound(cause)) throw errors.gone(`upload ${id}: its multipart upload no longer exists`, cause);
           throw cause;
         }
       }
@@ -154,7 +154,7 @@ export async function createInnerDatastore(config: Config, store: Store, s3Cache
       try {
         await client.send(new HeadBucketCommand({ Bucket: s3.bucket }));
       } catch (err) {
-        throw new GatewayError('ServiceUnavailable', `tus datastore: ${describeBucketFailure(err, s3.bucket, s3.endpoint)}`, { cause: err });
+        throw errors.unavailable(`tus datastore: ${describeBucketFailure(err, s3.bucket, s3.endpoint)}`, err);
       }
     },
   };
