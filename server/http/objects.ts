@@ -1,6 +1,6 @@
 import Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
-import type { AppDeps } from '../app.ts';
+import type { AppDeps } from './deps.ts';
 import { errors } from '../errors.ts';
 import type { ObjectInfo } from '../storage/store.ts';
 import { decodeKeyPath, validateKey, validatePrefix } from '../storage/keys.ts';

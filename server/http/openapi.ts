@@ -129,7 +129,7 @@ export const openapiDocument = {
             type: 'object',
             required: ['code', 'message'],
             additionalProperties: false,
-            properties: { code: { enum: [...Object.keys(errorStatus), 'Locked', 'ChecksumMismatch'] }, message: { type: 'string', minLength: 1 } },
+            properties: { code: { enum: Object.keys(errorStatus) }, message: { type: 'string', minLength: 1 } },
           },
         },
       },

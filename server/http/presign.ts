@@ -2,7 +2,7 @@ import Router from '@koa/router';
 import { json as parseJson } from 'co-body';
 import type { Context, Middleware } from 'koa';
 import { z } from 'zod';
-import type { AppDeps } from '../app.ts';
+import type { AppDeps } from './deps.ts';
 import { errors, toGatewayError } from '../errors.ts';
 import { validateKey } from '../storage/keys.ts';
 import { forwardedBaseUrl } from './forwarded.ts';

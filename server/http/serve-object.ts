@@ -1,7 +1,7 @@
 import { create as contentDisposition } from 'content-disposition';
 import type { Context } from 'koa';
 import { Transform, pipeline } from 'node:stream';
-import type { AppDeps } from '../app.ts';
+import type { AppDeps } from './deps.ts';
 import { errors, isGatewayError } from '../errors.ts';
 import type { ByteRange, GetResult, ObjectInfo } from '../storage/store.ts';
 import { evaluatePreconditions, ifRangeAllows, normalizeEtag, parseRange, type Validators } from './range.ts';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import mime from 'mime-types';
-import type { AppDeps } from '../app.ts';
+import type { AppDeps } from './deps.ts';
 import { errors } from '../errors.ts';
 import { PACKAGE_ROOT } from '../package-root.ts';
 import { routerMiddleware } from './router-middleware.ts';

@@ -2,6 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EVENTS, Server } from '@tus/server';
 import { errors, toGatewayError } from '../errors.ts';
+import { ALLOWED_HEADERS, EXPOSED_HEADERS } from '../http/cors.ts';
 import { forwardedPrefix } from '../http/forwarded.ts';
 import type { Config } from '../config.ts';
 import { OPEN_SCOPES, type Hooks } from '../hooks/index.ts';
@@ -77,11 +78,12 @@ export async function createTusGateway({ config, store, logger, metrics, hooks }
         proto, host, path, id,
         prefix: config.server.trustProxy ? forwardedPrefix(req.headers.get('x-forwarded-prefix')) : '',
       }),
-    exposedHeaders: ['Object-Key'],
+    // @tus/server sets its own CORS headers on its answers: the same lists as the rest of the gateway.
+    exposedHeaders: EXPOSED_HEADERS,
     // The id the edge checked (from the path), never one smuggled in a query string
     // (`/files/A?x=/B`: @tus/server's default reads the end of the whole URL).
     getFileIdFromRequest: (req) => uploadIdFromPath(config.tus.path, new URL(req.url).pathname),
-    allowedHeaders: ['X-HTTP-Method-Override', 'X-Request-Id', 'Upload-Checksum'],
+    allowedHeaders: ALLOWED_HEADERS,
     // Always return an object: PostHandler reads the result without a null check (docs/tus-server-notes.md #3).
     async onUploadCreate(req, upload) {
       const client = parseUploadMetadata(req.headers.get('upload-metadata') ?? undefined);
