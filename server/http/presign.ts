@@ -5,13 +5,12 @@ import { z } from 'zod';
 import type { AppDeps } from './deps.ts';
 import { errors, toGatewayError } from '../errors.ts';
 import { validateKey } from '../storage/keys.ts';
+import { SIGV4_MAX_EXPIRES } from '../storage/s3-presign.ts';
 import { forwardedBaseUrl } from './forwarded.ts';
 import { routerMiddleware } from './router-middleware.ts';
 
 /** The presign body is three small fields: anything near this size is not one. */
 export const PRESIGN_BODY_LIMIT = 16 * 1024;
-// SigV4: "X-Amz-Expires … minimum 1 second, maximum 604800 seconds (seven days)".
-const SIGV4_MAX_EXPIRES = 604_800;
 
 /**
  * Reads a small JSON body from the raw request with co-body (raw-body underneath: it stops

@@ -2,10 +2,8 @@ import Router from '@koa/router';
 import type { Middleware } from 'koa';
 import type { AppDeps } from './deps.ts';
 import { errors } from '../errors.ts';
+import { UPLOAD_ID } from '../tus/location.ts';
 import { routerMiddleware } from './router-middleware.ts';
-
-// Upload ids are tus ids: URL-safe and short. Anything else cannot name an upload.
-const UPLOAD_ID = /^[A-Za-z0-9_-]{1,128}$/;
 
 /** docs/api.md §2: `GET /api/uploads/{id}` → `200 {"id","offset","length","status","key"?,"metadata"}`. */
 export function uploadRoutes(deps: AppDeps): Middleware {

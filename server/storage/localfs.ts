@@ -36,6 +36,7 @@ import type {
   PutOptions,
   Store,
 } from './store.ts';
+import { listLimit } from './store.ts';
 
 /*
  * Layout (docs/api.md §3): bytes at {root}/{key}, metadata at {root}/{key}.meta.json.
@@ -351,8 +352,7 @@ export class LocalFsStore implements Store, FileImporter {
 
   async list(options: ListOptions = {}): Promise<ListResult> {
     const prefix = validatePrefix(options.prefix ?? '');
-    const limit = options.limit ?? 1000;
-    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw errors.invalidArgument('limit must be an integer from 1 to 1000');
+    const limit = listLimit(options.limit);
     const after = options.cursor === undefined ? undefined : decodeCursor(options.cursor);
     // Start in the deepest directory the prefix names; the rest of it filters names there.
     const startDir = prefix.includes('/') ? prefix.slice(0, prefix.lastIndexOf('/')) : '';

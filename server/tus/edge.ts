@@ -6,13 +6,12 @@ import { encodeKeyPath } from '../storage/keys.ts';
 import { CHECKSUM_ALGORITHMS, parseUploadChecksum, tusRequestContext } from './checksum.ts';
 import type { GatewayDataStore } from './datastore.ts';
 import type { Finalizer } from './finalize.ts';
-import { isValidHost } from './location.ts';
+import { isValidHost, UPLOAD_ID } from './location.ts';
 import { encodeUploadMetadata, parseUploadMetadata, validateUploadMetadata } from './metadata.ts';
 import type { RecordStore } from './records.ts';
 import type { UploadRecord } from './upload-record.ts';
 
 export const TUS_VERSION = '1.0.0';
-const UPLOAD_ID = /^[A-Za-z0-9_-]{1,128}$/;
 const OVERRIDABLE = new Set(['GET', 'HEAD', 'POST', 'PATCH', 'DELETE', 'OPTIONS']);
 
 export interface EdgeDeps {
