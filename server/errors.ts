@@ -1,7 +1,8 @@
 /**
  * One error type for the whole gateway. Each adapter (S3, local disk, tus)
  * translates its own errors into a GatewayError at its edge; the HTTP error
- * middleware turns it into `{"error":{"code","message"}}` with `status`.
+ * middleware turns it into `{"error":{"code","message"}}` with `status`
+ * (docs/api.md §7 lists every code with its status).
  */
 export const errorStatus = {
   NoSuchKey: 404,

@@ -4,7 +4,7 @@ import type { Logger } from '../logger.ts';
 
 /**
  * Registered first: every error thrown below becomes `{"error":{"code","message"}}`
- * with the GatewayError's status (docs/api.md §4). An unknown error is logged with its
+ * with the GatewayError's status (docs/api.md §7). An unknown error is logged with its
  * stack and answered as a bare InternalError: internals never reach the client.
  */
 export function errorMiddleware(logger: Logger): Middleware {

@@ -36,7 +36,7 @@ export interface InnerDatastore {
   sync?: (id: string) => Promise<void>;
 }
 
-/** The S3 client settings shared by the s3 Store and the s3 datastore (S3-TEST-SERVER.md: checksums). */
+/** The S3 client settings shared by the s3 Store and the s3 datastore (docs/s3-test-server.md: checksums). */
 export function s3ClientConfig(s3: Config['storage']['s3']): S3ClientConfig {
   const mode = s3.checksums === 'when_supported' ? 'WHEN_SUPPORTED' : 'WHEN_REQUIRED';
   return {
