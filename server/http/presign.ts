@@ -10,14 +10,14 @@ import { forwardedBaseUrl } from './forwarded.ts';
 import { routerMiddleware } from './router-middleware.ts';
 
 /** The presign body is three small fields: anything near this size is not one. */
-export const PRESIGN_BODY_LIMIT = 16 * 1024;
+const PRESIGN_BODY_LIMIT = 16 * 1024;
 
 /**
  * Reads a small JSON body from the raw request with co-body (raw-body underneath: it stops
  * reading at `limit`, declared or not). There is no global body parser on purpose: the tus
  * middleware owns the request stream under /files.
  */
-export async function readJsonBody(ctx: Context, limit: number): Promise<unknown> {
+async function readJsonBody(ctx: Context, limit: number): Promise<unknown> {
   try {
     // strict: only an object or an array is JSON here; `__proto__` keys are refused (co-body's default).
     return await parseJson(ctx.req, { limit, strict: true });
@@ -32,7 +32,7 @@ export async function readJsonBody(ctx: Context, limit: number): Promise<unknown
 }
 
 /** Without `expiresIn` a URL lives an hour (capped by signing.maxTtl). */
-export const DEFAULT_EXPIRES_IN = 3600;
+const DEFAULT_EXPIRES_IN = 3600;
 
 function presignSchema(maxSeconds: number) {
   return z.object({

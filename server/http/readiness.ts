@@ -3,9 +3,9 @@ import { errors, toGatewayError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 
 /** How long each dependency may take to answer: a hung backend is as unready as a failing one. */
-export const READY_TIMEOUT_MS = 2000;
+const READY_TIMEOUT_MS = 2000;
 /** How often the cached readiness is refreshed while nothing goes wrong. */
-export const READY_REFRESH_MS = 5000;
+const READY_REFRESH_MS = 5000;
 /** `Retry-After` of a creation refused while a dependency is down, in seconds. */
 export const RETRY_AFTER_S = 5;
 
