@@ -24,7 +24,7 @@ export interface RunningGateway {
  * An empty `signing.secret` becomes a random one for this process (docs/api.md §4), with a
  * warning: URLs signed by it die with the process and are not valid on other instances.
  */
-export function withSigningSecret(config: Config, logger: Logger): Config {
+function withSigningSecret(config: Config, logger: Logger): Config {
   if (config.signing.secret) return config;
   logger.warn('signing.secret is empty: using a random secret for this process; presigned /storage URLs will not survive a restart (set SIGNING_SECRET)');
   return Object.freeze({ ...config, signing: Object.freeze({ ...config.signing, secret: randomBytes(32).toString('hex') }) });

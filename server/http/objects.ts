@@ -1,14 +1,13 @@
 import Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
-import type { AppDeps } from '../app.ts';
+import type { AppDeps } from './deps.ts';
 import { errors } from '../errors.ts';
-import type { ObjectInfo } from '../storage/store.ts';
+import { MAX_LIST_LIMIT, type ObjectInfo } from '../storage/store.ts';
 import { decodeKeyPath, validateKey, validatePrefix } from '../storage/keys.ts';
 import { routerMiddleware } from './router-middleware.ts';
 import { serveObject } from './serve-object.ts';
 
 const PREFIX = '/api/objects/';
-export const MAX_LIST_LIMIT = 1000;
 
 /**
  * The key of a `/api/objects/{key}` request, from the raw path: Koa's `ctx.path` is not

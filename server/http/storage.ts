@@ -1,7 +1,7 @@
 import { pipeline, Transform } from 'node:stream';
 import Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
-import type { AppDeps } from '../app.ts';
+import type { AppDeps } from './deps.ts';
 import { errors } from '../errors.ts';
 import { decodeKeyPath, validateKey } from '../storage/keys.ts';
 import { verifyStorageSignature, type SignedBody, type SignedMethod } from '../storage/signing.ts';

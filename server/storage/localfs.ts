@@ -8,9 +8,7 @@ import { errors, GatewayError, isGatewayError } from '../errors.ts';
 import { validatePrefix } from './keys.ts';
 import { decodeCursor, encodeCursor, walk } from './localfs-list.ts';
 import {
-  accessDenied,
   checkParent,
-  conflict,
   ensureParents,
   errno,
   fsyncDir,
@@ -38,6 +36,7 @@ import type {
   PutOptions,
   Store,
 } from './store.ts';
+import { listLimit } from './store.ts';
 
 /*
  * Layout (docs/api.md §3): bytes at {root}/{key}, metadata at {root}/{key}.meta.json.
@@ -108,8 +107,8 @@ function translate(err: unknown, key: string, op: 'read' | 'write'): GatewayErro
   if (isGatewayError(err)) return err;
   const code = errno(err);
   if (op === 'read' && (code === 'ENOENT' || code === 'ENOTDIR' || code === 'EISDIR')) return errors.noSuchKey(key);
-  if (code === 'ELOOP') return accessDenied(key);
-  if (code === 'ENOTDIR' || code === 'EISDIR' || code === 'EEXIST' || code === 'ENOTEMPTY') return conflict(key);
+  if (code === 'ELOOP') return errors.symlinkOnPath(key);
+  if (code === 'ENOTDIR' || code === 'EISDIR' || code === 'EEXIST' || code === 'ENOTEMPTY') return errors.keyClash(key);
   if (code === 'ENOSPC' || code === 'EDQUOT') return errors.internal('no space left on the storage volume', err);
   return errors.internal(`local storage failed (${code ?? (err as Error)?.message ?? 'unknown'})`, err);
 }
@@ -160,7 +159,7 @@ export class LocalFsStore implements Store, FileImporter {
         await fh?.close();
         throw err;
       });
-      if (st.isSymbolicLink()) throw accessDenied(key); // lstat only: O_NOFOLLOW already refused one
+      if (st.isSymbolicLink()) throw errors.symlinkOnPath(key); // lstat only: O_NOFOLLOW already refused one
       if (consistent(st, side)) return { info: toInfo(key, side), fh };
       await fh?.close();
       if (attempt === TORN_RETRIES) throw errors.noSuchKey(key); // torn by a crash mid-commit
@@ -335,7 +334,7 @@ export class LocalFsStore implements Store, FileImporter {
         const stats = [];
         for (const path of [loc.sidecar, loc.data]) {
           const st = await lstat(path).catch((err) => (['ENOENT', 'ENOTDIR'].includes(errno(err)!) ? null : Promise.reject(err)));
-          if (st?.isSymbolicLink()) throw accessDenied(key);
+          if (st?.isSymbolicLink()) throw errors.symlinkOnPath(key);
           stats.push(st);
         }
         if (stats.every((st) => !st)) return; // absent: fine, as S3
@@ -353,8 +352,7 @@ export class LocalFsStore implements Store, FileImporter {
 
   async list(options: ListOptions = {}): Promise<ListResult> {
     const prefix = validatePrefix(options.prefix ?? '');
-    const limit = options.limit ?? 1000;
-    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw errors.invalidArgument('limit must be an integer from 1 to 1000');
+    const limit = listLimit(options.limit);
     const after = options.cursor === undefined ? undefined : decodeCursor(options.cursor);
     // Start in the deepest directory the prefix names; the rest of it filters names there.
     const startDir = prefix.includes('/') ? prefix.slice(0, prefix.lastIndexOf('/')) : '';
@@ -438,7 +436,7 @@ export class LocalFsStore implements Store, FileImporter {
         await access(dir, fsc.W_OK);
       }
     } catch (err) {
-      throw new GatewayError('ServiceUnavailable', `local storage is not a writable directory: ${this.root}`, { cause: err });
+      throw errors.unavailable(`local storage is not a writable directory: ${this.root}`, err);
     }
   }
 }

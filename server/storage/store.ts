@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import { errors } from '../errors.ts';
 
 /** What the Store knows of one object (docs/api.md §3, §4 ObjectInfo). */
 export interface ObjectInfo {
@@ -40,9 +41,18 @@ export interface GetResult {
   range?: ByteRange;
 }
 
+/** A list page holds at most this many objects (S3's ListObjectsV2 MaxKeys; docs/api.md §4 `limit` 1–1000). */
+export const MAX_LIST_LIMIT = 1000;
+
+/** `limit` of a list call: 1..MAX_LIST_LIMIT, MAX_LIST_LIMIT when not given. */
+export function listLimit(limit: number = MAX_LIST_LIMIT): number {
+  if (!(Number.isInteger(limit) && limit >= 1 && limit <= MAX_LIST_LIMIT)) throw errors.invalidArgument(`limit must be an integer from 1 to ${MAX_LIST_LIMIT}`);
+  return limit;
+}
+
 export interface ListOptions {
   prefix?: string;
-  /** 1..1000; default 1000. */
+  /** 1..MAX_LIST_LIMIT; default MAX_LIST_LIMIT. */
   limit?: number;
   /** Opaque: the `nextCursor` of the previous page. */
   cursor?: string;

@@ -8,7 +8,7 @@ import type { Metrics } from '../metrics.ts';
 import { describeBucketFailure } from '../storage/s3-check.ts';
 import { observeS3 } from '../storage/s3-client.ts';
 import { MemoryKvStore, type DataStore, type KvStore, type Upload } from '@tus/utils';
-import { GatewayError } from '../errors.ts';
+import { errors } from '../errors.ts';
 import type { Config } from '../config.ts';
 import type { Store } from '../storage/store.ts';
 import type { RangeReader } from './datastore.ts';
@@ -37,7 +37,7 @@ export interface InnerDatastore {
   sync?: (id: string) => Promise<void>;
 }
 
-/** The S3 client settings shared by the s3 Store and the s3 datastore (S3-TEST-SERVER.md: checksums). */
+/** The S3 client settings shared by the s3 Store and the s3 datastore (docs/s3-test-server.md: checksums). */
 export function s3ClientConfig(s3: Config['storage']['s3']): S3ClientConfig {
   const mode = s3.checksums === 'when_supported' ? 'WHEN_SUPPORTED' : 'WHEN_REQUIRED';
   return {
@@ -74,7 +74,7 @@ export async function createInnerDatastore(config: Config, store: Store, s3Cache
       readAll: readFileData(directory),
       ping: () =>
         access(directory, constants.W_OK).catch((err) => {
-          throw new GatewayError('ServiceUnavailable', `tus directory not writable: ${directory}`, { cause: err });
+          throw errors.unavailable(`tus directory not writable: ${directory}`, err);
         }),
       listLive: () => configstore.list(),
       sync: async (id) => {
@@ -146,7 +146,7 @@ export async function createInnerDatastore(config: Config, store: Store, s3Cache
         } catch (cause) {
           // @tus/s3-store reports an upload whose multipart upload is gone (aborted by a
           // bucket lifecycle rule, say) as complete: ListParts' NoSuchUpload reads as "done".
-          if (isS3NotFound(cause)) throw new GatewayError('Gone', `upload ${id}: its multipart upload no longer exists`, { cause });
+          if (isS3NotFound(cause)) throw errors.gone(`upload ${id}: its multipart upload no longer exists`, cause);
           throw cause;
         }
       }
@@ -155,7 +155,7 @@ export async function createInnerDatastore(config: Config, store: Store, s3Cache
       try {
         await client.send(new HeadBucketCommand({ Bucket: s3.bucket }));
       } catch (err) {
-        throw new GatewayError('ServiceUnavailable', `tus datastore: ${describeBucketFailure(err, s3.bucket, s3.endpoint)}`, { cause: err });
+        throw errors.unavailable(`tus datastore: ${describeBucketFailure(err, s3.bucket, s3.endpoint)}`, err);
       }
     },
   };

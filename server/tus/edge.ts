@@ -1,18 +1,17 @@
 import type { Server } from '@tus/server';
 import type { Context, Middleware } from 'koa';
-import { GatewayError } from '../errors.ts';
+import { errors } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
 import { encodeKeyPath } from '../storage/keys.ts';
 import { CHECKSUM_ALGORITHMS, parseUploadChecksum, tusRequestContext } from './checksum.ts';
 import type { GatewayDataStore } from './datastore.ts';
 import type { Finalizer } from './finalize.ts';
-import { isValidHost } from './location.ts';
+import { isValidHost, UPLOAD_ID } from './location.ts';
 import { encodeUploadMetadata, parseUploadMetadata, validateUploadMetadata } from './metadata.ts';
 import type { RecordStore } from './records.ts';
 import type { UploadRecord } from './upload-record.ts';
 
 export const TUS_VERSION = '1.0.0';
-const UPLOAD_ID = /^[A-Za-z0-9_-]{1,128}$/;
 const OVERRIDABLE = new Set(['GET', 'HEAD', 'POST', 'PATCH', 'DELETE', 'OPTIONS']);
 
 export interface EdgeDeps {
@@ -44,7 +43,7 @@ export function tusEdge(deps: EdgeDeps): Middleware {
     // interpreted as the request's method by the Server, if the header is presented."
     const override = ctx.get('X-HTTP-Method-Override').trim().toUpperCase();
     if (override) {
-      if (!OVERRIDABLE.has(override)) throw new GatewayError('InvalidArgument', `X-HTTP-Method-Override: unsupported method ${override}`);
+      if (!OVERRIDABLE.has(override)) throw errors.invalidArgument(`X-HTTP-Method-Override: unsupported method ${override}`);
       // Node decided from the wire method whether the answer has a body: a HEAD answer
       // on a wire DELETE would announce a Content-Length and never send it.
       if (override === 'HEAD' && ctx.req.method !== 'HEAD') answerWithoutBody(ctx);
@@ -57,7 +56,7 @@ export function tusEdge(deps: EdgeDeps): Middleware {
     // (`/files/x/`, `/files/x%zz`, `/files/a/b`) is no upload (docs/tus-server-notes.md #14, 15).
     const rest = ctx.path.slice(base.length);
     const id = uploadIdFromPath(base, ctx.path);
-    if (rest !== '' && rest !== '/' && !id) throw new GatewayError('NoSuchUpload', 'No such upload');
+    if (rest !== '' && rest !== '/' && !id) throw errors.noSuchUpload();
     const method = ctx.req.method ?? 'GET';
 
     if (method === 'GET') return getUpload(ctx, deps, id);
@@ -65,23 +64,21 @@ export function tusEdge(deps: EdgeDeps): Middleware {
       // "If the version specified by the Client is not supported by the Server, it MUST respond
       // with the 412 Precondition Failed status and MUST include the Tus-Version header"
       if (ctx.get('Tus-Resumable') !== TUS_VERSION) {
-        throw new GatewayError('PreconditionFailed', `Tus-Resumable ${TUS_VERSION} required`, {
-          headers: { 'Tus-Version': TUS_VERSION, 'Tus-Resumable': TUS_VERSION },
-        });
+        throw errors.tusVersionRequired(TUS_VERSION);
       }
       ctx.set('Tus-Resumable', TUS_VERSION);
-      if (method === 'POST' && id) throw new GatewayError('MethodNotAllowed', 'POST creates uploads at the collection URL');
-      if (method !== 'POST' && !id) throw new GatewayError('MethodNotAllowed', `${method} needs an upload URL`);
+      if (method === 'POST' && id) throw errors.methodNotAllowed('POST creates uploads at the collection URL');
+      if (method !== 'POST' && !id) throw errors.methodNotAllowed(`${method} needs an upload URL`);
     }
     if (method === 'PATCH') {
       // "All PATCH requests MUST use Content-Type: application/offset+octet-stream, otherwise the server SHOULD return a 415"
       if (!isOffsetOctetStream(ctx)) {
-        throw new GatewayError('UnsupportedMediaType', 'PATCH requires Content-Type: application/offset+octet-stream');
+        throw errors.unsupportedMediaType('PATCH requires Content-Type: application/offset+octet-stream');
       }
     }
     // "A creation-with-upload POST with a body follows the PATCH rules (wrong Content-Type → 415)."
     if (method === 'POST' && hasBody(ctx) && !isOffsetOctetStream(ctx)) {
-      throw new GatewayError('UnsupportedMediaType', 'a creation-with-upload body requires Content-Type: application/offset+octet-stream');
+      throw errors.unsupportedMediaType('a creation-with-upload body requires Content-Type: application/offset+octet-stream');
     }
     checkNumericHeaders(ctx, method);
     const checksum = method === 'PATCH' || method === 'POST' ? parseUploadChecksum(ctx.get('Upload-Checksum')) : undefined;
@@ -89,7 +86,7 @@ export function tusEdge(deps: EdgeDeps): Middleware {
     if (method === 'POST') {
       const header = ctx.get('Upload-Metadata');
       if (Buffer.byteLength(header) > deps.maxMetadataSize) {
-        throw new GatewayError('InvalidArgument', `Upload-Metadata is larger than ${deps.maxMetadataSize} bytes`);
+        throw errors.invalidArgument(`Upload-Metadata is larger than ${deps.maxMetadataSize} bytes`);
       }
       const metadata = parseUploadMetadata(header);
       validateUploadMetadata(metadata);
@@ -156,15 +153,15 @@ function checkNumericHeaders(ctx: Context, method: string) {
   for (const name of ['Upload-Length', 'Upload-Offset']) {
     const value = ctx.get(name);
     if (value !== '' && !NON_NEGATIVE_INTEGER.test(value)) {
-      throw new GatewayError('InvalidArgument', `${name} must be a non-negative integer`);
+      throw errors.invalidArgument(`${name} must be a non-negative integer`);
     }
   }
   const defer = ctx.get('Upload-Defer-Length');
-  if (defer !== '' && defer !== '1') throw new GatewayError('InvalidArgument', 'Upload-Defer-Length must be 1');
+  if (defer !== '' && defer !== '1') throw errors.invalidArgument('Upload-Defer-Length must be 1');
   if (method === 'POST' && ctx.get('Upload-Length') === '' && defer === '') {
-    throw new GatewayError('InvalidArgument', 'Upload-Length or Upload-Defer-Length: 1 is required');
+    throw errors.invalidArgument('Upload-Length or Upload-Defer-Length: 1 is required');
   }
-  if (method === 'PATCH' && ctx.get('Upload-Offset') === '') throw new GatewayError('InvalidArgument', 'Upload-Offset is required');
+  if (method === 'PATCH' && ctx.get('Upload-Offset') === '') throw errors.invalidArgument('Upload-Offset is required');
 }
 
 /**
@@ -202,7 +199,7 @@ export function uploadIdFromPath(base: string, path: string): string | undefined
 /** `GET /files/{id}`: "of a finished upload redirects (302) to /api/objects/{key}; of an unfinished one, 404." */
 async function getUpload(ctx: Context, deps: EdgeDeps, id: string | undefined) {
   const rec = id ? await deps.records.get(id) : undefined;
-  if (!rec || rec.status !== 'done' || !rec.key) throw new GatewayError('NoSuchUpload', 'No finished upload at this URL');
+  if (!rec || rec.status !== 'done' || !rec.key) throw errors.noSuchUpload('No finished upload at this URL');
   ctx.status = 302;
   ctx.redirect(`/api/objects/${encodeKeyPath(rec.key)}`);
 }
@@ -235,7 +232,7 @@ function answerFinished(ctx: Context, deps: EdgeDeps, rec: UploadRecord, method:
   if (method === 'PATCH') {
     if (hasBody(ctx) || ctx.get('Upload-Offset') !== size) {
       ctx.req.resume(); // drain what the client sends; nothing of it is stored
-      throw new GatewayError('Conflict', 'This upload is complete; it takes no more bytes', { headers: { 'Upload-Offset': size } });
+      throw errors.conflict('This upload is complete; it takes no more bytes', { 'Upload-Offset': size });
     }
   }
   ctx.set('Upload-Offset', size);

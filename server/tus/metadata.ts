@@ -1,5 +1,5 @@
 import { lookup as mimeLookup } from 'mime-types';
-import { GatewayError } from '../errors.ts';
+import { errors } from '../errors.ts';
 import { INVISIBLE } from '../storage/keys.ts';
 
 // docs/api.md §2: "`owner` and `filename` are single path segments: no `/`, `\`, NUL or
@@ -18,7 +18,7 @@ function checkSegment(name: 'filename' | 'owner', value: string): void {
   if (value === '.' || value === '..') throw invalid(`${name} must not be "." or ".."`);
 }
 
-const invalid = (message: string) => new GatewayError('InvalidArgument', `Upload-Metadata: ${message}`);
+const invalid = errors.invalidUploadMetadata;
 
 /**
  * Parses an `Upload-Metadata` header: "comma-separated key-value pairs… The key and value
