@@ -82,4 +82,12 @@ export const errors = {
   /** The preCreate hook did not give a usable answer: the creation fails closed. */
   hookUnavailable: (reason: string, cause?: unknown) =>
     new GatewayError('ServiceUnavailable', `The upload cannot be approved now (preCreate hook: ${reason})`, { cause }),
+  noSuchUpload: (message = 'No such upload') => new GatewayError('NoSuchUpload', message),
+  invalidUploadMetadata: (message: string) => new GatewayError('InvalidArgument', `Upload-Metadata: ${message}`),
+  methodNotAllowed: (message: string, allow?: string) => new GatewayError('MethodNotAllowed', message, { headers: allow ? { Allow: allow } : {} }),
+  conflict: (message: string, headers?: Record<string, string>) => new GatewayError('Conflict', message, { headers }),
+  /** tus 1.0.0: "it MUST respond with the 412 Precondition Failed status and MUST include the Tus-Version header". */
+  tusVersionRequired: (version: string) =>
+    new GatewayError('PreconditionFailed', `Tus-Resumable ${version} required`, { headers: { 'Tus-Version': version, 'Tus-Resumable': version } }),
+  unsupportedMediaType: (message: string) => new GatewayError('UnsupportedMediaType', message),
 };

@@ -3,14 +3,11 @@ import type { Context, Middleware } from 'koa';
 import { z } from 'zod';
 import type { AppDeps } from '../app.ts';
 import { GatewayError, errors } from '../errors.ts';
-import { validateKey } from '../storage/keys.ts';
 import { forwardedBaseUrl } from './forwarded.ts';
 import { routerMiddleware } from './router-middleware.ts';
 
 /** The presign body is three small fields: anything near this size is not one. */
 export const PRESIGN_BODY_LIMIT = 16 * 1024;
-// SigV4: "X-Amz-Expires … minimum 1 second, maximum 604800 seconds (seven days)".
-const SIGV4_MAX_EXPIRES = 604_800;
 
 function tooLarge(limit: number): GatewayError {
   // The rest of the body is never read: close the connection rather than drain it.
@@ -98,8 +95,8 @@ function presignSchema(maxSeconds: number) {
  */
 export function presignRoutes(deps: AppDeps): Middleware {
   const { store, config } = deps;
-  let maxSeconds = Math.floor(config.signing.maxTtl / 1000);
-  if (store.kind === 's3') maxSeconds = Math.min(maxSeconds, SIGV4_MAX_EXPIRES);
+  // The backend may cap it further (s3: SigV4's seven days).
+  const maxSeconds = Math.min(Math.floor(config.signing.maxTtl / 1000), store.capabilities.maxPresignSeconds);
   const schema = presignSchema(maxSeconds);
   const router = new Router();
 
@@ -113,7 +110,7 @@ export function presignRoutes(deps: AppDeps): Middleware {
     }
     const { method, size, sha256, contentType } = parsed.data;
     const expiresIn = parsed.data.expiresIn ?? Math.min(DEFAULT_EXPIRES_IN, maxSeconds);
-    const key = validateKey(parsed.data.key.normalize('NFC'), { localfs: store.kind === 'localfs' });
+    const key = store.checkKey(parsed.data.key.normalize('NFC'));
     // Both SigV4 (X-Amz-Date + X-Amz-Expires) and the localfs signature count whole seconds from now, rounded down.
     const expiresAt = new Date((Math.floor(Date.now() / 1000) + expiresIn) * 1000);
     const baseUrl = forwardedBaseUrl(ctx, config.server.trustProxy);

@@ -18,7 +18,7 @@ import { validateKey, validatePrefix } from './keys.ts';
 import { checkPutBinding, sha256Base64 } from './presign-binding.ts';
 import { presignPutObject } from './s3-presign.ts';
 import { copyInParts, copySource, mapLimit, type MultipartCopyParams } from './s3-copy.ts';
-import { decodeMetadata, encodeMetadata } from './s3-metadata.ts';
+import { decodeMetadata, encodeMetadata, S3_METADATA_LIMIT, s3MetadataBytes } from './s3-metadata.ts';
 import type {
   CopyOptions,
   GetOptions,
@@ -31,13 +31,14 @@ import type {
   PresignPutOptions,
   PutOptions,
   Store,
+  StoreCapabilities,
 } from './store.ts';
 
 export type { MultipartCopyParams } from './s3-copy.ts';
 
 const MiB = 2 ** 20;
 const GiB = 2 ** 30;
-/** SigV4 presigned URLs live at most 7 days. */
+// SigV4: "X-Amz-Expires … minimum 1 second, maximum 604800 seconds (seven days)".
 const MAX_PRESIGN_SECONDS = 7 * 24 * 3600;
 
 export interface S3StoreOptions {
@@ -158,6 +159,8 @@ function checkExpiresIn(expiresIn: number): void {
  */
 export class S3Store implements Store {
   readonly kind = 's3' as const;
+  // The tus s3 datastore writes into this bucket (config.storage.s3.bucket), so its objects are copy() sources.
+  readonly capabilities: StoreCapabilities = { copyFromS3Datastore: true, maxPresignSeconds: MAX_PRESIGN_SECONDS };
   readonly #client: S3Client;
   readonly #presignClient: S3Client;
   readonly #bucket: string;
@@ -178,6 +181,19 @@ export class S3Store implements Store {
     this.#presignClient = options.presignClient ?? o.client;
     this.#bucket = o.bucket;
     this.#opts = o;
+  }
+
+  checkKey(key: string): string {
+    return validateKey(key);
+  }
+
+  /** S3 refuses a PUT whose user metadata exceeds 2 KB: say so before the first byte, not after the last. */
+  checkNewObject(key: string, metadata: Record<string, string>): void {
+    this.#writable(key);
+    const bytes = s3MetadataBytes(metadata);
+    if (bytes > S3_METADATA_LIMIT) {
+      throw errors.invalidArgument(`the object's metadata takes ${bytes} bytes as S3 metadata; S3 keeps at most ${S3_METADATA_LIMIT}`);
+    }
   }
 
   async put(key: string, body: Readable, options: PutOptions = {}): Promise<ObjectInfo> {
