@@ -56,7 +56,7 @@ export async function startGateway(loaded: Config, options: { logger?: Logger } 
     hooks = createHooks({ config, logger, metrics });
     tus = await createTusGateway({ config, store, logger, metrics, hooks });
     // Fail early, in one line: a missing bucket, bad credentials or an unreachable endpoint.
-    if (config.storage.backend === 's3') await store.ping();
+    await store.ping();
     if (config.tus.datastore === 's3' || config.redis.url) await tus.ping();
     const t = tus;
     const readiness = createReadiness({ store: () => store.ping(), tus: () => t.ping() }, logger);

@@ -4,8 +4,6 @@ import type { Context, Middleware } from 'koa';
 import { z } from 'zod';
 import type { AppDeps } from './deps.ts';
 import { errors, toGatewayError } from '../errors.ts';
-import { validateKey } from '../storage/keys.ts';
-import { SIGV4_MAX_EXPIRES } from '../storage/s3-presign.ts';
 import { forwardedBaseUrl } from './forwarded.ts';
 import { routerMiddleware } from './router-middleware.ts';
 
@@ -64,8 +62,8 @@ function presignSchema(maxSeconds: number) {
  */
 export function presignRoutes(deps: AppDeps): Middleware {
   const { store, config } = deps;
-  let maxSeconds = Math.floor(config.signing.maxTtl / 1000);
-  if (store.kind === 's3') maxSeconds = Math.min(maxSeconds, SIGV4_MAX_EXPIRES);
+  // The backend may cap it further (s3: SigV4's seven days).
+  const maxSeconds = Math.min(Math.floor(config.signing.maxTtl / 1000), store.capabilities.maxPresignSeconds);
   const schema = presignSchema(maxSeconds);
   const router = new Router();
 
@@ -79,7 +77,7 @@ export function presignRoutes(deps: AppDeps): Middleware {
     }
     const { method, size, sha256, contentType } = parsed.data;
     const expiresIn = parsed.data.expiresIn ?? Math.min(DEFAULT_EXPIRES_IN, maxSeconds);
-    const key = validateKey(parsed.data.key.normalize('NFC'), { localfs: store.kind === 'localfs' });
+    const key = store.checkKey(parsed.data.key.normalize('NFC'));
     // Both SigV4 (X-Amz-Date + X-Amz-Expires) and the localfs signature count whole seconds from now, rounded down.
     const expiresAt = new Date((Math.floor(Date.now() / 1000) + expiresIn) * 1000);
     const baseUrl = forwardedBaseUrl(ctx, config.server.trustProxy);

@@ -5,7 +5,7 @@ import { dirname, join, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { errors, GatewayError, isGatewayError } from '../errors.ts';
-import { validatePrefix } from './keys.ts';
+import { validateKey, validatePrefix } from './keys.ts';
 import { decodeCursor, encodeCursor, walk } from './localfs-list.ts';
 import {
   checkParent,
@@ -27,6 +27,7 @@ import type {
   CopyOptions,
   GetOptions,
   GetResult,
+  ImportFileOptions,
   ListOptions,
   ListResult,
   ObjectInfo,
@@ -35,6 +36,7 @@ import type {
   PresignPutOptions,
   PutOptions,
   Store,
+  StoreCapabilities,
 } from './store.ts';
 import { listLimit } from './store.ts';
 
@@ -72,24 +74,8 @@ export { TEMP_DIR };
 const DEFAULT_CONTENT_TYPE = 'application/octet-stream';
 const TORN_RETRIES = 3;
 
-export interface ImportFileOptions {
-  size: number;
-  /** Hex sha256 of the whole file, computed by the caller as the bytes arrived; the etag derives from it. */
-  sha256: string;
-  contentType?: string;
-  metadata?: Record<string, string>;
-}
-
-/** Zero-copy finalization: a Store that can adopt a finished file on its own filesystem. */
-export interface FileImporter {
-  /**
-   * Moves the regular file at `path` into `key` by rename (a streaming copy when it is on
-   * another filesystem, then the source is removed). Resolves with the object's info.
-   * `InvalidArgument` if the file's size is not `size` or `sha256` is not 64 hex digits;
-   * on failure the source file is left in place.
-   */
-  importFile(path: string, key: string, options: ImportFileOptions): Promise<ObjectInfo>;
-}
+// Declared with the Store's capabilities (store.ts); re-exported for the callers of importFile.
+export type { ImportFileOptions };
 
 export interface LocalFsStoreOptions {
   root: string;
@@ -113,8 +99,14 @@ function translate(err: unknown, key: string, op: 'read' | 'write'): GatewayErro
   return errors.internal(`local storage failed (${code ?? (err as Error)?.message ?? 'unknown'})`, err);
 }
 
-export class LocalFsStore implements Store, FileImporter {
+export class LocalFsStore implements Store {
   readonly kind = 'localfs' as const;
+  readonly capabilities: StoreCapabilities = {
+    importFile: (path, key, options) => this.importFile(path, key, options),
+    copyFromS3Datastore: false,
+    // The gateway signs and checks its own URLs (signing.ts): only signing.maxTtl limits them.
+    maxPresignSeconds: Number.POSITIVE_INFINITY,
+  };
   private readonly locks = new Map<string, Promise<void>>();
   private lastStamp = 0;
 
@@ -258,6 +250,17 @@ export class LocalFsStore implements Store, FileImporter {
     }
   }
 
+  /** docs/api.md §3: on localfs a key never ends in `.meta.json`, the name of its sidecar. */
+  checkKey(key: string): string {
+    return validateKey(key, { localfs: true });
+  }
+
+  /** A sidecar holds any metadata: only the key has rules of its own here. */
+  checkNewObject(key: string): void {
+    this.checkKey(key);
+  }
+
+  /** StoreCapabilities.importFile (store.ts). */
   async importFile(path: string, key: string, options: ImportFileOptions): Promise<ObjectInfo> {
     try {
       const loc = locate(this.root, key);

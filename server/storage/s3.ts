@@ -18,7 +18,7 @@ import { validateKey, validatePrefix } from './keys.ts';
 import { checkPutBinding, sha256Base64 } from './presign-binding.ts';
 import { presignPutObject, SIGV4_MAX_EXPIRES } from './s3-presign.ts';
 import { copyInParts, copySource, mapLimit, type MultipartCopyParams } from './s3-copy.ts';
-import { decodeMetadata, encodeMetadata } from './s3-metadata.ts';
+import { decodeMetadata, encodeMetadata, S3_METADATA_LIMIT, s3MetadataBytes } from './s3-metadata.ts';
 import type {
   CopyOptions,
   GetOptions,
@@ -31,6 +31,7 @@ import type {
   PresignPutOptions,
   PutOptions,
   Store,
+  StoreCapabilities,
 } from './store.ts';
 import { listLimit, MAX_LIST_LIMIT } from './store.ts';
 
@@ -156,6 +157,8 @@ function checkExpiresIn(expiresIn: number): void {
  */
 export class S3Store implements Store {
   readonly kind = 's3' as const;
+  // The tus s3 datastore writes into this bucket (config.storage.s3.bucket), so its objects are copy() sources.
+  readonly capabilities: StoreCapabilities = { copyFromS3Datastore: true, maxPresignSeconds: SIGV4_MAX_EXPIRES };
   readonly #client: S3Client;
   readonly #presignClient: S3Client;
   readonly #bucket: string;
@@ -176,6 +179,19 @@ export class S3Store implements Store {
     this.#presignClient = options.presignClient ?? o.client;
     this.#bucket = o.bucket;
     this.#opts = o;
+  }
+
+  checkKey(key: string): string {
+    return validateKey(key);
+  }
+
+  /** S3 refuses a PUT whose user metadata exceeds 2 KB: say so before the first byte, not after the last. */
+  checkNewObject(key: string, metadata: Record<string, string>): void {
+    this.#writable(key);
+    const bytes = s3MetadataBytes(metadata);
+    if (bytes > S3_METADATA_LIMIT) {
+      throw errors.invalidArgument(`the object's metadata takes ${bytes} bytes as S3 metadata; S3 keeps at most ${S3_METADATA_LIMIT}`);
+    }
   }
 
   async put(key: string, body: Readable, options: PutOptions = {}): Promise<ObjectInfo> {

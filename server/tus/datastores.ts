@@ -12,7 +12,7 @@ import { errors } from '../errors.ts';
 import type { Config } from '../config.ts';
 import type { Store } from '../storage/store.ts';
 import type { RangeReader } from './datastore.ts';
-import { fileDataPath, readFileData, type ImportFile, type Placement } from './finalize.ts';
+import { fileDataPath, readFileData, type Placement } from './finalize.ts';
 import { FileRecordStore } from './records.ts';
 import { ContiguousPartsS3Store } from './s3-contiguous-parts.ts';
 
@@ -52,13 +52,11 @@ export function s3ClientConfig(s3: Config['storage']['s3']): S3ClientConfig {
 
 const isS3NotFound = (err: unknown) => ['NotFound', 'NoSuchKey', 'NoSuchUpload'].includes((err as { name?: string }).name ?? '');
 
-const hasImportFile = (store: Store): store is Store & { importFile: ImportFile } =>
-  typeof (store as { importFile?: unknown }).importFile === 'function';
-
 /** The tus datastore chosen by `tus.datastore`, with how its data reaches the Store. */
 export async function createInnerDatastore(config: Config, store: Store, s3Cache?: KvStore<MetadataValue>, metrics?: Metrics): Promise<InnerDatastore> {
   const expiration = config.tus.expiration;
   if (config.tus.datastore === 'file') {
+    const { importFile } = store.capabilities;
     const directory = config.tus.file.directory;
     const dataPath = fileDataPath(directory);
     // Atomic replacement of the per-upload JSON (docs/tus-server-notes.md #9: FileKvStore's plain writeFile can tear).
@@ -68,8 +66,8 @@ export async function createInnerDatastore(config: Config, store: Store, s3Cache
       datastore,
       readRange: (id, start, end) =>
         end > start ? createReadStream(dataPath(id), { start, end: end - 1 }) : Readable.from([]),
-      placement: hasImportFile(store)
-        ? { kind: 'link', dataPath, importFile: (p, k, i) => store.importFile(p, k, i) }
+      placement: importFile
+        ? { kind: 'link', dataPath, importFile }
         : { kind: 'stream', read: readFileData(directory) },
       readAll: readFileData(directory),
       ping: () =>
@@ -116,7 +114,7 @@ export async function createInnerDatastore(config: Config, store: Store, s3Cache
   return {
     datastore: tusStore,
     idPrefix: prefix,
-    placement: store.kind === 's3' ? { kind: 'copy', sourceKey: (id) => prefix + id } : { kind: 'stream', read },
+    placement: store.capabilities.copyFromS3Datastore ? { kind: 'copy', sourceKey: (id) => prefix + id } : { kind: 'stream', read },
     readAll: read,
     remove: async (id) => {
       const key = prefix + id;

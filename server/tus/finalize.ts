@@ -7,7 +7,7 @@ import { GatewayError, errors, toGatewayError } from '../errors.ts';
 import type { Hooks } from '../hooks/index.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
-import type { Store } from '../storage/store.ts';
+import type { Store, StoreCapabilities } from '../storage/store.ts';
 import type { GatewayDataStore } from './datastore.ts';
 import { contentTypeFor, normalizeMetadata, objectKeyFor } from './metadata.ts';
 import type { RecordStore } from './records.ts';
@@ -23,11 +23,8 @@ export type Placement =
   /** Any other pairing: stream the data from the datastore into Store.put. */
   | { kind: 'stream'; read: (id: string) => Promise<Readable> };
 
-export type ImportFile = (
-  path: string,
-  key: string,
-  info: { size: number; contentType: string; metadata: Record<string, string>; sha256: string },
-) => Promise<unknown>;
+/** The Store's own importFile (store.ts StoreCapabilities). */
+export type ImportFile = NonNullable<StoreCapabilities['importFile']>;
 
 export interface FinalizerDeps {
   datastore: GatewayDataStore;
