@@ -27,7 +27,7 @@ export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export function cleanupsAfterAll(): Array<() => Promise<unknown>> {
   const cleanups: Array<() => Promise<unknown>> = [];
   afterAll(async () => {
-    for (const c of cleanups.reverse()) await c().catch(() => undefined);
+    for (const c of cleanups.reverse()) await Promise.resolve().then(c).catch(() => undefined);
   });
   return cleanups;
 }
