@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { DataStore } from '@tus/utils';
+import type { StoreCapabilities } from '../storage/store.ts';
 import type { ResumableSha256 } from './sha256-state.ts';
 
 /**
@@ -55,8 +56,5 @@ export type Placement =
   /** Any other pairing: stream the data from the datastore into Store.put. */
   | { kind: 'stream'; read: (id: string) => Promise<Readable> };
 
-export type ImportFile = (
-  path: string,
-  key: string,
-  info: { size: number; contentType: string; metadata: Record<string, string>; sha256: string },
-) => Promise<unknown>;
+/** The Store's own importFile (storage/store.ts: StoreCapabilities). */
+export type ImportFile = NonNullable<StoreCapabilities['importFile']>;

@@ -1,17 +1,18 @@
 import { Readable } from 'node:stream';
 import { DeleteObjectsCommand, HeadBucketCommand, HeadObjectCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
-import { S3Store as TusS3Store, type MetadataValue } from '@tus/s3-store';
+import type { MetadataValue } from '@tus/s3-store';
 import type { Metrics } from '../metrics.ts';
 import { describeBucketFailure } from '../storage/s3-check.ts';
 import { observeS3 } from '../storage/s3-client.ts';
 import { MemoryKvStore, type KvStore } from '@tus/utils';
-import { GatewayError } from '../errors.ts';
+import { errors } from '../errors.ts';
 import type { Config } from '../config.ts';
 import type { Store } from '../storage/store.ts';
 import type { TusAdapter } from './adapter.ts';
 import { createFileAdapter } from './file-datastore.ts';
+import { ContiguousPartsS3Store } from './s3-contiguous-parts.ts';
 
-/** The S3 client settings shared by the s3 Store and the s3 datastore (S3-TEST-SERVER.md: checksums). */
+/** The S3 client settings shared by the s3 Store and the s3 datastore (docs/s3-test-server.md: checksums). */
 export function s3ClientConfig(s3: Config['storage']['s3']): S3ClientConfig {
   const mode = s3.checksums === 'when_supported' ? 'WHEN_SUPPORTED' : 'WHEN_REQUIRED';
   return {
@@ -34,7 +35,7 @@ export async function createTusAdapter(config: Config, store: Store, s3Cache?: K
   const s3 = config.storage.s3;
   const clientConfig = s3ClientConfig(s3);
   const cache = s3Cache ?? new MemoryKvStore<MetadataValue>();
-  const tusStore = new TusS3Store({
+  const tusStore = new ContiguousPartsS3Store({
     partSize: config.tus.partSize,
     expirationPeriodInMilliseconds: expiration,
     cache,
@@ -59,7 +60,7 @@ export async function createTusAdapter(config: Config, store: Store, s3Cache?: K
   return {
     datastore: tusStore,
     idPrefix: prefix,
-    placement: store.kind === 's3' ? { kind: 'copy', sourceKey: (id) => prefix + id } : { kind: 'stream', read },
+    placement: store.capabilities.copyFromS3Datastore ? { kind: 'copy', sourceKey: (id) => prefix + id } : { kind: 'stream', read },
     readAll: read,
     remove: async (id) => {
       const key = prefix + id;
@@ -89,7 +90,7 @@ export async function createTusAdapter(config: Config, store: Store, s3Cache?: K
         } catch (cause) {
           // @tus/s3-store reports an upload whose multipart upload is gone (aborted by a
           // bucket lifecycle rule, say) as complete: ListParts' NoSuchUpload reads as "done".
-          if (isS3NotFound(cause)) throw new GatewayError('Gone', `upload ${id}: its multipart upload no longer exists`, { cause });
+          if (isS3NotFound(cause)) throw errors.gone(`upload ${id}: its multipart upload no longer exists`, cause);
           throw cause;
         }
       }
@@ -98,7 +99,7 @@ export async function createTusAdapter(config: Config, store: Store, s3Cache?: K
       try {
         await client.send(new HeadBucketCommand({ Bucket: s3.bucket }));
       } catch (err) {
-        throw new GatewayError('ServiceUnavailable', `tus datastore: ${describeBucketFailure(err, s3.bucket, s3.endpoint)}`, { cause: err });
+        throw errors.unavailable(`tus datastore: ${describeBucketFailure(err, s3.bucket, s3.endpoint)}`, err);
       }
     },
   };

@@ -4,18 +4,15 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { FileStore } from '@tus/file-store';
 import type { Upload } from '@tus/utils';
-import { GatewayError } from '../errors.ts';
+import { errors } from '../errors.ts';
 import type { Config } from '../config.ts';
 import type { Store } from '../storage/store.ts';
-import type { ImportFile, TusAdapter } from './adapter.ts';
+import type { TusAdapter } from './adapter.ts';
 import { writeBody } from './batch-writer.ts';
 import { FileRecordStore } from './records.ts';
 
 /** The file datastore's data file for `id`: `{tus.file.directory}/{id}` (@tus/file-store's layout). */
 export const fileDataPath = (directory: string) => (id: string) => join(directory, id);
-
-const hasImportFile = (store: Store): store is Store & { importFile: ImportFile } =>
-  typeof (store as { importFile?: unknown }).importFile === 'function';
 
 /**
  * The file datastore: @tus/file-store's layout (`{id}` data, `{id}.json` info) under
@@ -23,6 +20,7 @@ const hasImportFile = (store: Store): store is Store & { importFile: ImportFile 
  * files (a hard link, zero copy), else streamed into the Store.
  */
 export function createFileAdapter(config: Config, store: Store): TusAdapter {
+  const { importFile } = store.capabilities;
   const directory = config.tus.file.directory;
   const dataPath = fileDataPath(directory);
   const readAll = async (id: string): Promise<Readable> => createReadStream(dataPath(id));
@@ -33,12 +31,10 @@ export function createFileAdapter(config: Config, store: Store): TusAdapter {
     datastore,
     readRange: (id, start, end) => (end > start ? createReadStream(dataPath(id), { start, end: end - 1 }) : Readable.from([])),
     readAll,
-    placement: hasImportFile(store)
-      ? { kind: 'link', dataPath, importFile: (p, k, i) => store.importFile(p, k, i) }
-      : { kind: 'stream', read: readAll },
+    placement: importFile ? { kind: 'link', dataPath, importFile } : { kind: 'stream', read: readAll },
     ping: () =>
       access(directory, constants.W_OK).catch((err) => {
-        throw new GatewayError('ServiceUnavailable', `tus directory not writable: ${directory}`, { cause: err });
+        throw errors.unavailable(`tus directory not writable: ${directory}`, err);
       }),
     listLive: () => configstore.list(),
     // @tus/file-store's own write() goes through a 64 KiB fs.WriteStream; this one batches (batch-writer.ts).

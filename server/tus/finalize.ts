@@ -80,7 +80,7 @@ export class Finalizer {
     const started = process.hrtime.bigint();
     const upload = await datastore.getLiveUpload(id);
     if (upload.size === undefined || upload.offset !== upload.size) {
-      throw new GatewayError('Conflict', `upload ${id} is not complete (${upload.offset} of ${upload.size ?? '?'} bytes)`);
+      throw errors.conflict(`upload ${id} is not complete (${upload.offset} of ${upload.size ?? '?'} bytes)`);
     }
     const metadata = normalizeMetadata(upload.metadata, id);
     const key = objectKeyFor(metadata);
@@ -159,7 +159,7 @@ export class Finalizer {
       if (hash.backlog >= 16 * 2 ** 20) await hash.settled();
     }
     await hash.settled();
-    if (hash.offset !== size) throw new GatewayError('InternalError', `upload ${id}: read ${hash.offset} bytes, expected ${size}`);
+    if (hash.offset !== size) throw errors.internal(`upload ${id}: read ${hash.offset} bytes, expected ${size}`);
     return hash.digest();
   }
 
