@@ -1,5 +1,8 @@
 import cors from '@koa/cors';
 import Koa from 'koa';
+import { apiKeyMatcher } from './auth/api-keys.ts';
+import { createJwtVerifier } from './auth/jwt.ts';
+import { authMiddleware } from './auth/middleware.ts';
 import type { Config } from './config.ts';
 import { errorMiddleware } from './http/error-middleware.ts';
 import { requestLog } from './http/request-log.ts';
@@ -15,6 +18,8 @@ export interface AppDeps {
   tus: TusGateway;
   logger: Logger;
   metrics: Metrics;
+  /** The authentication middleware (main.ts builds it with auth.apiKeysFile); from auth.* alone when absent. */
+  authenticate?: Koa.Middleware;
 }
 
 /** Headers a browser client must be able to read (tus and the gateway's own). */
@@ -43,6 +48,7 @@ export function createApp(deps: AppDeps): Koa {
       maxAge: 86400,
     }),
   );
+  app.use(deps.authenticate ?? authMiddleware(deps.config, createJwtVerifier(deps.config.auth.jwt), apiKeyMatcher(deps.config.auth.apiKeys)));
   // tus comes before any route: it owns the raw request stream under tus.path.
   app.use(deps.tus.middleware);
   app.use(routes(deps));

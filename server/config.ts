@@ -24,6 +24,33 @@ const bool = z.union([z.boolean(), z.enum(['true', 'false'])]).transform((v) => 
 const port = z.coerce.number({ error: 'must be a port number (0-65535)' }).int('must be a whole number').min(0).max(65535);
 const url = z.string().url({ error: 'must be an absolute http(s) URL' }).transform((u) => u.replace(/\/+$/, ''));
 
+const scope = z.enum(['upload', 'read', 'delete', 'admin']);
+/** One API key as configured: never the key, only its sha256 (hex). */
+export const apiKeyEntry = z.object({
+  sha256: z.string().regex(/^[0-9a-fA-F]{64}$/, 'must be the 64 hex digits of the key\'s sha256').transform((h) => h.toLowerCase()),
+  owner: z.string().min(1).max(64),
+  scopes: z.array(scope).default(['upload', 'read', 'delete']),
+});
+const authSchema = z.object({
+  mode: z.enum(['none', 'token']),
+  allowAnonymous: bool,
+  jwt: z.object({
+    secret: z.string(),
+    jwksUrl: z.string().refine((v) => v === '' || URL.canParse(v), 'must be empty or an absolute URL'),
+    issuer: z.string(),
+    audience: z.string(),
+    ownerClaim: z.string().min(1),
+    scopeClaim: z.string().min(1),
+    clockTolerance: duration,
+  }),
+  apiKeys: z.array(apiKeyEntry),
+  apiKeysFile: z.string(),
+  publicRead: bool,
+});
+
+/** Hosts that only this machine can reach: open mode is safe on these alone. */
+export const isLoopbackHost = (host: string) => /^(127\.\d+\.\d+\.\d+|::1|\[::1\]|localhost)$/i.test(host);
+
 const schema = z
   .object({
     server: z.object({
@@ -34,6 +61,7 @@ const schema = z
       requestTimeout: duration,
       shutdownTimeout: duration,
       maxHeaderSize: size,
+      cors: z.object({ origins: z.array(z.string().min(1)).min(1, 'must list at least one origin (or "*")') }),
     }),
     tus: z.object({
       path: z.string().regex(/^\/[A-Za-z0-9._~\-/]*[A-Za-z0-9._~-]$/, 'must start with / and not end with /'),
@@ -61,12 +89,25 @@ const schema = z
         secretKey: z.string(),
         tusPrefix: z.string().regex(/^([^/]+\/)*$/, 'must be empty or end with /'),
       }),
+      overwrite: z.enum(['deny', 'allow']),
     }),
+    auth: authSchema,
+    limits: z.object({ ownerBytes: size, ownerUploads: z.coerce.number().int().min(0), diskReserve: size }),
     signing: z.object({ secret: z.string(), maxTtl: duration.pipe(z.number().min(1000)) }),
     redis: z.object({ url: z.string() }),
     log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']) }),
   })
   .superRefine((c, ctx) => {
+    if (c.auth.mode === 'none' && !c.auth.allowAnonymous && !isLoopbackHost(c.server.host)) {
+      ctx.addIssue({
+        code: 'custom', path: ['auth', 'mode'],
+        message: `"none" (no credentials) on non-loopback server.host ${c.server.host}: set auth.mode: token, or auth.allowAnonymous: true to accept anyone on the network`,
+      });
+    }
+    // RFC 7518 §3.2: "A key of the same size as the hash output (for instance, 256 bits for "HS256") or larger MUST be used".
+    if (c.auth.jwt.secret !== '' && Buffer.byteLength(c.auth.jwt.secret) < 32) {
+      ctx.addIssue({ code: 'custom', path: ['auth', 'jwt', 'secret'], message: 'must be at least 32 bytes (HS256 needs a 256-bit key)' });
+    }
     // The bucket matters only when something lives in S3.
     const usesS3 = c.tus.datastore === 's3' || c.storage.backend === 's3';
     if (usesS3 && !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(c.storage.s3.bucket)) {

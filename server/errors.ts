@@ -10,11 +10,14 @@ export const errorStatus = {
   InvalidKey: 400,
   InvalidArgument: 400,
   InvalidRequest: 400,
+  Unauthorized: 401,
   AccessDenied: 403,
+  QuotaExceeded: 403,
   SignatureDoesNotMatch: 403,
   ExpiredToken: 403,
   MethodNotAllowed: 405,
   Conflict: 409,
+  ObjectExists: 409,
   Gone: 410,
   PreconditionFailed: 412,
   EntityTooLarge: 413,
@@ -22,6 +25,7 @@ export const errorStatus = {
   InvalidRange: 416,
   InternalError: 500,
   ServiceUnavailable: 503,
+  InsufficientStorage: 507,
 } as const;
 
 export type ErrorCode = keyof typeof errorStatus;
@@ -65,5 +69,14 @@ export const errors = {
     new GatewayError('SignatureDoesNotMatch', 'The request signature does not match (wrong signature, key or method)'),
   expiredToken: () => new GatewayError('ExpiredToken', 'The presigned URL has expired'),
   entityTooLarge: (limit: number) => new GatewayError('EntityTooLarge', `The body exceeds the limit of ${limit} bytes`),
+  /** RFC 6750 §3: the challenge; `invalid_token` when a credential was sent but is not good. Never echoes the credential. */
+  unauthorized: (message: string, invalidToken: boolean) =>
+    new GatewayError('Unauthorized', message, {
+      headers: { 'WWW-Authenticate': `Bearer realm="upload-gateway"${invalidToken ? ', error="invalid_token"' : ''}` },
+    }),
+  accessDenied: (message: string) => new GatewayError('AccessDenied', message),
+  objectExists: (key: string, why: string) => new GatewayError('ObjectExists', `${key}: ${why}`),
+  quotaExceeded: (message: string) => new GatewayError('QuotaExceeded', message),
+  insufficientStorage: (message: string) => new GatewayError('InsufficientStorage', message),
   internal: (message: string, cause?: unknown) => new GatewayError('InternalError', message, { cause }),
 };

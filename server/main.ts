@@ -2,6 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createApp } from './app.ts';
+import { loadApiKeys } from './auth/api-keys.ts';
+import { createJwtVerifier } from './auth/jwt.ts';
+import { authMiddleware } from './auth/middleware.ts';
 import { boundSilence, gracefulClose } from './http/lifecycle.ts';
 import type { Config } from './config.ts';
 import { createLogger, type Logger } from './logger.ts';
@@ -35,7 +38,8 @@ export async function startGateway(loaded: Config, options: { logger?: Logger } 
   const metrics = createMetrics();
   const store = await createStore(config);
   const tus = await createTusGateway({ config, store, logger, metrics });
-  const app = createApp({ config, store, tus, logger, metrics });
+  const authenticate = authMiddleware(config, createJwtVerifier(config.auth.jwt), await loadApiKeys(config.auth));
+  const app = createApp({ config, store, tus, logger, metrics, authenticate });
 
   const server = createServer({ maxHeaderSize: config.server.maxHeaderSize }, app.callback());
   boundSilence(server, config.server.requestTimeout);

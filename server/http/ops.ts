@@ -1,7 +1,9 @@
 import Router from '@koa/router';
 import type { Middleware } from 'koa';
 import type { AppDeps } from '../app.ts';
-import { GatewayError, toGatewayError } from '../errors.ts';
+import { principal } from '../auth/middleware.ts';
+import { mayReadMetrics } from '../auth/policy.ts';
+import { GatewayError, errors, toGatewayError } from '../errors.ts';
 import { routerMiddleware } from './router-middleware.ts';
 
 /** How long /readyz waits for each dependency: a hung backend is as unready as a failing one. */
@@ -49,6 +51,7 @@ export function opsRoutes(deps: AppDeps): Middleware {
   });
 
   router.get('/metrics', async (ctx) => {
+    if (!mayReadMetrics(principal(ctx))) throw errors.accessDenied('/metrics needs the "admin" scope');
     const text = await deps.metrics.registry.metrics();
     ctx.set('Cache-Control', 'no-store');
     ctx.type = deps.metrics.registry.contentType;

@@ -2,6 +2,8 @@ import Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import { z } from 'zod';
 import type { AppDeps } from '../app.ts';
+import { principal } from '../auth/middleware.ts';
+import { assertMay } from '../auth/policy.ts';
 import { GatewayError, errors } from '../errors.ts';
 import { validateKey } from '../storage/keys.ts';
 import { routerMiddleware } from './router-middleware.ts';
@@ -94,6 +96,8 @@ export function presignRoutes(deps: AppDeps): Middleware {
     }
     const { method, expiresIn } = parsed.data;
     const key = validateKey(parsed.data.key, { localfs: store.kind === 'localfs' });
+    // A URL is a capability: only for a credential that could do the same itself.
+    assertMay(principal(ctx), method === 'GET' ? 'read' : 'upload', key);
     // Both SigV4 (X-Amz-Date + X-Amz-Expires) and the localfs signature count whole seconds from now, rounded down.
     const expiresAt = new Date((Math.floor(Date.now() / 1000) + expiresIn) * 1000);
     const url = method === 'GET' ? await store.presignedGetUrl(key, { expiresIn }) : await store.presignedPutUrl(key, { expiresIn });

@@ -1,5 +1,9 @@
 import type { Server } from '@tus/server';
+import type { IncomingMessage } from 'node:http';
 import type { Context, Middleware } from 'koa';
+import { creationOwner, maySeeUpload } from '../auth/policy.ts';
+import { hasScope, principalOf } from '../auth/principal.ts';
+import { errors } from '../errors.ts';
 import { GatewayError } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
 import { encodeKeyPath } from '../storage/keys.ts';
@@ -51,7 +55,10 @@ export function tusEdge(deps: EdgeDeps): Middleware {
     if (rest !== '' && rest !== '/' && !id) throw new GatewayError('NoSuchUpload', 'No such upload');
     const method = ctx.req.method ?? 'GET';
 
-    if (method === 'GET') return getUpload(ctx, deps, id);
+    if (method === 'GET') {
+      if (id) await checkUploadAccess(ctx, deps, id, method);
+      return getUpload(ctx, deps, id);
+    }
     if (method !== 'OPTIONS') {
       // "If the version specified by the Client is not supported by the Server, it MUST respond
       // with the 412 Precondition Failed status and MUST include the Tus-Version header"
@@ -79,8 +86,15 @@ export function tusEdge(deps: EdgeDeps): Middleware {
       }
       const metadata = parseUploadMetadata(header);
       validateUploadMetadata(metadata);
+      // The owner comes from the credential: absent → the credential's, another → 403 (admin: any).
+      const owner = creationOwner(principalOf(ctx.req), metadata.owner);
+      if (owner !== undefined && owner !== metadata.owner) {
+        metadata.owner = owner;
+        setRequestHeader(ctx.req, 'upload-metadata', encodeUploadMetadata(metadata));
+      }
       deps.checkNewObject?.(metadata);
     }
+    if (id && method !== 'OPTIONS') await checkUploadAccess(ctx, deps, id, method);
     if (id && (method === 'HEAD' || method === 'PATCH' || method === 'DELETE')) {
       const done = await finishedUpload(deps, id, method);
       if (done) return answerFinished(ctx, deps, done, method);
@@ -96,6 +110,31 @@ export function tusEdge(deps: EdgeDeps): Middleware {
       if (receiving) deps.metrics.activeUploads.dec();
     }
   };
+}
+
+/**
+ * An upload belongs to the owner it was created for: to anyone else it does not exist (404,
+ * as an unknown id — never a 403 that would confirm it). PATCH needs "upload"; reads need "upload" or "read".
+ */
+async function checkUploadAccess(ctx: Context, deps: EdgeDeps, id: string, method: string) {
+  const p = principalOf(ctx.req);
+  if (p.via === 'none') return;
+  const rec = await deps.records.get(id);
+  const owner = rec?.metadata.owner ?? (await deps.datastore.getLiveUpload(id).catch(() => undefined))?.metadata?.owner ?? undefined;
+  if (owner === undefined || !maySeeUpload(p, owner)) throw new GatewayError('NoSuchUpload', 'No such upload');
+  const scope = method === 'PATCH' || !hasScope(p, 'read') ? 'upload' : 'read';
+  if (!hasScope(p, scope)) throw errors.accessDenied(`This credential lacks the "${scope}" scope`);
+}
+
+/**
+ * Replaces a request header before @tus/server reads it: srvx's Request reads both
+ * `req.headers` (get) and `req.rawHeaders` (iteration), so both are rewritten.
+ */
+function setRequestHeader(req: IncomingMessage, name: string, value: string) {
+  req.headers[name] = value;
+  const raw = req.rawHeaders;
+  for (let i = raw.length - 2; i >= 0; i -= 2) if (raw[i]!.toLowerCase() === name) raw.splice(i, 2);
+  raw.push(name, value);
 }
 
 const NON_NEGATIVE_INTEGER = /^(0|[1-9]\d{0,15})$/;
