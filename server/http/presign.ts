@@ -3,7 +3,8 @@ import type { Context, Middleware } from 'koa';
 import { z } from 'zod';
 import type { AppDeps } from '../app.ts';
 import { principal } from '../auth/middleware.ts';
-import { assertMay } from '../auth/policy.ts';
+import { assertMay, mayOverwrite } from '../auth/policy.ts';
+import { objectExists } from '../tus/admission.ts';
 import { GatewayError, errors } from '../errors.ts';
 import { validateKey } from '../storage/keys.ts';
 import { routerMiddleware } from './router-middleware.ts';
@@ -75,6 +76,7 @@ function presignSchema(maxSeconds: number) {
       .int('expiresIn must be a whole number of seconds')
       .min(1, 'expiresIn must be at least 1 second')
       .max(maxSeconds, `expiresIn must be at most ${maxSeconds} seconds (signing.maxTtl)`),
+    overwrite: z.boolean({ error: 'overwrite must be true or false' }).optional(),
   });
 }
 
@@ -98,6 +100,13 @@ export function presignRoutes(deps: AppDeps): Middleware {
     const key = validateKey(parsed.data.key, { localfs: store.kind === 'localfs' });
     // A URL is a capability: only for a credential that could do the same itself.
     assertMay(principal(ctx), method === 'GET' ? 'read' : 'upload', key);
+    if (method === 'PUT') {
+      if (await deps.tus.reservedBy?.(key)) throw errors.objectExists(key, 'an upload in flight targets this key');
+      if (parsed.data.overwrite && !mayOverwrite(principal(ctx), key)) throw errors.accessDenied('overwrite needs a credential that may delete this key');
+      if (config.storage.overwrite === 'deny' && !parsed.data.overwrite && (await objectExists(store, key))) {
+        throw errors.objectExists(key, 'an object exists at this key (send "overwrite": true, with a credential that may delete it, to replace it)');
+      }
+    }
     // Both SigV4 (X-Amz-Date + X-Amz-Expires) and the localfs signature count whole seconds from now, rounded down.
     const expiresAt = new Date((Math.floor(Date.now() / 1000) + expiresIn) * 1000);
     const url = method === 'GET' ? await store.presignedGetUrl(key, { expiresIn }) : await store.presignedPutUrl(key, { expiresIn });

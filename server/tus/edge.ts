@@ -1,7 +1,7 @@
 import type { Server } from '@tus/server';
 import type { IncomingMessage } from 'node:http';
 import type { Context, Middleware } from 'koa';
-import { creationOwner, maySeeUpload } from '../auth/policy.ts';
+import { creationOwner, mayOverwrite, maySeeUpload } from '../auth/policy.ts';
 import { hasScope, principalOf } from '../auth/principal.ts';
 import { errors } from '../errors.ts';
 import { GatewayError } from '../errors.ts';
@@ -91,6 +91,11 @@ export function tusEdge(deps: EdgeDeps): Middleware {
       if (owner !== undefined && owner !== metadata.owner) {
         metadata.owner = owner;
         setRequestHeader(ctx.req, 'upload-metadata', encodeUploadMetadata(metadata));
+      }
+      if (metadata.overwrite === 'true' && metadata.owner) {
+        // Replacing destroys what was there: it needs the "delete" scope on that key.
+        const key = `models/${metadata.owner}/${metadata.filename || 'x'}`;
+        if (!mayOverwrite(principalOf(ctx.req), key)) throw errors.accessDenied('overwrite=true needs a credential that may delete this key');
       }
       deps.checkNewObject?.(metadata);
     }

@@ -8,6 +8,8 @@ import type { Metrics } from '../metrics.ts';
 import { encodeKeyPath, validateKey } from '../storage/keys.ts';
 import { S3_METADATA_LIMIT, s3MetadataBytes } from '../storage/s3-metadata.ts';
 import type { Store } from '../storage/store.ts';
+import { MemoryReservations, RedisReservations } from '../auth/reservations.ts';
+import { createAdmission } from './admission.ts';
 import { GatewayDataStore } from './datastore.ts';
 import { createInnerDatastore } from './datastores.ts';
 import { tusEdge, uploadIdFromPath } from './edge.ts';
@@ -57,6 +59,8 @@ export async function createTusGateway({ config, store, logger, metrics }: TusDe
   });
   const finalizer = new Finalizer({ datastore, store, records, hashes, placement: inner.placement, readAll: inner.readAll, ensureComplete: inner.ensureComplete, logger, metrics, locker: shared?.finalizeLocker });
 
+  const admission = createAdmission({ config, store, records, reservations: shared ? new RedisReservations(shared.redis) : new MemoryReservations() });
+
   const tus = new Server({
     path: config.tus.path,
     datastore,
@@ -73,12 +77,19 @@ export async function createTusGateway({ config, store, logger, metrics }: TusDe
       const metadata = normalizeMetadata(upload.metadata, upload.id);
       validateUploadMetadata(parseUploadMetadata(req.headers.get('upload-metadata') ?? undefined));
       await records.set(upload.id, { id: upload.id, status: 'uploading', size: upload.size, metadata, createdAt: new Date().toISOString() });
+      try {
+        await admission.admit(upload.id, metadata);
+      } catch (err) {
+        await records.delete(upload.id);
+        throw err;
+      }
       metrics.uploadsCreated.inc();
       logger.info({ event: 'upload.created', uploadId: upload.id, size: upload.size ?? null, metadata }, 'upload created');
       return {};
     },
     async onUploadFinish(_req, upload) {
       const rec = await finalizer.finalize(upload.id);
+      await admission.release(rec.key!, upload.id).catch(() => undefined); // (a stale reservation frees itself too)
       // Header values must be Latin-1: the key is percent-encoded per segment (TUS-NOTES 3).
       return { headers: { 'Object-Key': encodeKeyPath(rec.key!) } };
     },
@@ -123,6 +134,7 @@ export async function createTusGateway({ config, store, logger, metrics }: TusDe
         metadata: rec?.metadata ?? normalizeMetadata(live?.metadata, id),
       };
     },
+    reservedBy: admission.reservedBy,
     async ping() {
       await Promise.all([inner.ping(), shared?.ping()]);
     },

@@ -19,6 +19,7 @@ export function createShared(url: string) {
   redis.on('error', () => undefined);
   subscriber.on('error', () => undefined);
   return {
+    redis,
     locker: new RedisLocker(redis, subscriber),
     // Finalizing a 10 GB upload by an S3 copy takes minutes: whoever waits for it (an empty
     // PATCH, a resume HEAD on another instance) waits for it, not for a 30 s default.
