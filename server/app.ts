@@ -33,6 +33,21 @@ export const ALLOWED_HEADERS = [
   'Upload-Concat', 'Tus-Resumable', 'X-HTTP-Method-Override', 'X-Requested-With', 'X-Request-Id', 'Range', 'If-None-Match',
 ];
 
+/**
+ * server.cors.origins: "*", exact origins, or "/regex/" strings. An origin that matches is echoed
+ * (so that Authorization may be sent); one that does not gets no CORS headers, and the browser blocks it.
+ */
+export function corsOrigin(origins: readonly string[]): (ctx: Koa.Context) => string {
+  const any = origins.includes('*');
+  const exact = new Set(origins.filter((o) => !/^\/.*\/$/.test(o)));
+  const patterns = origins.filter((o) => /^\/.*\/$/.test(o)).map((o) => new RegExp(o.slice(1, -1)));
+  return (ctx) => {
+    const origin = ctx.get('Origin');
+    if (!origin) return any ? '*' : '';
+    return any || exact.has(origin) || patterns.some((re) => re.test(origin)) ? origin : '';
+  };
+}
+
 /** Koa composition, nothing else: every dependency comes in from outside. */
 export function createApp(deps: AppDeps): Koa {
   const app = new Koa({ proxy: deps.config.server.trustProxy });
@@ -41,7 +56,7 @@ export function createApp(deps: AppDeps): Koa {
   app.use(errorMiddleware(deps.logger));
   app.use(
     cors({
-      origin: (ctx) => ctx.get('Origin') || '*',
+      origin: corsOrigin(deps.config.server.cors.origins),
       allowMethods: ['GET', 'HEAD', 'POST', 'PATCH', 'PUT', 'DELETE', 'OPTIONS'],
       allowHeaders: ALLOWED_HEADERS,
       exposeHeaders: EXPOSED_HEADERS,

@@ -10,6 +10,7 @@ import { S3_METADATA_LIMIT, s3MetadataBytes } from '../storage/s3-metadata.ts';
 import type { Store } from '../storage/store.ts';
 import { MemoryReservations, RedisReservations } from '../auth/reservations.ts';
 import { createAdmission } from './admission.ts';
+import { createQuotas } from './quotas.ts';
 import { GatewayDataStore } from './datastore.ts';
 import { createInnerDatastore } from './datastores.ts';
 import { tusEdge, uploadIdFromPath } from './edge.ts';
@@ -60,6 +61,7 @@ export async function createTusGateway({ config, store, logger, metrics }: TusDe
   const finalizer = new Finalizer({ datastore, store, records, hashes, placement: inner.placement, readAll: inner.readAll, ensureComplete: inner.ensureComplete, logger, metrics, locker: shared?.finalizeLocker });
 
   const admission = createAdmission({ config, store, records, reservations: shared ? new RedisReservations(shared.redis) : new MemoryReservations() });
+  const withinQuota = createQuotas({ config, store, records, locker: shared?.quotaLocker ?? new QueueLocker() });
 
   const tus = new Server({
     path: config.tus.path,
@@ -76,7 +78,9 @@ export async function createTusGateway({ config, store, logger, metrics }: TusDe
     async onUploadCreate(req, upload) {
       const metadata = normalizeMetadata(upload.metadata, upload.id);
       validateUploadMetadata(parseUploadMetadata(req.headers.get('upload-metadata') ?? undefined));
-      await records.set(upload.id, { id: upload.id, status: 'uploading', size: upload.size, metadata, createdAt: new Date().toISOString() });
+      await withinQuota(upload.id, metadata.owner!, upload.size, () =>
+        records.set(upload.id, { id: upload.id, status: 'uploading', size: upload.size, metadata, createdAt: new Date().toISOString() }),
+      );
       try {
         await admission.admit(upload.id, metadata);
       } catch (err) {

@@ -24,6 +24,7 @@ export function createShared(url: string) {
     // Finalizing a 10 GB upload by an S3 copy takes minutes: whoever waits for it (an empty
     // PATCH, a resume HEAD on another instance) waits for it, not for a 30 s default.
     finalizeLocker: new RedisLocker(redis, subscriber, { prefix: 'gateway:finalize:', acquireTimeout: 6 * 3600_000 }),
+    quotaLocker: new RedisLocker(redis, subscriber, { prefix: 'gateway:quota:' }),
     records: new RedisRecordStore<UploadRecord>(redis, 'gateway:record:'),
     hashes: new RedisRecordStore<HashState>(redis, 'gateway:hash:'),
     s3Cache: new IoRedisKvStore<MetadataValue>(redis, 'gateway:tus-s3:'),
