@@ -1,5 +1,8 @@
 import cors from '@koa/cors';
 import Koa from 'koa';
+import { apiKeyMatcher } from './auth/api-keys.ts';
+import { createJwtVerifier } from './auth/jwt.ts';
+import { authMiddleware } from './auth/middleware.ts';
 import type { Config } from './config.ts';
 import { errorMiddleware } from './http/error-middleware.ts';
 import { readinessGate, type Readiness } from './http/readiness.ts';
@@ -20,6 +23,8 @@ export interface AppDeps {
   /** Cached readiness of the Store, the tus datastore and Redis (http/readiness.ts). */
   readiness: Readiness;
   hooks: Hooks;
+  /** The authentication middleware (main.ts builds it with auth.apiKeysFile); from auth.* alone when absent. */
+  authenticate?: Koa.Middleware;
 }
 
 /** Headers a browser client must be able to read (tus and the gateway's own). */
@@ -35,6 +40,21 @@ export const ALLOWED_HEADERS = [
   'Upload-Checksum',
 ];
 
+/**
+ * server.cors.origins: "*", exact origins, or "/regex/" strings. An origin that matches is echoed
+ * (so that Authorization may be sent); one that does not gets no CORS headers, and the browser blocks it.
+ */
+export function corsOrigin(origins: readonly string[]): (ctx: Koa.Context) => string {
+  const any = origins.includes('*');
+  const exact = new Set(origins.filter((o) => !/^\/.*\/$/.test(o)));
+  const patterns = origins.filter((o) => /^\/.*\/$/.test(o)).map((o) => new RegExp(o.slice(1, -1)));
+  return (ctx) => {
+    const origin = ctx.get('Origin');
+    if (!origin) return any ? '*' : '';
+    return any || exact.has(origin) || patterns.some((re) => re.test(origin)) ? origin : '';
+  };
+}
+
 /** Koa composition, nothing else: every dependency comes in from outside. */
 export function createApp(deps: AppDeps): Koa {
   const app = new Koa({ proxy: deps.config.server.trustProxy });
@@ -43,7 +63,7 @@ export function createApp(deps: AppDeps): Koa {
   app.use(errorMiddleware(deps.logger));
   app.use(
     cors({
-      origin: (ctx) => ctx.get('Origin') || '*',
+      origin: corsOrigin(deps.config.server.cors.origins),
       allowMethods: ['GET', 'HEAD', 'POST', 'PATCH', 'PUT', 'DELETE', 'OPTIONS'],
       allowHeaders: ALLOWED_HEADERS,
       exposeHeaders: EXPOSED_HEADERS,
@@ -51,6 +71,7 @@ export function createApp(deps: AppDeps): Koa {
     }),
   );
   app.use(readinessGate(deps.readiness, deps.config.tus.path));
+  app.use(deps.authenticate ?? authMiddleware(deps.config, createJwtVerifier(deps.config.auth.jwt), apiKeyMatcher(deps.config.auth.apiKeys)));
   // tus comes before any route: it owns the raw request stream under tus.path.
   app.use(deps.tus.middleware);
   app.use(routes(deps));

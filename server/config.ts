@@ -57,6 +57,33 @@ const hooks = z.strictObject({
   }),
 });
 
+const scope = z.enum(['upload', 'read', 'delete', 'admin']);
+/** One API key as configured: never the key, only its sha256 (hex). */
+export const apiKeyEntry = z.strictObject({
+  sha256: z.string().regex(/^[0-9a-fA-F]{64}$/, 'must be the 64 hex digits of the key\'s sha256').transform((h) => h.toLowerCase()),
+  owner: z.string().min(1).max(64),
+  scopes: z.array(scope).default(['upload', 'read', 'delete']),
+});
+const authSchema = z.strictObject({
+  mode: z.enum(['none', 'token']),
+  allowAnonymous: bool,
+  jwt: z.strictObject({
+    secret: z.string(),
+    jwksUrl: z.string().refine((v) => v === '' || URL.canParse(v), 'must be empty or an absolute URL'),
+    issuer: z.string(),
+    audience: z.string(),
+    ownerClaim: z.string().min(1),
+    scopeClaim: z.string().min(1),
+    clockTolerance: duration,
+  }),
+  apiKeys: z.array(apiKeyEntry),
+  apiKeysFile: z.string(),
+  publicRead: bool,
+});
+
+/** Hosts that only this machine can reach: open mode is safe on these alone. */
+export const isLoopbackHost = (host: string) => /^(127\.\d+\.\d+\.\d+|::1|\[::1\]|localhost)$/i.test(host);
+
 // strictObject everywhere: a mistyped key (`server.prot`, `storgae:`) is refused, never ignored.
 const shape = z
   .strictObject({
@@ -69,6 +96,7 @@ const shape = z
       requestTimeout: duration,
       shutdownTimeout: duration,
       maxHeaderSize: size,
+      cors: z.strictObject({ origins: z.array(z.string().min(1)).min(1, 'must list at least one origin (or "*")') }),
     }),
     tus: z.strictObject({
       path: z.string().regex(/^\/[A-Za-z0-9._~\-/]*[A-Za-z0-9._~-]$/, 'must start with / and not end with /'),
@@ -95,7 +123,10 @@ const shape = z
         secretKey: z.string(),
         tusPrefix: z.string().regex(/^([^/]+\/)*$/, 'must be empty or end with /'),
       }),
+      overwrite: z.enum(['deny', 'allow']),
     }),
+    auth: authSchema,
+    limits: z.strictObject({ ownerBytes: size, ownerUploads: z.coerce.number().int().min(0), diskReserve: size }),
     signing: z.strictObject({
       // An HMAC key shorter than its 32-byte output can be guessed faster than the MAC can be forged.
       secret: z.string().refine((v) => v === '' || Buffer.byteLength(v, 'utf8') >= 32, {
@@ -108,6 +139,16 @@ const shape = z
     hooks,
   })
   .superRefine((c, ctx) => {
+    if (c.auth.mode === 'none' && !c.auth.allowAnonymous && !isLoopbackHost(c.server.host)) {
+      ctx.addIssue({
+        code: 'custom', path: ['auth', 'mode'],
+        message: `"none" (no credentials) on non-loopback server.host ${c.server.host}: set auth.mode: token, or auth.allowAnonymous: true to accept anyone on the network`,
+      });
+    }
+    // RFC 7518 §3.2: "A key of the same size as the hash output (for instance, 256 bits for "HS256") or larger MUST be used".
+    if (c.auth.jwt.secret !== '' && Buffer.byteLength(c.auth.jwt.secret) < 32) {
+      ctx.addIssue({ code: 'custom', path: ['auth', 'jwt', 'secret'], message: 'must be at least 32 bytes (HS256 needs a 256-bit key)' });
+    }
     // The bucket matters only when something lives in S3.
     const usesS3 = c.tus.datastore === 's3' || c.storage.backend === 's3';
     if (usesS3 && !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(c.storage.s3.bucket)) {
@@ -120,9 +161,9 @@ const shape = z
   });
 const schema = shape.transform((c) => ({ ...c, server: { ...c.server, publicUrl: c.server.publicUrl || derivePublicUrl(c.server.host, c.server.port) } }));
 
-/** `http://localhost:{port}` for a wildcard host, else `http://{host}:{port}`: what `publicUrl` is when not set. */
+/** `http://localhost:{port}` for a wildcard host (or the default 127.0.0.1), else `http://{host}:{port}`: what `publicUrl` is when not set. */
 export function derivePublicUrl(host: string, port: number): string {
-  const wildcard = host === '0.0.0.0' || host === '::' || host === '[::]';
+  const wildcard = host === '0.0.0.0' || host === '::' || host === '[::]' || host === '127.0.0.1';
   const name = wildcard ? 'localhost' : host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
   return `http://${name}:${port}`;
 }

@@ -14,10 +14,13 @@ export const errorStatus = {
   BadDigest: 400,
   AccessDenied: 403,
   UploadRefused: 403,
+  Unauthorized: 401,
+  QuotaExceeded: 403,
   SignatureDoesNotMatch: 403,
   ExpiredToken: 403,
   MethodNotAllowed: 405,
   Conflict: 409,
+  ObjectExists: 409,
   Gone: 410,
   PreconditionFailed: 412,
   EntityTooLarge: 413,
@@ -27,6 +30,7 @@ export const errorStatus = {
   ChecksumMismatch: 460,
   InternalError: 500,
   ServiceUnavailable: 503,
+  InsufficientStorage: 507,
 } as const;
 
 export type ErrorCode = keyof typeof errorStatus;
@@ -73,6 +77,15 @@ export const errors = {
   expiredToken: () => new GatewayError('ExpiredToken', 'The presigned URL has expired'),
   entityTooLarge: (limit: number) => new GatewayError('EntityTooLarge', `The body exceeds the limit of ${limit} bytes`),
   checksumMismatch: (message: string) => new GatewayError('ChecksumMismatch', message),
+  /** RFC 6750 §3: the challenge; `invalid_token` when a credential was sent but is not good. Never echoes the credential. */
+  unauthorized: (message: string, invalidToken: boolean) =>
+    new GatewayError('Unauthorized', message, {
+      headers: { 'WWW-Authenticate': `Bearer realm="upload-gateway"${invalidToken ? ', error="invalid_token"' : ''}` },
+    }),
+  accessDenied: (message: string) => new GatewayError('AccessDenied', message),
+  objectExists: (key: string, why: string) => new GatewayError('ObjectExists', `${key}: ${why}`),
+  quotaExceeded: (message: string) => new GatewayError('QuotaExceeded', message),
+  insufficientStorage: (message: string) => new GatewayError('InsufficientStorage', message),
   internal: (message: string, cause?: unknown) => new GatewayError('InternalError', message, { cause }),
   /** A dependency (Store, tus datastore, Redis) does not answer: try again after `retryAfter` seconds. */
   serviceUnavailable: (message: string, retryAfter: number, cause?: unknown) =>

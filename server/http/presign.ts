@@ -2,6 +2,9 @@ import Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import { z } from 'zod';
 import type { AppDeps } from '../app.ts';
+import { principal } from '../auth/middleware.ts';
+import { assertMay, mayOverwrite } from '../auth/policy.ts';
+import { objectExists } from '../tus/admission.ts';
 import { GatewayError, errors } from '../errors.ts';
 import { validateKey } from '../storage/keys.ts';
 import { forwardedBaseUrl } from './forwarded.ts';
@@ -88,6 +91,7 @@ function presignSchema(maxSeconds: number) {
       .regex(/^[0-9a-fA-F]{64}$/, 'sha256 must be 64 hex digits')
       .optional(),
     contentType: z.string({ error: 'contentType must be a string' }).min(1, 'contentType must not be empty').max(255).optional(),
+    overwrite: z.boolean({ error: 'overwrite must be true or false' }).optional(),
   });
 }
 
@@ -114,6 +118,15 @@ export function presignRoutes(deps: AppDeps): Middleware {
     const { method, size, sha256, contentType } = parsed.data;
     const expiresIn = parsed.data.expiresIn ?? Math.min(DEFAULT_EXPIRES_IN, maxSeconds);
     const key = validateKey(parsed.data.key.normalize('NFC'), { localfs: store.kind === 'localfs' });
+    // A URL is a capability: only for a credential that could do the same itself.
+    assertMay(principal(ctx), method === 'GET' ? 'read' : 'upload', key);
+    if (method === 'PUT') {
+      if (await deps.tus.reservedBy?.(key)) throw errors.objectExists(key, 'an upload in flight targets this key');
+      if (parsed.data.overwrite && !mayOverwrite(principal(ctx), key)) throw errors.accessDenied('overwrite needs a credential that may delete this key');
+      if (config.storage.overwrite === 'deny' && !parsed.data.overwrite && (await objectExists(store, key))) {
+        throw errors.objectExists(key, 'an object exists at this key (send "overwrite": true, with a credential that may delete it, to replace it)');
+      }
+    }
     // Both SigV4 (X-Amz-Date + X-Amz-Expires) and the localfs signature count whole seconds from now, rounded down.
     const expiresAt = new Date((Math.floor(Date.now() / 1000) + expiresIn) * 1000);
     const baseUrl = forwardedBaseUrl(ctx, config.server.trustProxy);

@@ -1,6 +1,8 @@
 import Router from '@koa/router';
 import type { Middleware } from 'koa';
 import type { AppDeps } from '../app.ts';
+import { principal } from '../auth/middleware.ts';
+import { maySeeUpload } from '../auth/policy.ts';
 import { GatewayError } from '../errors.ts';
 import { routerMiddleware } from './router-middleware.ts';
 
@@ -14,7 +16,10 @@ export function uploadRoutes(deps: AppDeps): Middleware {
     const id = ctx.params.id ?? '';
     if (!UPLOAD_ID.test(id)) throw new GatewayError('NoSuchUpload', `No such upload: ${id.slice(0, 128)}`);
     ctx.set('Cache-Control', 'no-store'); // the state changes with every PATCH
-    ctx.body = await deps.tus.status(id);
+    const status = await deps.tus.status(id);
+    // Another owner's upload does not exist for this credential: the same 404 as an unknown id.
+    if (!maySeeUpload(principal(ctx), status.metadata.owner)) throw new GatewayError('NoSuchUpload', `No upload ${id}`);
+    ctx.body = status;
   });
   return routerMiddleware(router);
 }

@@ -9,6 +9,7 @@ import type { Finalizer } from './finalize.ts';
 import { isValidHost } from './location.ts';
 import { encodeUploadMetadata, parseUploadMetadata, validateUploadMetadata } from './metadata.ts';
 import type { RecordStore } from './records.ts';
+import { applyCreationOwner, checkUploadAccess } from './upload-access.ts';
 import type { UploadRecord } from './upload-record.ts';
 
 export const TUS_VERSION = '1.0.0';
@@ -60,7 +61,10 @@ export function tusEdge(deps: EdgeDeps): Middleware {
     if (rest !== '' && rest !== '/' && !id) throw new GatewayError('NoSuchUpload', 'No such upload');
     const method = ctx.req.method ?? 'GET';
 
-    if (method === 'GET') return getUpload(ctx, deps, id);
+    if (method === 'GET') {
+      if (id) await checkUploadAccess(ctx, deps, id, method);
+      return getUpload(ctx, deps, id);
+    }
     if (method !== 'OPTIONS') {
       // "If the version specified by the Client is not supported by the Server, it MUST respond
       // with the 412 Precondition Failed status and MUST include the Tus-Version header"
@@ -93,8 +97,10 @@ export function tusEdge(deps: EdgeDeps): Middleware {
       }
       const metadata = parseUploadMetadata(header);
       validateUploadMetadata(metadata);
+      applyCreationOwner(ctx.req, metadata);
       deps.checkNewObject?.(metadata);
     }
+    if (id && method !== 'OPTIONS') await checkUploadAccess(ctx, deps, id, method);
     if (id && (method === 'HEAD' || method === 'PATCH' || method === 'DELETE')) {
       const done = await finishedUpload(deps, id, method);
       if (done) return answerFinished(ctx, deps, done, method);

@@ -4,16 +4,20 @@ import { EVENTS, Server } from '@tus/server';
 import { errors, GatewayError, toGatewayError } from '../errors.ts';
 import { forwardedPrefix } from '../http/forwarded.ts';
 import type { Config } from '../config.ts';
-import { OPEN_SCOPES, type Hooks } from '../hooks/index.ts';
+import type { Hooks } from '../hooks/index.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { encodeKeyPath, validateKey } from '../storage/keys.ts';
 import { S3_METADATA_LIMIT, s3MetadataBytes } from '../storage/s3-metadata.ts';
 import type { Store } from '../storage/store.ts';
 import { prepareSpool } from './checksum.ts';
+import { MemoryReservations, RedisReservations } from '../auth/reservations.ts';
+import { createAdmission } from './admission.ts';
+import { createQuotas } from './quotas.ts';
 import { GatewayDataStore } from './datastore.ts';
 import { createInnerDatastore } from './datastores.ts';
 import { tusEdge, uploadIdFromPath } from './edge.ts';
+import { creatorScopes } from './upload-access.ts';
 import { uploadLocation } from './location.ts';
 import { Finalizer } from './finalize.ts';
 import { QueueLocker } from './locker.ts';
@@ -69,6 +73,9 @@ export async function createTusGateway({ config, store, logger, metrics, hooks }
     if (store.kind === 's3') checkS3Metadata(metadata);
   };
 
+  const admission = createAdmission({ config, store, records, reservations: shared ? new RedisReservations(shared.redis) : new MemoryReservations() });
+  const withinQuota = createQuotas({ config, store, records, locker: shared?.quotaLocker ?? new QueueLocker() });
+
   const tus = new Server({
     path: config.tus.path,
     datastore: announcingTermination(datastore, hooks),
@@ -93,7 +100,7 @@ export async function createTusGateway({ config, store, logger, metrics, hooks }
       validateUploadMetadata(client);
       const asked = normalizeMetadata(client, upload.id);
       // The operator's hook decides before anything exists (PostHandler creates the upload after this returns).
-      const merged = await hooks.preCreate({ owner: asked.owner!, scopes: OPEN_SCOPES, key: objectKeyFor(asked), size: upload.size ?? null, metadata: client });
+      const merged = await hooks.preCreate({ owner: asked.owner!, scopes: creatorScopes(req), key: objectKeyFor(asked), size: upload.size ?? null, metadata: client });
       try {
         validateUploadMetadata(merged);
         checkNewObject(merged);
@@ -101,7 +108,16 @@ export async function createTusGateway({ config, store, logger, metrics, hooks }
         throw errors.hookUnavailable(`its metadata makes an invalid upload: ${(err as Error).message}`, err);
       }
       const metadata = normalizeMetadata(merged, upload.id);
-      await records.set(upload.id, { id: upload.id, status: 'uploading', size: upload.size, metadata, createdAt: new Date().toISOString() });
+      // docs/api.md §7: quotas and the overwrite/reservation rule, before the upload is announced.
+      await withinQuota(upload.id, metadata.owner!, upload.size, () =>
+        records.set(upload.id, { id: upload.id, status: 'uploading', size: upload.size, metadata, createdAt: new Date().toISOString() }),
+      );
+      try {
+        await admission.admit(upload.id, metadata);
+      } catch (err) {
+        await records.delete(upload.id);
+        throw err;
+      }
       const key = objectKeyFor(metadata);
       await hooks.emit('upload.created', { uploadId: upload.id, key, size: upload.size ?? null, owner: metadata.owner, metadata }, `upload.created:${upload.id}`);
       metrics.uploadsCreated.inc();
@@ -110,6 +126,7 @@ export async function createTusGateway({ config, store, logger, metrics, hooks }
     },
     async onUploadFinish(_req, upload) {
       const rec = await finalizer.finalize(upload.id);
+      await admission.release(rec.key!, upload.id).catch(() => undefined); // (a stale reservation frees itself too)
       // Header values must be Latin-1: the key is percent-encoded per segment (docs/tus-server-notes.md #3).
       return { headers: { 'Object-Key': encodeKeyPath(rec.key!) } };
     },
@@ -162,6 +179,7 @@ export async function createTusGateway({ config, store, logger, metrics, hooks }
         metadata: rec?.metadata ?? normalizeMetadata(live?.metadata, id),
       };
     },
+    reservedBy: admission.reservedBy,
     async ping() {
       await Promise.all([inner.ping(), shared?.ping()]);
     },

@@ -238,7 +238,8 @@ describe('POST /api/presign and /storage/{key} (localfs)', () => {
       expect((await errorOf(put)).code).toBe('SignatureDoesNotMatch');
       expect(await (await gw.store.get(key)).body.toArray().then((c) => Buffer.concat(c).toString())).toBe('top secret');
 
-      const p = await presign(gw, key, 'PUT', 600, { size: 1 });
+      // The key exists: storage.overwrite deny wants the replacement asked for.
+      const p = await presign(gw, key, 'PUT', 600, { size: 1, overwrite: true });
       const get = await fetch(p.url);
       expect(get.status).toBe(403);
       expect((await errorOf(get)).code).toBe('SignatureDoesNotMatch');
