@@ -9,6 +9,8 @@
  * every file under 10 MiB into IndexedDB and without restarting uploads on its own.
  */
 
+import type { Credentials } from './credentials.ts';
+
 export interface InterruptedUpload {
   fileName: string;
   size: number;
@@ -16,6 +18,7 @@ export interface InterruptedUpload {
   offset: number;
   uploadUrl: string;
   storageKey: string;
+  credentials: Credentials;
 }
 
 interface StoredUpload {
@@ -32,7 +35,7 @@ function storage(): Storage | null {
   }
 }
 
-export async function findInterrupted(apiBase: string, uppyId: string, endpoint: string, owner: string): Promise<InterruptedUpload[]> {
+export async function findInterrupted(apiBase: string, uppyId: string, endpoint: string, owner: string, credentials: Credentials): Promise<InterruptedUpload[]> {
   const store = storage();
   if (!store) return [];
   const prefix = `tus::tus-${uppyId}-`;
@@ -54,7 +57,7 @@ export async function findInterrupted(apiBase: string, uppyId: string, endpoint:
       const id = entry.uploadUrl.split('/').filter(Boolean).pop() ?? '';
       let res: Response;
       try {
-        res = await fetch(`${apiBase}/api/uploads/${encodeURIComponent(id)}`, { headers: { Accept: 'application/json' } });
+        res = await credentials.fetch(`${apiBase}/api/uploads/${encodeURIComponent(id)}`, { headers: { Accept: 'application/json' } });
       } catch {
         return null; // offline: say nothing rather than something wrong
       }
@@ -74,6 +77,7 @@ export async function findInterrupted(apiBase: string, uppyId: string, endpoint:
         offset: status.offset ?? 0,
         uploadUrl: entry.uploadUrl,
         storageKey: key,
+        credentials,
       };
     }),
   );
@@ -83,5 +87,5 @@ export async function findInterrupted(apiBase: string, uppyId: string, endpoint:
 /** Gives up on an interrupted upload: frees its space on the server (tus termination) and forgets it here. */
 export async function forgetInterrupted(upload: InterruptedUpload): Promise<void> {
   storage()?.removeItem(upload.storageKey);
-  await fetch(upload.uploadUrl, { method: 'DELETE', headers: { 'Tus-Resumable': '1.0.0' } }).catch(() => undefined);
+  await upload.credentials.fetch(upload.uploadUrl, { method: 'DELETE', headers: { 'Tus-Resumable': '1.0.0' } }).catch(() => undefined);
 }

@@ -1,3 +1,4 @@
+import { createCredentials, type GetToken } from './credentials.ts';
 import { h, resolveElement, timeElement } from './dom.ts';
 import { encodeKey } from './keys.ts';
 import { formatBytes } from './messages.ts';
@@ -10,6 +11,9 @@ export interface ModelListOptions {
   prefix?: string;
   /** Objects per `GET /api/objects` page (1..1000). */
   pageSize?: number;
+  /** The credential, as for mount() (docs/api.md §7). */
+  token?: string;
+  getToken?: GetToken;
 }
 
 export interface MountedModelList {
@@ -29,7 +33,10 @@ interface ObjectInfo {
 
 /** A table of the stored objects under `prefix` with size, date and a download link; pages with "Show more". */
 export function mountModelList(target: Element | string, options: ModelListOptions): MountedModelList {
-  const { apiBase: base, ...rest } = options ?? fail('mountModelList() needs options with at least { apiBase }');
+  const { apiBase: base, token, getToken, ...rest } = options ?? fail('mountModelList() needs options with at least { apiBase }');
+  if (token != null && (typeof token !== 'string' || token === '')) fail('token must be a non-empty string');
+  if (getToken != null && typeof getToken !== 'function') fail('getToken must be a function');
+  const credentials = createCredentials(token ?? null, getToken ?? null);
   const o = { ...defaults, ...Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined)) };
   const apiBase = absoluteUrl('apiBase', base, globalThis.location?.href).replace(/\/+$/, '');
   if (typeof o.prefix !== 'string') fail('prefix must be a string');
@@ -61,7 +68,7 @@ export function mountModelList(target: Element | string, options: ModelListOptio
     if (cursor) query.set('cursor', cursor);
     status.textContent = 'Loading…';
     try {
-      const res = await fetch(`${apiBase}/api/objects?${query}`, { headers: { Accept: 'application/json' } });
+      const res = await credentials.fetch(`${apiBase}/api/objects?${query}`, { headers: { Accept: 'application/json' } });
       if (!res.ok) throw new Error(`the server answered ${res.status}`);
       const page = (await res.json()) as { objects: ObjectInfo[]; nextCursor?: string };
       if (mine !== generation) return;

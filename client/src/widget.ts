@@ -119,7 +119,7 @@ export function mount(target: Element | string, options: WidgetOptions): Mounted
   for (const event of ['complete', 'cancel-all', 'pause-all', 'upload-error'] as const) uppy.on(event, showProgress);
 
   async function showInterrupted(server: ServerInfo) {
-    const uploads = await findInterrupted(opts.apiBase, opts.id, opts.endpoint ?? server.tusEndpoint, opts.owner);
+    const uploads = await findInterrupted(opts.apiBase, opts.id, opts.endpoint ?? server.tusEndpoint, opts.owner, uploader.credentials);
     const inUppy = new Set(uppy.getFiles().map((f) => `${f.name}:${f.size}`));
     interruptedList.replaceChildren(...uploads.filter((u) => !inUppy.has(`${u.fileName}:${u.size}`)).map(interruptedItem));
     interrupted.hidden = interruptedList.childElementCount === 0;
