@@ -4,6 +4,7 @@ import { apiKeyMatcher } from './auth/api-keys.ts';
 import { createJwtVerifier } from './auth/jwt.ts';
 import { authMiddleware } from './auth/middleware.ts';
 import type { Config } from './config.ts';
+import { originMatcher } from './http/cors-origins.ts';
 import { errorMiddleware } from './http/error-middleware.ts';
 import { readinessGate, type Readiness } from './http/readiness.ts';
 import { requestLog } from './http/request-log.ts';
@@ -41,17 +42,15 @@ export const ALLOWED_HEADERS = [
 ];
 
 /**
- * server.cors.origins: "*", exact origins, or "/regex/" strings. An origin that matches is echoed
- * (so that Authorization may be sent); one that does not gets no CORS headers, and the browser blocks it.
+ * An origin that matches server.cors.origins is echoed (so that Authorization may be sent);
+ * one that does not gets no CORS headers, and the browser blocks it.
  */
 export function corsOrigin(origins: readonly string[]): (ctx: Koa.Context) => string {
-  const any = origins.includes('*');
-  const exact = new Set(origins.filter((o) => !/^\/.*\/$/.test(o)));
-  const patterns = origins.filter((o) => /^\/.*\/$/.test(o)).map((o) => new RegExp(o.slice(1, -1)));
+  const allowed = originMatcher(origins);
   return (ctx) => {
     const origin = ctx.get('Origin');
-    if (!origin) return any ? '*' : '';
-    return any || exact.has(origin) || patterns.some((re) => re.test(origin)) ? origin : '';
+    if (!origin) return origins.includes('*') ? '*' : '';
+    return allowed(origin) ? origin : '';
   };
 }
 

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { AppDeps } from '../app.ts';
 import { principal } from '../auth/middleware.ts';
 import { assertMay, mayOverwrite } from '../auth/policy.ts';
-import { objectExists } from '../tus/admission.ts';
+import { checkPresignedPut } from '../auth/put-admission.ts';
 import { GatewayError, errors } from '../errors.ts';
 import { validateKey } from '../storage/keys.ts';
 import { forwardedBaseUrl } from './forwarded.ts';
@@ -121,11 +121,10 @@ export function presignRoutes(deps: AppDeps): Middleware {
     // A URL is a capability: only for a credential that could do the same itself.
     assertMay(principal(ctx), method === 'GET' ? 'read' : 'upload', key);
     if (method === 'PUT') {
-      if (await deps.tus.reservedBy?.(key)) throw errors.objectExists(key, 'an upload in flight targets this key');
+      if (size === undefined) throw errors.invalidArgument('size is required for a PUT: the URL is bound to the exact byte count of the body');
+      if (size > config.tus.maxSize) throw errors.entityTooLarge(config.tus.maxSize);
       if (parsed.data.overwrite && !mayOverwrite(principal(ctx), key)) throw errors.accessDenied('overwrite needs a credential that may delete this key');
-      if (config.storage.overwrite === 'deny' && !parsed.data.overwrite && (await objectExists(store, key))) {
-        throw errors.objectExists(key, 'an object exists at this key (send "overwrite": true, with a credential that may delete it, to replace it)');
-      }
+      await checkPresignedPut(deps, key, parsed.data.overwrite === true);
     }
     // Both SigV4 (X-Amz-Date + X-Amz-Expires) and the localfs signature count whole seconds from now, rounded down.
     const expiresAt = new Date((Math.floor(Date.now() / 1000) + expiresIn) * 1000);
@@ -136,9 +135,7 @@ export function presignRoutes(deps: AppDeps): Middleware {
       ctx.body = { url: await store.presignedGetUrl(key, { expiresIn, ...at }), method, expiresAt: expiresAt.toISOString() };
       return;
     }
-    if (size === undefined) throw errors.invalidArgument('size is required for a PUT: the URL is bound to the exact byte count of the body');
-    if (size > config.tus.maxSize) throw errors.entityTooLarge(config.tus.maxSize);
-    const put = await store.presignedPutUrl(key, { expiresIn, ...at, size, ...(sha256 ? { sha256 } : {}), ...(contentType ? { contentType } : {}) });
+    const put = await store.presignedPutUrl(key, { expiresIn, ...at, size: size!, ...(parsed.data.overwrite ? { overwrite: true } : {}), ...(sha256 ? { sha256 } : {}), ...(contentType ? { contentType } : {}) });
     ctx.body = { url: put.url, method, expiresAt: expiresAt.toISOString(), headers: put.headers };
   });
 

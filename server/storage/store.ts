@@ -75,6 +75,8 @@ export interface PresignPutOptions extends PresignOptions {
   size: number;
   /** Hex sha256 the body must have; a body with another digest is refused and nothing is stored. */
   sha256?: string;
+  /** The URL may replace an existing object (localfs signs it; /storage checks it when storage.overwrite is deny). */
+  overwrite?: boolean;
 }
 
 export interface PresignedPut {

@@ -2,6 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EVENTS, Server } from '@tus/server';
 import { errors, GatewayError, toGatewayError } from '../errors.ts';
+import { originMatcher } from '../http/cors-origins.ts';
 import { forwardedPrefix } from '../http/forwarded.ts';
 import type { Config } from '../config.ts';
 import type { Hooks } from '../hooks/index.ts';
@@ -90,6 +91,8 @@ export async function createTusGateway({ config, store, logger, metrics, hooks }
         prefix: config.server.trustProxy ? forwardedPrefix(req.headers.get('x-forwarded-prefix')) : '',
       }),
     exposedHeaders: ['Object-Key'],
+    // The same origins as every other route (server.cors.origins); unset, @tus/server answers "*" to anyone.
+    allowedOrigins: originMatcher(config.server.cors.origins),
     // The id the edge checked (from the path), never one smuggled in a query string
     // (`/files/A?x=/B`: @tus/server's default reads the end of the whole URL).
     getFileIdFromRequest: (req) => uploadIdFromPath(config.tus.path, new URL(req.url).pathname),

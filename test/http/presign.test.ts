@@ -175,7 +175,7 @@ describe('POST /api/presign and /storage/{key} (localfs)', () => {
       await gw.store.put(key, Readable.from([Buffer.from('the old model')]), {});
       const data = randomBytes(200_000);
       const digest = createHash('sha256').update(data).digest('hex');
-      const p = await presign(gw, key, 'PUT', 600, { size: data.length, sha256: digest });
+      const p = await presign(gw, key, 'PUT', 600, { size: data.length, sha256: digest, overwrite: true });
       expect(new URL(p.url).searchParams.get('sha256')).toBe(digest);
       expect(p.headers).toEqual({ 'Content-Length': String(data.length) });
       const evil = Buffer.from(data);
