@@ -32,14 +32,19 @@ async function keyPair(alg: string, kid: string) {
   return { kid, alg, privateKey, jwk: { ...(await exportJWK(publicKey)), kid, alg, use: 'sig' } as JWK };
 }
 
-function token(key: { privateKey: CryptoKey | Uint8Array; alg: string; kid?: string }, claims: Record<string, unknown> = {}, opts: { exp?: string | number; iss?: string; aud?: string } = {}) {
-  return new SignJWT({ sub: 'alice', ...claims })
+/** Every token the tests made: none may reach a log line. */
+const issued: string[] = [];
+
+async function token(key: { privateKey: CryptoKey | Uint8Array; alg: string; kid?: string }, claims: Record<string, unknown> = {}, opts: { exp?: string | number; iss?: string; aud?: string } = {}) {
+  const t = await new SignJWT({ sub: 'alice', ...claims })
     .setProtectedHeader({ alg: key.alg, ...(key.kid ? { kid: key.kid } : {}) })
     .setIssuedAt()
     .setIssuer(opts.iss ?? ISSUER)
     .setAudience(opts.aud ?? AUDIENCE)
     .setExpirationTime(opts.exp ?? '5m')
     .sign(key.privateKey);
+  issued.push(t);
+  return t;
 }
 
 describe('JWT from a JWKS over HTTP', () => {
@@ -109,6 +114,18 @@ describe('JWT from a JWKS over HTTP', () => {
     // The old key still works while the set still carries it.
     expect((await whoami(await token(rs))).status).toBe(200);
   }, 30_000);
+
+  it('no token, good or bad, reaches the log (nor its signature)', async () => {
+    await whoami(await token(rs));
+    const logs = gw.logs();
+    expect(logs).toContain('"path":"/api/whoami"');
+    expect(issued.length).toBeGreaterThan(10);
+    for (const t of issued) {
+      expect(logs).not.toContain(t);
+      expect(logs).not.toContain(t.split('.')[2]);
+    }
+    expect(logs.toLowerCase()).not.toContain('bearer ');
+  });
 });
 
 describe('JWT with an HS256 secret', () => {
