@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { Webhook } from 'standardwebhooks';
 import { z } from 'zod';
+import { apiKeyEntry, authConfigSchema, checkAuthConfig } from './auth/config-schema.ts';
 import { EnvError, envAssignments } from './config-env.ts';
 import { closest } from './util/suggest.ts';
 import { EVENT_TYPES } from './hooks/events.ts';
@@ -57,32 +58,8 @@ const hooks = z.strictObject({
   }),
 });
 
-const scope = z.enum(['upload', 'read', 'delete', 'admin']);
-/** One API key as configured: never the key, only its sha256 (hex). */
-export const apiKeyEntry = z.strictObject({
-  sha256: z.string().regex(/^[0-9a-fA-F]{64}$/, 'must be the 64 hex digits of the key\'s sha256').transform((h) => h.toLowerCase()),
-  owner: z.string().min(1).max(64),
-  scopes: z.array(scope).default(['upload', 'read', 'delete']),
-});
-const authSchema = z.strictObject({
-  mode: z.enum(['none', 'token']),
-  allowAnonymous: bool,
-  jwt: z.strictObject({
-    secret: z.string(),
-    jwksUrl: z.string().refine((v) => v === '' || URL.canParse(v), 'must be empty or an absolute URL'),
-    issuer: z.string(),
-    audience: z.string(),
-    ownerClaim: z.string().min(1),
-    scopeClaim: z.string().min(1),
-    clockTolerance: duration,
-  }),
-  apiKeys: z.array(apiKeyEntry),
-  apiKeysFile: z.string(),
-  publicRead: bool,
-});
-
-/** Hosts that only this machine can reach: open mode is safe on these alone. */
-export const isLoopbackHost = (host: string) => /^(127\.\d+\.\d+\.\d+|::1|\[::1\]|localhost)$/i.test(host);
+const authSchema = authConfigSchema({ duration, bool });
+export { apiKeyEntry };
 
 // strictObject everywhere: a mistyped key (`server.prot`, `storgae:`) is refused, never ignored.
 const shape = z
@@ -139,16 +116,7 @@ const shape = z
     hooks,
   })
   .superRefine((c, ctx) => {
-    if (c.auth.mode === 'none' && !c.auth.allowAnonymous && !isLoopbackHost(c.server.host)) {
-      ctx.addIssue({
-        code: 'custom', path: ['auth', 'mode'],
-        message: `"none" (no credentials) on non-loopback server.host ${c.server.host}: set auth.mode: token, or auth.allowAnonymous: true to accept anyone on the network`,
-      });
-    }
-    // RFC 7518 §3.2: "A key of the same size as the hash output (for instance, 256 bits for "HS256") or larger MUST be used".
-    if (c.auth.jwt.secret !== '' && Buffer.byteLength(c.auth.jwt.secret) < 32) {
-      ctx.addIssue({ code: 'custom', path: ['auth', 'jwt', 'secret'], message: 'must be at least 32 bytes (HS256 needs a 256-bit key)' });
-    }
+    checkAuthConfig(c, ctx);
     // The bucket matters only when something lives in S3.
     const usesS3 = c.tus.datastore === 's3' || c.storage.backend === 's3';
     if (usesS3 && !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(c.storage.s3.bucket)) {
