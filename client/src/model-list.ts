@@ -1,4 +1,5 @@
-import { createCredentials, type GetToken } from './credentials.ts';
+import { createCredentials, type Credentials, type GetToken } from './credentials.ts';
+import { authorizeDownload } from './download.ts';
 import { h, resolveElement, timeElement } from './dom.ts';
 import { encodeKey } from './keys.ts';
 import { formatBytes } from './messages.ts';
@@ -76,7 +77,7 @@ export function mountModelList(target: Element | string, options: ModelListOptio
         rows.replaceChildren();
         count = 0;
       }
-      rows.append(...page.objects.map((obj) => row(apiBase, o.prefix, obj)));
+      rows.append(...page.objects.map((obj) => row(apiBase, o.prefix, obj, credentials)));
       count += page.objects.length;
       cursor = page.nextCursor;
       more.hidden = !cursor;
@@ -97,7 +98,7 @@ export function mountModelList(target: Element | string, options: ModelListOptio
   };
 }
 
-function row(apiBase: string, prefix: string, obj: ObjectInfo): HTMLTableRowElement {
+function row(apiBase: string, prefix: string, obj: ObjectInfo, credentials: Credentials): HTMLTableRowElement {
   // models/{owner}/{filename}: the file name leads, the owner goes below it.
   const rel = obj.key.startsWith(prefix) ? obj.key.slice(prefix.length) : obj.key;
   const cut = rel.lastIndexOf('/');
@@ -109,6 +110,6 @@ function row(apiBase: string, prefix: string, obj: ObjectInfo): HTMLTableRowElem
     h('td', { 'data-label': 'Model' }, h('span', { class: 'upw-name' }, name), owner && h('span', { class: 'upw-meta' }, owner)),
     h('td', { 'data-label': 'Size', class: 'upw-num' }, formatBytes(obj.size)),
     h('td', { 'data-label': 'Uploaded' }, timeElement(new Date(obj.lastModified))),
-    h('td', {}, h('a', { class: 'upw-button', href: `${apiBase}/api/objects/${encodeKey(obj.key)}`, download: true }, 'Download', h('span', { class: 'upw-sr' }, ` ${name}`))),
+    h('td', {}, authorizeDownload(h('a', { class: 'upw-button', href: `${apiBase}/api/objects/${encodeKey(obj.key)}`, download: true }, 'Download', h('span', { class: 'upw-sr' }, ` ${name}`)), apiBase, obj.key, credentials)),
   );
 }

@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SignJWT } from 'jose';
@@ -92,6 +94,12 @@ describe('the widget with credentials, in Chromium', { timeout: 120_000 }, () =>
     // The model list shows alice's own prefix (a list of models/ would be 403 for her).
     await page.locator('#models tr[data-key="models/alice/signed-in.onnx"]').waitFor();
     await screenshot(page, 'auth-demo-signed-in');
+    // A plain link cannot carry the token: the download goes through a presigned GET (a /storage URL here).
+    const download = page.waitForEvent('download');
+    await page.click('#models tr[data-key="models/alice/signed-in.onnx"] a[download]');
+    const got = await download;
+    expect(new URL(got.url()).pathname).toBe('/storage/models/alice/signed-in.onnx');
+    expect(createHash('sha256').update(await readFile((await got.path())!)).digest('hex')).toBe(file.sha256);
     expect(authorized.length).toBeGreaterThanOrEqual(2);
     for (const line of authorized) expect(line).toBe(`${line.split(' ')[0]} Bearer ${KEYS.alice}`);
     const stored = await raw(`${gw.url}/api/objects/models/alice/signed-in.onnx`, { method: 'HEAD', headers: bearer(KEYS.alice) });
