@@ -1,4 +1,4 @@
-import type { AppDeps } from '../app.ts';
+import type { AppDeps } from '../http/deps.ts';
 import { errors } from '../errors.ts';
 import { objectExists } from '../tus/admission.ts';
 

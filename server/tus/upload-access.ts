@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Context } from 'koa';
 import { creationOwner, mayOverwrite, maySeeUpload } from '../auth/policy.ts';
 import { hasScope, principalOf } from '../auth/principal.ts';
-import { errors, GatewayError } from '../errors.ts';
+import { errors } from '../errors.ts';
 import { OPEN_SCOPES } from '../hooks/index.ts';
 import type { GatewayDataStore } from './datastore.ts';
 import { encodeUploadMetadata, normalizeMetadata, objectKeyFor } from './metadata.ts';
@@ -41,7 +41,7 @@ export async function checkUploadAccess(
   if (p.via === 'none') return;
   const rec = await deps.records.get(id);
   const owner = rec?.metadata.owner ?? (await deps.datastore.getLiveUpload(id).catch(() => undefined))?.metadata?.owner ?? undefined;
-  if (owner === undefined || !maySeeUpload(p, owner)) throw new GatewayError('NoSuchUpload', 'No such upload');
+  if (owner === undefined || !maySeeUpload(p, owner)) throw errors.noSuchUpload();
   const scope = method === 'PATCH' || !hasScope(p, 'read') ? 'upload' : 'read';
   if (!hasScope(p, scope)) throw errors.accessDenied(`This credential lacks the "${scope}" scope`);
 }

@@ -11,7 +11,7 @@ import { bearer, newKey, startAuthGateway } from './support.ts';
 
 const configError = async (env: Record<string, string>, yaml = '') => {
   try {
-    await testConfig(env, undefined, yaml);
+    await testConfig({ env, yaml });
   } catch (err) {
     if (err instanceof ConfigError) return err.message;
     throw err;
@@ -21,7 +21,7 @@ const configError = async (env: Record<string, string>, yaml = '') => {
 
 describe('start-up rules', () => {
   it('the default host is loopback, open mode', async () => {
-    const { config } = await testConfig({ HOST: '' });
+    const { config } = await testConfig({ env: { HOST: '' } });
     expect(config.server.host).toBe('127.0.0.1');
     expect(config.auth.mode).toBe('none');
   });

@@ -35,7 +35,7 @@ export async function startAuthGateway(
 ): Promise<AuthGateway> {
   const overlay = { auth: { mode: 'token', apiKeys: API_KEYS }, ...yaml } as Record<string, unknown>;
   if (yaml.auth) overlay.auth = { mode: 'token', apiKeys: API_KEYS, ...(yaml.auth as object) };
-  const { config, dataDir } = await testConfig({ ...(await pairingEnv(pairing)), LOG_LEVEL: 'info', ...env }, undefined, stringify(overlay));
+  const { config, dataDir } = await testConfig({ env: { ...(await pairingEnv(pairing)), LOG_LEVEL: 'info', ...env }, yaml: stringify(overlay) });
   let out = '';
   const sink = new Writable({
     write(chunk, _enc, cb) {
