@@ -129,9 +129,9 @@ const shape = z
   });
 const schema = shape.transform((c) => ({ ...c, server: { ...c.server, publicUrl: c.server.publicUrl || derivePublicUrl(c.server.host, c.server.port) } }));
 
-/** `http://localhost:{port}` for a wildcard host (or the default 127.0.0.1), else `http://{host}:{port}`: what `publicUrl` is when not set. */
+/** `http://localhost:{port}` for a wildcard host, else `http://{host}:{port}`: what `publicUrl` is when not set. */
 export function derivePublicUrl(host: string, port: number): string {
-  const wildcard = host === '0.0.0.0' || host === '::' || host === '[::]' || host === '127.0.0.1';
+  const wildcard = host === '0.0.0.0' || host === '::' || host === '[::]';
   const name = wildcard ? 'localhost' : host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
   return `http://${name}:${port}`;
 }

@@ -31,7 +31,8 @@ describe('loadConfig', () => {
     const c = load();
     expect(c.server.port).toBe(3001);
     expect(c.server.host).toBe('127.0.0.1');
-    expect(c.server.publicUrl).toBe('http://localhost:3001');
+    // The default host is loopback now (docs/api.md §7), so the derived publicUrl names it.
+    expect(c.server.publicUrl).toBe('http://127.0.0.1:3001');
     expect(c.server.trustProxy).toBe(false);
     expect(c.tus.path).toBe('/files');
     expect(c.tus.datastore).toBe('file');
@@ -276,7 +277,8 @@ describe('strict keys, the UGW_* rule, *_FILE secrets, derived publicUrl', () =>
   });
 
   it('derives publicUrl from PORT and HOST unless it is set', () => {
-    expect(load({ PORT: '3970' }).server.publicUrl).toBe('http://localhost:3970');
+    expect(load({ PORT: '3970', HOST: '0.0.0.0', AUTH_ALLOW_ANONYMOUS: 'true' }).server.publicUrl).toBe('http://localhost:3970');
+    expect(load({ PORT: '3970' }).server.publicUrl).toBe('http://127.0.0.1:3970');
     expect(load({ PORT: '3970', HOST: '10.1.2.3', AUTH_ALLOW_ANONYMOUS: 'true' }).server.publicUrl).toBe('http://10.1.2.3:3970');
     expect(load({ PORT: '3970', HOST: '::', AUTH_ALLOW_ANONYMOUS: 'true' }).server.publicUrl).toBe('http://localhost:3970');
     expect(load({ PORT: '3970', HOST: '::1' }).server.publicUrl).toBe('http://[::1]:3970');
