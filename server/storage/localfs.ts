@@ -115,7 +115,9 @@ export class LocalFsStore implements Store {
     readonly root: string,
     private readonly publicUrl: string,
     private readonly signingSecret: string,
-  ) {}
+  ) {
+    this.capabilities.localDirectory = root;
+  }
 
   private get tmpDir(): string {
     return join(this.root, TEMP_DIR);

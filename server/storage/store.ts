@@ -118,6 +118,8 @@ export interface StoreCapabilities {
   copyFromS3Datastore: boolean;
   /** The longest a presigned URL may live, in seconds (Infinity: only `signing.maxTtl` limits it). */
   maxPresignSeconds: number;
+  /** The directory on this machine's disk the objects are written to (limits.diskReserve is kept free there); absent: not this disk. */
+  localDirectory?: string;
 }
 
 export interface PresignedPut {

@@ -50,7 +50,7 @@ export function createQuotas({ config, store, records, locker }: QuotaDeps) {
   // Where the bytes of an upload land on this machine's disk.
   const dirs = [
     ...(config.tus.datastore === 'file' ? [config.tus.file.directory] : []),
-    ...(config.storage.backend === 'localfs' ? [config.storage.localfs.root] : []),
+    ...(store.capabilities.localDirectory ? [store.capabilities.localDirectory] : []),
   ];
 
   async function checkDisk(size: number) {
