@@ -1,5 +1,9 @@
 import cors from '@koa/cors';
 import Koa from 'koa';
+import { apiKeyMatcher } from './auth/api-keys.ts';
+import { createJwtVerifier } from './auth/jwt.ts';
+import { authMiddleware } from './auth/middleware.ts';
+import { corsOrigin } from './http/cors-origins.ts';
 import { ALLOWED_HEADERS, EXPOSED_HEADERS } from './http/cors.ts';
 import type { AppDeps } from './http/deps.ts';
 import { errorMiddleware } from './http/error-middleware.ts';
@@ -15,7 +19,7 @@ export function createApp(deps: AppDeps): Koa {
   app.use(errorMiddleware(deps.logger));
   app.use(
     cors({
-      origin: (ctx) => ctx.get('Origin') || '*',
+      origin: corsOrigin(deps.config.server.cors.origins),
       allowMethods: ['GET', 'HEAD', 'POST', 'PATCH', 'PUT', 'DELETE', 'OPTIONS'],
       allowHeaders: ALLOWED_HEADERS,
       exposeHeaders: EXPOSED_HEADERS,
@@ -23,6 +27,7 @@ export function createApp(deps: AppDeps): Koa {
     }),
   );
   app.use(readinessGate(deps.readiness, deps.config.tus.path));
+  app.use(deps.authenticate ?? authMiddleware(deps.config, createJwtVerifier(deps.config.auth.jwt), apiKeyMatcher(deps.config.auth.apiKeys)));
   // tus comes before any route: it owns the raw request stream under tus.path.
   app.use(deps.tus.middleware);
   app.use(routes(deps));

@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { Webhook } from 'standardwebhooks';
 import { z } from 'zod';
+import { apiKeyEntry, authConfigSchema, checkAuthConfig } from './auth/config-schema.ts';
 import { EnvError, envAssignments } from './config-env.ts';
 import { closest } from './util/suggest.ts';
 import { EVENT_TYPES } from './hooks/events.ts';
@@ -57,6 +58,9 @@ const hooks = z.strictObject({
   }),
 });
 
+const authSchema = authConfigSchema({ duration, bool });
+export { apiKeyEntry };
+
 // strictObject everywhere: a mistyped key (`server.prot`, `storgae:`) is refused, never ignored.
 const shape = z
   .strictObject({
@@ -69,6 +73,7 @@ const shape = z
       requestTimeout: duration,
       shutdownTimeout: duration,
       maxHeaderSize: size,
+      cors: z.strictObject({ origins: z.array(z.string().min(1)).min(1, 'must list at least one origin (or "*")') }),
     }),
     tus: z.strictObject({
       path: z.string().regex(/^\/[A-Za-z0-9._~\-/]*[A-Za-z0-9._~-]$/, 'must start with / and not end with /'),
@@ -95,7 +100,10 @@ const shape = z
         secretKey: z.string(),
         tusPrefix: z.string().regex(/^([^/]+\/)*$/, 'must be empty or end with /'),
       }),
+      overwrite: z.enum(['deny', 'allow']),
     }),
+    auth: authSchema,
+    limits: z.strictObject({ ownerBytes: size, ownerUploads: z.coerce.number().int().min(0), diskReserve: size }),
     signing: z.strictObject({
       // An HMAC key shorter than its 32-byte output can be guessed faster than the MAC can be forged.
       secret: z.string().refine((v) => v === '' || Buffer.byteLength(v, 'utf8') >= 32, {
@@ -108,6 +116,7 @@ const shape = z
     hooks,
   })
   .superRefine((c, ctx) => {
+    checkAuthConfig(c, ctx);
     // The bucket matters only when something lives in S3.
     const usesS3 = c.tus.datastore === 's3' || c.storage.backend === 's3';
     if (usesS3 && !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(c.storage.s3.bucket)) {

@@ -15,10 +15,13 @@ export const errorStatus = {
   BadDigest: 400,
   AccessDenied: 403,
   UploadRefused: 403,
+  Unauthorized: 401,
+  QuotaExceeded: 403,
   SignatureDoesNotMatch: 403,
   ExpiredToken: 403,
   MethodNotAllowed: 405,
   Conflict: 409,
+  ObjectExists: 409,
   Gone: 410,
   PreconditionFailed: 412,
   EntityTooLarge: 413,
@@ -30,6 +33,7 @@ export const errorStatus = {
   ChecksumMismatch: 460,
   InternalError: 500,
   ServiceUnavailable: 503,
+  InsufficientStorage: 507,
 } as const;
 
 export type ErrorCode = keyof typeof errorStatus;
@@ -129,6 +133,14 @@ export const errors = {
     new GatewayError('EntityTooLarge', `The body exceeds the limit of ${limit} bytes`, { headers: closeConnection ? { Connection: 'close' } : {} }),
   unsupportedMediaType: (message: string) => new GatewayError('UnsupportedMediaType', message),
   checksumMismatch: (message: string) => new GatewayError('ChecksumMismatch', message),
+  /** RFC 6750 §3: the challenge; `invalid_token` when a credential was sent but is not good. Never echoes the credential. */
+  unauthorized: (message: string, invalidToken: boolean) =>
+    new GatewayError('Unauthorized', message, {
+      headers: { 'WWW-Authenticate': `Bearer realm="upload-gateway"${invalidToken ? ', error="invalid_token"' : ''}` },
+    }),
+  objectExists: (key: string, why: string) => new GatewayError('ObjectExists', `${key}: ${why}`),
+  quotaExceeded: (message: string) => new GatewayError('QuotaExceeded', message),
+  insufficientStorage: (message: string) => new GatewayError('InsufficientStorage', message),
   internal: (message: string, cause?: unknown) => new GatewayError('InternalError', message, { cause }),
   /**
    * An adapter's own error, translated at its edge into the gateway code that means the same

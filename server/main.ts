@@ -2,6 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createApp } from './app.ts';
+import { loadApiKeys } from './auth/api-keys.ts';
+import { createJwtVerifier } from './auth/jwt.ts';
+import { authMiddleware } from './auth/middleware.ts';
 import { boundSilence, gracefulClose } from './http/lifecycle.ts';
 import { derivePublicUrl, type Config } from './config.ts';
 import { createHooks, type Hooks } from './hooks/index.ts';
@@ -60,7 +63,8 @@ export async function startGateway(loaded: Config, options: { logger?: Logger } 
     if (config.tus.datastore === 's3' || config.redis.url) await tus.ping();
     const t = tus;
     const readiness = createReadiness({ store: () => store.ping(), tus: () => t.ping() }, logger);
-    const app = createApp({ config, store, tus, logger, metrics, readiness, hooks });
+    const authenticate = authMiddleware(config, createJwtVerifier(config.auth.jwt), await loadApiKeys(config.auth));
+    const app = createApp({ config, store, tus, logger, metrics, readiness, hooks, authenticate });
     server.on('request', app.callback());
     server.once('close', () => readiness.stop());
   } catch (err) {

@@ -30,8 +30,9 @@ describe('loadConfig', () => {
   it('gives the embedded defaults of docs/api.md §1 with no environment and no overlay', () => {
     const c = load();
     expect(c.server.port).toBe(3001);
-    expect(c.server.host).toBe('0.0.0.0');
-    expect(c.server.publicUrl).toBe('http://localhost:3001');
+    expect(c.server.host).toBe('127.0.0.1');
+    // The default host is loopback now (docs/api.md §7), so the derived publicUrl names it.
+    expect(c.server.publicUrl).toBe('http://127.0.0.1:3001');
     expect(c.server.trustProxy).toBe(false);
     expect(c.tus.path).toBe('/files');
     expect(c.tus.datastore).toBe('file');
@@ -76,7 +77,7 @@ describe('loadConfig', () => {
   it('merges the overlay over the defaults field by field, keeping the fields it does not name', () => {
     const c = load({}, 'server:\n  port: 8080\nstorage:\n  backend: s3\n  s3:\n    bucket: other-bucket\n');
     expect(c.server.port).toBe(8080);
-    expect(c.server.host).toBe('0.0.0.0');
+    expect(c.server.host).toBe('127.0.0.1');
     expect(c.storage.backend).toBe('s3');
     expect(c.storage.s3.bucket).toBe('other-bucket');
     expect(c.storage.s3.region).toBe('us-east-1');
@@ -132,7 +133,8 @@ describe('loadConfig', () => {
           'server: { port: 5000, host: 10.0.0.1, publicUrl: "http://overlay.example" }\n' +
           'tus: { datastore: file }\n' +
           'storage: { backend: localfs, s3: { endpoint: "http://overlay:9000", bucket: overlay-bucket, region: ap-south-1, accessKey: ok, secretKey: os } }\n' +
-          'signing: { secret: overlay-secret-overlay-secret-overlay }\n';
+          'signing: { secret: overlay-secret-overlay-secret-overlay }\n' +
+          'auth: { allowAnonymous: true }\n'; // open mode on a non-loopback host must be asked for
         expect(pick(load({ [name]: value }, overlay))).toEqual(expected);
       });
     }
@@ -275,9 +277,10 @@ describe('strict keys, the UGW_* rule, *_FILE secrets, derived publicUrl', () =>
   });
 
   it('derives publicUrl from PORT and HOST unless it is set', () => {
-    expect(load({ PORT: '3970' }).server.publicUrl).toBe('http://localhost:3970');
-    expect(load({ PORT: '3970', HOST: '10.1.2.3' }).server.publicUrl).toBe('http://10.1.2.3:3970');
-    expect(load({ PORT: '3970', HOST: '::' }).server.publicUrl).toBe('http://localhost:3970');
+    expect(load({ PORT: '3970', HOST: '0.0.0.0', AUTH_ALLOW_ANONYMOUS: 'true' }).server.publicUrl).toBe('http://localhost:3970');
+    expect(load({ PORT: '3970' }).server.publicUrl).toBe('http://127.0.0.1:3970');
+    expect(load({ PORT: '3970', HOST: '10.1.2.3', AUTH_ALLOW_ANONYMOUS: 'true' }).server.publicUrl).toBe('http://10.1.2.3:3970');
+    expect(load({ PORT: '3970', HOST: '::', AUTH_ALLOW_ANONYMOUS: 'true' }).server.publicUrl).toBe('http://localhost:3970');
     expect(load({ PORT: '3970', HOST: '::1' }).server.publicUrl).toBe('http://[::1]:3970');
     expect(load({ PORT: '3970', PUBLIC_URL: 'https://up.example.com/' }).server.publicUrl).toBe('https://up.example.com');
   });

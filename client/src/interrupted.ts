@@ -12,6 +12,8 @@ import { defaultOptions, type PreviousUpload } from 'tus-js-client';
  * every file under 10 MiB into IndexedDB and without restarting uploads on its own.
  */
 
+import type { Credentials } from './credentials.ts';
+
 export interface InterruptedUpload {
   fileName: string;
   size: number;
@@ -19,6 +21,7 @@ export interface InterruptedUpload {
   offset: number;
   uploadUrl: string;
   storageKey: string;
+  credentials: Credentials;
 }
 
 // tus-js-client's default urlStorage, the one @uppy/tus uploads with: localStorage, or a no-op
@@ -34,7 +37,7 @@ async function storedUploads(): Promise<PreviousUpload[]> {
   }
 }
 
-export async function findInterrupted(apiBase: string, uppyId: string, endpoint: string, owner: string): Promise<InterruptedUpload[]> {
+export async function findInterrupted(apiBase: string, uppyId: string, endpoint: string, owner: string, credentials: Credentials): Promise<InterruptedUpload[]> {
   // The fingerprint is in the storage key (`tus::{fingerprint}::{n}`): findUploadsByFingerprint would
   // need the whole of it, and the file ids of an earlier page load are not known here.
   const prefix = `tus::tus-${uppyId}-`;
@@ -48,7 +51,7 @@ export async function findInterrupted(apiBase: string, uppyId: string, endpoint:
       const id = entry.uploadUrl.split('/').filter(Boolean).pop() ?? '';
       let res: Response;
       try {
-        res = await fetch(`${apiBase}/api/uploads/${encodeURIComponent(id)}`, { headers: { Accept: 'application/json' } });
+        res = await credentials.fetch(`${apiBase}/api/uploads/${encodeURIComponent(id)}`, { headers: { Accept: 'application/json' } });
       } catch {
         return null; // offline: say nothing rather than something wrong
       }
@@ -68,6 +71,7 @@ export async function findInterrupted(apiBase: string, uppyId: string, endpoint:
         offset: status.offset ?? 0,
         uploadUrl: entry.uploadUrl,
         storageKey: key,
+        credentials,
       };
     }),
   );
@@ -77,5 +81,5 @@ export async function findInterrupted(apiBase: string, uppyId: string, endpoint:
 /** Gives up on an interrupted upload: frees its space on the server (tus termination) and forgets it here. */
 export async function forgetInterrupted(upload: InterruptedUpload): Promise<void> {
   await urlStorage.removeUpload(upload.storageKey).catch(() => undefined);
-  await fetch(upload.uploadUrl, { method: 'DELETE', headers: { 'Tus-Resumable': '1.0.0' } }).catch(() => undefined);
+  await upload.credentials.fetch(upload.uploadUrl, { method: 'DELETE', headers: { 'Tus-Resumable': '1.0.0' } }).catch(() => undefined);
 }

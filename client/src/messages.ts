@@ -25,6 +25,16 @@ export function serverMessage(body: string | undefined | null): string | null {
   return text && text.length <= 200 && !text.startsWith('<') ? text : null;
 }
 
+/** The gateway's error code (`{"error":{"code"}}`, docs/api.md §4), if the body has one. */
+export function serverCode(body: string | undefined | null): string | null {
+  try {
+    const code = (JSON.parse(body ?? '') as { error?: { code?: unknown } })?.error?.code;
+    return typeof code === 'string' ? code : null;
+  } catch {
+    return null;
+  }
+}
+
 export interface FailedResponse {
   /** 0 when no response arrived (network). */
   status: number;
@@ -46,8 +56,16 @@ export function describeFailure(fileName: string, res: FailedResponse, limits: {
       return `The server does not accept this type of file: “${fileName}”.${why}`;
     case res.status === 400:
       return `The server refused “${fileName}”: its name or owner is not allowed.${why}`;
-    case res.status === 401 || res.status === 403:
-      return `You are not allowed to upload “${fileName}”.${why}`;
+    case res.status === 401:
+      return `The upload server did not accept your credentials for “${fileName}” (missing, expired or not valid). Sign in again, then retry.${why}`;
+    case res.status === 403 && serverCode(res.body) === 'QuotaExceeded':
+      return `“${fileName}” would go over your storage quota on this server. Delete some of your models, or ask for a larger quota.${why}`;
+    case res.status === 403:
+      return `You are not allowed to upload “${fileName}” here (your credential does not give that right).${why}`;
+    case res.status === 409:
+      return `“${fileName}” already exists on the server, or is being uploaded right now, and it is not replaced unless asked for. Rename the file, or ask for it to be replaced.${why}`;
+    case res.status === 507:
+      return `The upload server is out of storage space for “${fileName}”. Nothing was stored; try again later.${why}`;
     case res.status === 404 || res.status === 410:
       return `The upload of “${fileName}” expired on the server. Retry to start it again.${why}`;
     case res.status >= 500:

@@ -1,3 +1,5 @@
+import { createCredentials, type Credentials, type GetToken } from './credentials.ts';
+import { authorizeDownload } from './download.ts';
 import { h, resolveElement, timeElement } from './dom.ts';
 import { encodeKey } from './keys.ts';
 import { formatBytes } from './messages.ts';
@@ -10,6 +12,9 @@ export interface ModelListOptions {
   prefix?: string;
   /** Objects per `GET /api/objects` page (1..1000). */
   pageSize?: number;
+  /** The credential, as for mount() (docs/api.md §7). */
+  token?: string;
+  getToken?: GetToken;
 }
 
 export interface MountedModelList {
@@ -29,7 +34,10 @@ interface ObjectInfo {
 
 /** A table of the stored objects under `prefix` with size, date and a download link; pages with "Show more". */
 export function mountModelList(target: Element | string, options: ModelListOptions): MountedModelList {
-  const { apiBase: base, ...rest } = options ?? fail('mountModelList() needs options with at least { apiBase }');
+  const { apiBase: base, token, getToken, ...rest } = options ?? fail('mountModelList() needs options with at least { apiBase }');
+  if (token != null && (typeof token !== 'string' || token === '')) fail('token must be a non-empty string');
+  if (getToken != null && typeof getToken !== 'function') fail('getToken must be a function');
+  const credentials = createCredentials(token ?? null, getToken ?? null);
   const o = { ...defaults, ...Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined)) };
   const apiBase = absoluteUrl('apiBase', base, globalThis.location?.href).replace(/\/+$/, '');
   if (typeof o.prefix !== 'string') fail('prefix must be a string');
@@ -61,7 +69,7 @@ export function mountModelList(target: Element | string, options: ModelListOptio
     if (cursor) query.set('cursor', cursor);
     status.textContent = 'Loading…';
     try {
-      const res = await fetch(`${apiBase}/api/objects?${query}`, { headers: { Accept: 'application/json' } });
+      const res = await credentials.fetch(`${apiBase}/api/objects?${query}`, { headers: { Accept: 'application/json' } });
       if (!res.ok) throw new Error(`the server answered ${res.status}`);
       const page = (await res.json()) as { objects: ObjectInfo[]; nextCursor?: string };
       if (mine !== generation) return;
@@ -69,7 +77,7 @@ export function mountModelList(target: Element | string, options: ModelListOptio
         rows.replaceChildren();
         count = 0;
       }
-      rows.append(...page.objects.map((obj) => row(apiBase, o.prefix, obj)));
+      rows.append(...page.objects.map((obj) => row(apiBase, o.prefix, obj, credentials)));
       count += page.objects.length;
       cursor = page.nextCursor;
       more.hidden = !cursor;
@@ -90,7 +98,7 @@ export function mountModelList(target: Element | string, options: ModelListOptio
   };
 }
 
-function row(apiBase: string, prefix: string, obj: ObjectInfo): HTMLTableRowElement {
+function row(apiBase: string, prefix: string, obj: ObjectInfo, credentials: Credentials): HTMLTableRowElement {
   // models/{owner}/{filename}: the file name leads, the owner goes below it.
   const rel = obj.key.startsWith(prefix) ? obj.key.slice(prefix.length) : obj.key;
   const cut = rel.lastIndexOf('/');
@@ -102,6 +110,6 @@ function row(apiBase: string, prefix: string, obj: ObjectInfo): HTMLTableRowElem
     h('td', { 'data-label': 'Model' }, h('span', { class: 'upw-name' }, name), owner && h('span', { class: 'upw-meta' }, owner)),
     h('td', { 'data-label': 'Size', class: 'upw-num' }, formatBytes(obj.size)),
     h('td', { 'data-label': 'Uploaded' }, timeElement(new Date(obj.lastModified))),
-    h('td', {}, h('a', { class: 'upw-button', href: `${apiBase}/api/objects/${encodeKey(obj.key)}`, download: true }, 'Download', h('span', { class: 'upw-sr' }, ` ${name}`))),
+    h('td', {}, authorizeDownload(h('a', { class: 'upw-button', href: `${apiBase}/api/objects/${encodeKey(obj.key)}`, download: true }, 'Download', h('span', { class: 'upw-sr' }, ` ${name}`)), apiBase, obj.key, credentials)),
   );
 }

@@ -4,6 +4,8 @@
  * Pure: no DOM, no Uppy — the unit tests run it in Node.
  */
 
+import type { GetToken } from './credentials.ts';
+
 /** One finished upload, as the widget shows it and `onComplete` receives it. */
 export interface UploadResult {
   fileName: string;
@@ -31,8 +33,12 @@ export interface UploaderOptions {
   apiBase: string;
   /** tus endpoint. Default: the one the gateway advertises at `GET /api/config` (normally `{apiBase}/files/`). */
   endpoint?: string;
-  /** Owner segment of the object key (`models/{owner}/{filename}`). Empty: the server's `anonymous`. */
+  /** Owner segment of the object key (`models/{owner}/{filename}`). Empty: the credential's owner (open mode: the server's `anonymous`). */
   owner?: string;
+  /** A JWT or API key sent as `Authorization: Bearer …` on every tus and API request (docs/api.md §7). */
+  token?: string;
+  /** Returns (a promise of) the token; called before the first request and again after a 401. Not with `token`. */
+  getToken?: GetToken;
   /** Uppy syntax: extensions (`.safetensors`) or MIME patterns (`application/*`). null: anything. */
   allowedFileTypes?: readonly string[] | null;
   /** Bytes. null: the server's `Tus-Max-Size`; a larger value is capped to it. */
@@ -78,6 +84,8 @@ export const TARGET_CHUNK_BYTES = 32 * 2 ** 20;
 const defaultOptions = {
   endpoint: null,
   owner: '',
+  token: null,
+  getToken: null,
   allowedFileTypes: null,
   maxFileSize: null,
   chunkSize: null,
@@ -95,7 +103,7 @@ const defaultOptions = {
 type Nullable<T> = { [K in keyof T]-?: Exclude<T[K], undefined> | null };
 /** Options after defaults: every field present, URLs absolute, `id` decided. */
 export type ResolvedOptions = Required<Pick<WidgetOptions, 'apiBase' | 'owner' | 'retryDelays' | 'autoProceed' | 'verify' | 'height' | 'theme'>> &
-  Nullable<Pick<WidgetOptions, 'endpoint' | 'allowedFileTypes' | 'maxFileSize' | 'chunkSize' | 'onComplete' | 'onError' | 'stylesheet'>> & {
+  Nullable<Pick<WidgetOptions, 'endpoint' | 'token' | 'getToken' | 'allowedFileTypes' | 'maxFileSize' | 'chunkSize' | 'onComplete' | 'onError' | 'stylesheet'>> & {
     id: string;
   };
 
@@ -149,6 +157,10 @@ export function resolveOptions(input: WidgetOptions, base: string | undefined = 
   const ownerIssue = ownerProblem(o.owner);
   if (ownerIssue) fail(`owner ${JSON.stringify(o.owner)} ${ownerIssue}`);
 
+  if (o.token != null && (typeof o.token !== 'string' || o.token.trim() === '')) fail('token must be a non-empty string');
+  if (o.getToken != null && typeof o.getToken !== 'function') fail('getToken must be a function returning (a promise of) a token');
+  if (o.token != null && o.getToken != null) fail('give token or getToken, not both');
+
   let allowedFileTypes: string[] | null = null;
   if (o.allowedFileTypes != null) {
     if (!Array.isArray(o.allowedFileTypes) || o.allowedFileTypes.length === 0) fail('allowedFileTypes must be a non-empty array of strings, or null');
@@ -178,6 +190,8 @@ export function resolveOptions(input: WidgetOptions, base: string | undefined = 
     apiBase,
     endpoint,
     owner: o.owner,
+    token: o.token ?? null,
+    getToken: o.getToken ?? null,
     allowedFileTypes,
     maxFileSize: o.maxFileSize ?? null,
     chunkSize: o.chunkSize ?? null,

@@ -1,8 +1,9 @@
 import Uppy, { type Meta, type UppyFile } from '@uppy/core';
 import Tus, { type TusBody } from '@uppy/tus';
+import { createCredentials, type Credentials } from './credentials.ts';
 import { chunkChecksum, fileSha256 } from './integrity.ts';
 import { decodeKey, encodeKey } from './keys.ts';
-import { describeFailure, isDeclaredDigestMismatch } from './messages.ts';
+import { describeFailure, isDeclaredDigestMismatch, serverCode } from './messages.ts';
 import { resolveOptions, type ResolvedOptions, type UploadFailure, type UploaderOptions, type UploadResult } from './options.ts';
 import { chunkSizeFor, fetchServerInfo, type ServerInfo } from './server-info.ts';
 
@@ -20,6 +21,8 @@ export type UploaderEvent =
 export interface Uploader {
   readonly uppy: WidgetUppy;
   readonly options: ResolvedOptions;
+  /** The `token` / `getToken()` credential every request of this uploader carries. */
+  readonly credentials: Credentials;
   /** Resolves once the server's limits are applied; a failed fetch is tried again on the next call. */
   ready(): Promise<ServerInfo>;
   subscribe(listener: (event: UploaderEvent) => void): () => void;
@@ -37,6 +40,7 @@ export function createUploaderFrom(opts: ResolvedOptions): Uploader {
   const results = new Map<string, UploadResult>();
   const pending = new Set<Promise<void>>();
   let server: ServerInfo | null = null;
+  const credentials = createCredentials(opts.token, opts.getToken);
 
   const uppy: WidgetUppy = new Uppy<UploadMeta, TusBody>({
     id: opts.id,
@@ -60,6 +64,7 @@ export function createUploaderFrom(opts: ResolvedOptions): Uploader {
     // tus checksum extension: every PATCH says what its bytes hash to, so a chunk damaged
     // on the way is refused (460) and sent again instead of stored.
     async onBeforeRequest(req, file) {
+      for (const [name, value] of Object.entries(await credentials.headers())) req.setHeader(name, value);
       if (req.getMethod() !== 'PATCH' || !(file.data instanceof Blob)) return;
       const offset = Number(req.getHeader('Upload-Offset') ?? 0);
       const chunkSize = (uppy.getPlugin('Tus')?.opts as { chunkSize?: number } | undefined)?.chunkSize ?? Infinity;
@@ -70,6 +75,12 @@ export function createUploaderFrom(opts: ResolvedOptions): Uploader {
       // A damaged chunk is worth sending again (a few times); a whole file that is not
       // what was declared stays wrong however often it is sent.
       if (res?.getStatus() === 460) return !isDeclaredDigestMismatch(res.getBody()) && retryAttempt < 3;
+      // docs/api.md §7: "getToken() … called again after a 401" — once per failure, then the 401 stands.
+      if (res?.getStatus() === 401) return retryAttempt < 1 && credentials.refresh();
+      // The key exists or is reserved (ObjectExists), or the disk is full: sending again cannot help.
+      // (tus-js-client retries every 409 by default: an offset conflict is worth a HEAD and a retry.)
+      if (res?.getStatus() === 409 && serverCode(res.getBody()) === 'ObjectExists') return false;
+      if (res?.getStatus() === 507) return false;
       return next(err);
     },
   });
@@ -102,7 +113,7 @@ export function createUploaderFrom(opts: ResolvedOptions): Uploader {
     if (!file) return;
     const xhr = response.body?.xhr;
     const uploadUrl = response.uploadURL ?? '';
-    const job = describeSuccess(opts, file, uploadUrl, xhr?.getResponseHeader('Object-Key') ?? null).then((result) => {
+    const job = describeSuccess(opts, credentials, file, uploadUrl, xhr?.getResponseHeader('Object-Key') ?? null).then((result) => {
       results.set(file.id, result);
       emit({ type: 'success', result });
     });
@@ -148,6 +159,7 @@ export function createUploaderFrom(opts: ResolvedOptions): Uploader {
   return {
     uppy,
     options: opts,
+    credentials,
     ready,
     subscribe(listener) {
       listeners.add(listener);
@@ -176,7 +188,7 @@ async function declareDigests(uppy: WidgetUppy, fileIDs: string[]): Promise<void
 }
 
 /** Key from `Object-Key` (or from `GET /api/uploads/{id}` if a proxy dropped the header), sha256 from the object listing. */
-async function describeSuccess(opts: ResolvedOptions, file: UppyFile<UploadMeta, TusBody>, uploadUrl: string, objectKey: string | null): Promise<UploadResult> {
+async function describeSuccess(opts: ResolvedOptions, credentials: Credentials, file: UppyFile<UploadMeta, TusBody>, uploadUrl: string, objectKey: string | null): Promise<UploadResult> {
   let key: string | null = null;
   try {
     key = objectKey ? decodeKey(objectKey) : null;
@@ -185,11 +197,12 @@ async function describeSuccess(opts: ResolvedOptions, file: UppyFile<UploadMeta,
   }
   if (!key) {
     const id = uploadUrl.split('/').filter(Boolean).pop() ?? '';
-    const status = await getJson<{ key?: string }>(`${opts.apiBase}/api/uploads/${encodeURIComponent(id)}`);
+    const status = await getJson<{ key?: string }>(credentials, `${opts.apiBase}/api/uploads/${encodeURIComponent(id)}`);
     key = status?.key ?? `models/${opts.owner || 'anonymous'}/${file.meta.filename}`;
   }
   // limit=1 finds the key itself: it sorts before every longer key it is a prefix of.
   const listing = await getJson<{ objects?: Array<{ key: string; metadata?: Record<string, string> }> }>(
+    credentials,
     `${opts.apiBase}/api/objects?prefix=${encodeURIComponent(key)}&limit=1`,
   );
   const object = listing?.objects?.find((o) => o.key === key);
@@ -203,9 +216,9 @@ async function describeSuccess(opts: ResolvedOptions, file: UppyFile<UploadMeta,
   };
 }
 
-async function getJson<T>(url: string): Promise<T | null> {
+async function getJson<T>(credentials: Credentials, url: string): Promise<T | null> {
   try {
-    const res = await fetch(url, { headers: { Accept: 'application/json' } });
+    const res = await credentials.fetch(url, { headers: { Accept: 'application/json' } });
     return res.ok ? ((await res.json()) as T) : null;
   } catch {
     return null;

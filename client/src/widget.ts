@@ -1,4 +1,6 @@
 import Dashboard from '@uppy/dashboard';
+import type { Credentials } from './credentials.ts';
+import { authorizeDownload } from './download.ts';
 import { ensureStylesheet, h, resolveElement } from './dom.ts';
 import { findInterrupted, forgetInterrupted, type InterruptedUpload } from './interrupted.ts';
 import { formatBytes } from './messages.ts';
@@ -73,7 +75,7 @@ export function mount(target: Element | string, options: WidgetOptions): Mounted
     } else if (event.type === 'success') {
       showAlert(null);
       finished.hidden = false;
-      resultList.prepend(resultItem(event.result));
+      resultList.prepend(resultItem(event.result, opts.apiBase, uploader.credentials));
     } else if (event.type === 'error') {
       showAlert(event.failure.message);
     }
@@ -119,7 +121,7 @@ export function mount(target: Element | string, options: WidgetOptions): Mounted
   for (const event of ['complete', 'cancel-all', 'pause-all', 'upload-error'] as const) uppy.on(event, showProgress);
 
   async function showInterrupted(server: ServerInfo) {
-    const uploads = await findInterrupted(opts.apiBase, opts.id, opts.endpoint ?? server.tusEndpoint, opts.owner);
+    const uploads = await findInterrupted(opts.apiBase, opts.id, opts.endpoint ?? server.tusEndpoint, opts.owner, uploader.credentials);
     const inUppy = new Set(uppy.getFiles().map((f) => `${f.name}:${f.size}`));
     interruptedList.replaceChildren(...uploads.filter((u) => !inUppy.has(`${u.fileName}:${u.size}`)).map(interruptedItem));
     interrupted.hidden = interruptedList.childElementCount === 0;
@@ -159,13 +161,13 @@ function noteFor(server: ServerInfo, types: readonly string[] | null, maxFileSiz
   return `Up to ${formatBytes(limit)}${types ? ` · ${types.join(', ')}` : ''} · resumes after a lost connection or a reload`;
 }
 
-function resultItem(result: UploadResult): HTMLLIElement {
+function resultItem(result: UploadResult, apiBase: string, credentials: Credentials): HTMLLIElement {
   return h(
     'li',
     { class: 'upw-result', 'data-key': result.key },
     h('span', { class: 'upw-name' }, result.fileName),
     h('span', { class: 'upw-meta' }, formatBytes(result.size)),
-    h('a', { class: 'upw-button', href: result.downloadUrl, download: true }, 'Download', h('span', { class: 'upw-sr' }, ` ${result.fileName}`)),
+    authorizeDownload(h('a', { class: 'upw-button', href: result.downloadUrl, download: true }, 'Download', h('span', { class: 'upw-sr' }, ` ${result.fileName}`)), apiBase, result.key, credentials),
     h('dl', { class: 'upw-facts' },
       h('dt', {}, 'Key'),
       h('dd', {}, h('code', { class: 'upw-key' }, result.key)),

@@ -10,7 +10,8 @@ export const SCOPES: readonly Scope[] = ['upload', 'read', 'delete', 'admin'];
  */
 export interface Principal {
   /** `none`: open mode (auth.mode none) — nobody is proven, everything is allowed, as before auth existed. */
-  readonly via: 'none' | 'jwt' | 'apiKey';
+  /** `anonymous`: auth is on and the request carries no credential (public routes only; publicRead reads). */
+  readonly via: 'none' | 'jwt' | 'apiKey' | 'anonymous';
   /** The owner the credential proves; null in open mode (the client's `owner` metadata is taken as is). */
   readonly owner: string | null;
   readonly scopes: ReadonlySet<Scope>;
@@ -21,6 +22,13 @@ export const OPEN_PRINCIPAL: Principal = Object.freeze({
   via: 'none',
   owner: null,
   scopes: new Set<Scope>(SCOPES),
+});
+
+/** A request without a credential while auth is on: it may reach only the routes that need none. */
+export const ANONYMOUS_PRINCIPAL: Principal = Object.freeze({
+  via: 'anonymous',
+  owner: null,
+  scopes: new Set<Scope>(),
 });
 
 // The tus edge hands Node's raw request to @tus/server, which knows nothing of Koa's ctx.state:

@@ -1,3 +1,4 @@
+import type { Middleware } from 'koa';
 import type { Config } from '../config.ts';
 import type { Hooks } from '../hooks/index.ts';
 import type { Logger } from '../logger.ts';
@@ -19,4 +20,6 @@ export interface AppDeps {
   /** Cached readiness of the Store, the tus datastore and Redis (http/readiness.ts). */
   readiness: Readiness;
   hooks: Hooks;
+  /** The authentication middleware (main.ts builds it with auth.apiKeysFile); from auth.* alone when absent. */
+  authenticate?: Middleware;
 }

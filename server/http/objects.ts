@@ -1,6 +1,8 @@
 import Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import type { AppDeps } from './deps.ts';
+import { principal } from '../auth/middleware.ts';
+import { assertMay, listPrefix } from '../auth/policy.ts';
 import { errors } from '../errors.ts';
 import { MAX_LIST_LIMIT, type ObjectInfo, type Store } from '../storage/store.ts';
 import { decodeKeyPath, validatePrefix } from '../storage/keys.ts';
@@ -45,10 +47,11 @@ const toJSON = (o: ObjectInfo) => ({
 /** docs/api.md §4: list, HEAD, GET (streamed, ranges, conditionals) and DELETE of objects. */
 export function objectRoutes(deps: AppDeps): Middleware {
   const { store } = deps;
+  const publicRead = { publicRead: deps.config.auth.publicRead };
   const router = new Router();
 
   router.get('/api/objects', async (ctx) => {
-    const prefix = validatePrefix((queryParam(ctx, 'prefix') ?? '').normalize('NFC')); // keys are NFC (storage/keys.ts)
+    const prefix = listPrefix(principal(ctx), validatePrefix((queryParam(ctx, 'prefix') ?? '').normalize('NFC')), publicRead); // keys are NFC (storage/keys.ts)
     const limit = parseLimit(queryParam(ctx, 'limit'));
     const cursor = queryParam(ctx, 'cursor') || undefined;
     const page = await store.list({ prefix, limit, ...(cursor ? { cursor } : {}) });
@@ -57,12 +60,15 @@ export function objectRoutes(deps: AppDeps): Middleware {
 
   // @koa/router answers HEAD with a GET route; serveObject tells them apart.
   router.get('/api/objects/*key', async (ctx) => {
-    await serveObject(ctx, keyFromPath(ctx, PREFIX, store), deps, 'objects');
+    const key = keyFromPath(ctx, PREFIX, store);
+    assertMay(principal(ctx), 'read', key, publicRead);
+    await serveObject(ctx, key, deps, 'objects');
   });
 
   router.delete('/api/objects/*key', async (ctx) => {
     // "204 (also when absent, as S3)"
     const key = keyFromPath(ctx, PREFIX, store);
+    assertMay(principal(ctx), 'delete', key);
     await store.delete(key);
     await deps.hooks.emit('object.deleted', { key });
     ctx.status = 204;

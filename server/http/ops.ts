@@ -1,6 +1,8 @@
 import Router from '@koa/router';
 import type { Middleware } from 'koa';
 import type { AppDeps } from './deps.ts';
+import { principal } from '../auth/middleware.ts';
+import { mayReadMetrics } from '../auth/policy.ts';
 import { errors } from '../errors.ts';
 import { RETRY_AFTER_S } from './readiness.ts';
 import { routerMiddleware } from './router-middleware.ts';
@@ -30,6 +32,7 @@ export function opsRoutes(deps: AppDeps): Middleware {
   });
 
   router.get('/metrics', async (ctx) => {
+    if (!mayReadMetrics(principal(ctx))) throw errors.accessDenied('/metrics needs the "admin" scope');
     const text = await deps.metrics.registry.metrics();
     ctx.set('Cache-Control', 'no-store');
     ctx.type = deps.metrics.registry.contentType;

@@ -4,6 +4,9 @@ import type { Context, Middleware } from 'koa';
 import { z } from 'zod';
 import type { AppDeps } from './deps.ts';
 import { errors, toGatewayError } from '../errors.ts';
+import { principal } from '../auth/middleware.ts';
+import { assertMay, mayOverwrite } from '../auth/policy.ts';
+import { checkPresignedPut } from '../auth/put-admission.ts';
 import { forwardedBaseUrl } from './forwarded.ts';
 import { routerMiddleware } from './router-middleware.ts';
 
@@ -52,6 +55,7 @@ function presignSchema(maxSeconds: number) {
       .regex(/^[0-9a-fA-F]{64}$/, 'sha256 must be 64 hex digits')
       .optional(),
     contentType: z.string({ error: 'contentType must be a string' }).min(1, 'contentType must not be empty').max(255).optional(),
+    overwrite: z.boolean({ error: 'overwrite must be true or false' }).optional(),
   });
 }
 
@@ -78,6 +82,14 @@ export function presignRoutes(deps: AppDeps): Middleware {
     const { method, size, sha256, contentType } = parsed.data;
     const expiresIn = parsed.data.expiresIn ?? Math.min(DEFAULT_EXPIRES_IN, maxSeconds);
     const key = store.checkKey(parsed.data.key.normalize('NFC'));
+    // A URL is a capability: only for a credential that could do the same itself.
+    assertMay(principal(ctx), method === 'GET' ? 'read' : 'upload', key);
+    if (method === 'PUT') {
+      if (size === undefined) throw errors.invalidArgument('size is required for a PUT: the URL is bound to the exact byte count of the body');
+      if (size > config.tus.maxSize) throw errors.entityTooLarge(config.tus.maxSize);
+      if (parsed.data.overwrite && !mayOverwrite(principal(ctx), key)) throw errors.accessDenied('overwrite needs a credential that may delete this key');
+      await checkPresignedPut(deps, key, parsed.data.overwrite === true);
+    }
     // Both SigV4 (X-Amz-Date + X-Amz-Expires) and the localfs signature count whole seconds from now, rounded down.
     const expiresAt = new Date((Math.floor(Date.now() / 1000) + expiresIn) * 1000);
     const baseUrl = forwardedBaseUrl(ctx, config.server.trustProxy);
@@ -87,9 +99,7 @@ export function presignRoutes(deps: AppDeps): Middleware {
       ctx.body = { url: await store.presignedGetUrl(key, { expiresIn, ...at }), method, expiresAt: expiresAt.toISOString() };
       return;
     }
-    if (size === undefined) throw errors.invalidArgument('size is required for a PUT: the URL is bound to the exact byte count of the body');
-    if (size > config.tus.maxSize) throw errors.entityTooLarge(config.tus.maxSize);
-    const put = await store.presignedPutUrl(key, { expiresIn, ...at, size, ...(sha256 ? { sha256 } : {}), ...(contentType ? { contentType } : {}) });
+    const put = await store.presignedPutUrl(key, { expiresIn, ...at, size: size!, ...(parsed.data.overwrite ? { overwrite: true } : {}), ...(sha256 ? { sha256 } : {}), ...(contentType ? { contentType } : {}) });
     ctx.body = { url: put.url, method, expiresAt: expiresAt.toISOString(), headers: put.headers };
   });
 

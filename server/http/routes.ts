@@ -9,8 +9,9 @@ import { presignRoutes } from './presign.ts';
 import { storageRoutes } from './storage.ts';
 import { uploadRoutes } from './uploads.ts';
 import { widgetRoutes } from './widget.ts';
+import { whoamiRoutes } from './whoami.ts';
 
 /** Every plain-HTTP route of the gateway (everything but tus). Each module returns a @koa/router's middleware. */
 export function routes(deps: AppDeps): Middleware {
-  return compose([opsRoutes(deps), objectRoutes(deps), presignRoutes(deps), storageRoutes(deps), uploadRoutes(deps), widgetRoutes(deps), eventRoutes(deps), openapiRoutes()]);
+  return compose([opsRoutes(deps), objectRoutes(deps), presignRoutes(deps), storageRoutes(deps), uploadRoutes(deps), widgetRoutes(deps), eventRoutes(deps), openapiRoutes(), whoamiRoutes()]);
 }

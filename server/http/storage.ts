@@ -2,6 +2,7 @@ import { pipeline, Transform } from 'node:stream';
 import Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import type { AppDeps } from './deps.ts';
+import { checkPresignedPut } from '../auth/put-admission.ts';
 import { errors } from '../errors.ts';
 import { servesSignedUrls } from '../storage/index.ts';
 import { decodeKeyPath, validateKey } from '../storage/keys.ts';
@@ -30,7 +31,7 @@ function authorizedKey(ctx: Context, method: SignedMethod, secret: string): { ke
     key,
     expires: rawQuery(ctx, 'expires'),
     signature: rawQuery(ctx, 'signature'),
-    ...(method === 'PUT' ? { size: rawQuery(ctx, 'size'), sha256: rawQuery(ctx, 'sha256') } : {}),
+    ...(method === 'PUT' ? { size: rawQuery(ctx, 'size'), sha256: rawQuery(ctx, 'sha256'), overwrite: rawQuery(ctx, 'overwrite') } : {}),
     now: new Date(),
   });
   return { key: validateKey(key, { localfs: true }), bound };
@@ -77,6 +78,9 @@ export function storageRoutes(deps: AppDeps): Middleware {
       if (length !== '' && length !== String(bound.size)) {
         throw errors.signatureDoesNotMatch(`the URL is signed for a body of ${bound.size} bytes, Content-Length is ${length}`);
       }
+      // docs/api.md §7, again when the URL is used: an upload in flight reserves the key, and an object
+      // that appeared since the URL was signed is replaced only if the URL says overwrite.
+      await checkPresignedPut(deps, key, bound.overwrite === true);
       // The sha256, when bound, is checked as the body streams; on a mismatch nothing is committed
       // (BadDigest). The digest computed on the way becomes the object's metadata.sha256 either way.
       const options: PutOptions = { size: bound.size, recordSha256: true, ...(bound.sha256 ? { sha256: bound.sha256 } : {}) };

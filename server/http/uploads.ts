@@ -3,6 +3,8 @@ import type { Middleware } from 'koa';
 import type { AppDeps } from './deps.ts';
 import { errors } from '../errors.ts';
 import { UPLOAD_ID } from '../tus/location.ts';
+import { principal } from '../auth/middleware.ts';
+import { maySeeUpload } from '../auth/policy.ts';
 import { routerMiddleware } from './router-middleware.ts';
 
 /** docs/api.md §2: `GET /api/uploads/{id}` → `200 {"id","offset","length","status","key"?,"metadata"}`. */
@@ -12,7 +14,10 @@ export function uploadRoutes(deps: AppDeps): Middleware {
     const id = ctx.params.id ?? '';
     if (!UPLOAD_ID.test(id)) throw errors.noSuchUpload(`No such upload: ${id.slice(0, 128)}`);
     ctx.set('Cache-Control', 'no-store'); // the state changes with every PATCH
-    ctx.body = await deps.tus.status(id);
+    const status = await deps.tus.status(id);
+    // Another owner's upload does not exist for this credential: the same 404 as an unknown id.
+    if (!maySeeUpload(principal(ctx), status.metadata.owner)) throw errors.noSuchUpload(`No upload ${id}`);
+    ctx.body = status;
   });
   return routerMiddleware(router);
 }

@@ -115,7 +115,9 @@ export class LocalFsStore implements Store {
     readonly root: string,
     private readonly publicUrl: string,
     private readonly signingSecret: string,
-  ) {}
+  ) {
+    this.capabilities.localDirectory = root;
+  }
 
   private get tmpDir(): string {
     return join(this.root, TEMP_DIR);
@@ -412,7 +414,7 @@ export class LocalFsStore implements Store {
     }
   }
 
-  private presign(method: SignedMethod, key: string, { expiresIn, baseUrl }: PresignOptions, body: { size?: number; sha256?: string } = {}): string {
+  private presign(method: SignedMethod, key: string, { expiresIn, baseUrl }: PresignOptions, body: { size?: number; sha256?: string; overwrite?: boolean } = {}): string {
     locate(this.root, key);
     if (!(Number.isFinite(expiresIn) && expiresIn > 0)) throw errors.invalidArgument('expiresIn must be a positive number of seconds');
     const expiresAt = new Date(Date.now() + expiresIn * 1000);
@@ -426,7 +428,7 @@ export class LocalFsStore implements Store {
   /** The size and sha256 are in the URL and its HMAC; /storage checks the body against both (http/storage.ts). */
   async presignedPutUrl(key: string, options: PresignPutOptions): Promise<PresignedPut> {
     const { size, sha256 } = checkPutBinding(options);
-    const url = this.presign('PUT', key, options, { size, ...(sha256 ? { sha256 } : {}) });
+    const url = this.presign('PUT', key, options, { size, ...(sha256 ? { sha256 } : {}), ...(options.overwrite ? { overwrite: true } : {}) });
     const headers: Record<string, string> = { 'Content-Length': String(size) };
     if (options.contentType) headers['Content-Type'] = options.contentType;
     return { url, headers };

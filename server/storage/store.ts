@@ -85,6 +85,8 @@ export interface PresignPutOptions extends PresignOptions {
   size: number;
   /** Hex sha256 the body must have; a body with another digest is refused and nothing is stored. */
   sha256?: string;
+  /** The URL may replace an existing object (localfs signs it; /storage checks it when storage.overwrite is deny). */
+  overwrite?: boolean;
 }
 
 /** What importFile is told of the file it adopts. */
@@ -116,6 +118,8 @@ export interface StoreCapabilities {
   copyFromS3Datastore: boolean;
   /** The longest a presigned URL may live, in seconds (Infinity: only `signing.maxTtl` limits it). */
   maxPresignSeconds: number;
+  /** The directory on this machine's disk the objects are written to (limits.diskReserve is kept free there); absent: not this disk. */
+  localDirectory?: string;
 }
 
 export interface PresignedPut {

@@ -7,6 +7,8 @@ import { answerFinished, finishedUpload, redirectToObject, type FinishedDeps } f
 import { checkHeaders, checkTusVersion, TUS_VERSION, type HeaderLimits } from './header-rules.ts';
 import { isValidHost, UPLOAD_ID } from './location.ts';
 import { applyMethodOverride } from './method-override.ts';
+import { parseUploadMetadata } from './metadata.ts';
+import { applyCreationOwner, checkUploadAccess } from './upload-access.ts';
 
 export { TUS_VERSION };
 
@@ -40,7 +42,10 @@ export function tusEdge(deps: EdgeDeps): Middleware {
     if (rest !== '' && rest !== '/' && !id) throw errors.noSuchUpload();
     const method = ctx.req.method ?? 'GET';
 
-    if (method === 'GET') return redirectToObject(ctx, deps, id);
+    if (method === 'GET') {
+      if (id) await checkUploadAccess(ctx, deps, id, method);
+      return redirectToObject(ctx, deps, id);
+    }
     if (method !== 'OPTIONS') {
       checkTusVersion(ctx.get('Tus-Resumable'));
       ctx.set('Tus-Resumable', TUS_VERSION);
@@ -50,6 +55,9 @@ export function tusEdge(deps: EdgeDeps): Middleware {
     const body = hasBody(ctx);
     const { checksum } = checkHeaders({ method, hasBody: body, get: (name) => ctx.get(name) }, deps);
     if (method === 'OPTIONS') ctx.res.setHeader('Tus-Checksum-Algorithm', CHECKSUM_ALGORITHMS.join(','));
+    // docs/api.md §7: the owner comes from the credential; another owner's upload does not exist.
+    if (method === 'POST') applyCreationOwner(ctx.req, parseUploadMetadata(ctx.get('Upload-Metadata')));
+    if (id && method !== 'OPTIONS') await checkUploadAccess(ctx, deps, id, method);
     if (id && (method === 'HEAD' || method === 'PATCH' || method === 'DELETE')) {
       const done = await finishedUpload(deps, id, method);
       if (done) return answerFinished(ctx, deps, done, method, body);

@@ -3,9 +3,10 @@ import { join } from 'node:path';
 import { EVENTS } from '@tus/server';
 import { errors, toGatewayError } from '../errors.ts';
 import { ALLOWED_HEADERS, EXPOSED_HEADERS } from '../http/cors.ts';
+import { originMatcher } from '../http/cors-origins.ts';
 import { forwardedPrefix } from '../http/forwarded.ts';
 import type { Config } from '../config.ts';
-import { OPEN_SCOPES, type Hooks } from '../hooks/index.ts';
+import type { Hooks } from '../hooks/index.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { encodeKeyPath } from '../storage/keys.ts';
@@ -13,7 +14,11 @@ import type { Store } from '../storage/store.ts';
 import { prepareSpool } from './checksum.ts';
 import { HashingDataStore } from './hashing-datastore.ts';
 import { createTusAdapter } from './datastores.ts';
+import { MemoryReservations, RedisReservations } from '../auth/reservations.ts';
+import { createAdmission } from './admission.ts';
+import { createQuotas } from './quotas.ts';
 import { tusEdge, uploadIdFromPath } from './edge.ts';
+import { creatorScopes } from './upload-access.ts';
 import { JsonErrorServer } from './json-errors.ts';
 import { uploadLocation } from './location.ts';
 import { Finalizer } from './finalize.ts';
@@ -54,6 +59,9 @@ export async function createTusGateway({ config, store, logger, metrics, hooks }
     store.checkNewObject(objectKeyFor(kept), { ...kept, sha256: '0'.repeat(64), uploadId: '0'.repeat(32) });
   };
 
+  const admission = createAdmission({ config, store, records, reservations: shared ? new RedisReservations(shared.redis) : new MemoryReservations() });
+  const withinQuota = createQuotas({ config, store, records, locker: shared?.quotaLocker ?? new QueueLocker() });
+
   const tus = new JsonErrorServer({
     path: config.tus.path,
     datastore: announcingTermination(datastore, hooks),
@@ -69,6 +77,8 @@ export async function createTusGateway({ config, store, logger, metrics, hooks }
       }),
     // @tus/server sets its own CORS headers on its answers: the same lists as the rest of the gateway.
     exposedHeaders: EXPOSED_HEADERS,
+    // The same origins as every other route (server.cors.origins); unset, @tus/server answers "*" to anyone.
+    allowedOrigins: originMatcher(config.server.cors.origins),
     // The id the edge checked (from the path), never one smuggled in a query string
     // (`/files/A?x=/B`: @tus/server's default reads the end of the whole URL).
     getFileIdFromRequest: (req) => uploadIdFromPath(config.tus.path, new URL(req.url).pathname),
@@ -79,7 +89,7 @@ export async function createTusGateway({ config, store, logger, metrics, hooks }
       validateUploadMetadata(client);
       const asked = normalizeMetadata(client, upload.id);
       // The operator's hook decides before anything exists (PostHandler creates the upload after this returns).
-      const merged = await hooks.preCreate({ owner: asked.owner!, scopes: OPEN_SCOPES, key: objectKeyFor(asked), size: upload.size ?? null, metadata: client });
+      const merged = await hooks.preCreate({ owner: asked.owner!, scopes: creatorScopes(req), key: objectKeyFor(asked), size: upload.size ?? null, metadata: client });
       try {
         validateUploadMetadata(merged);
         checkNewObject(merged);
@@ -87,7 +97,16 @@ export async function createTusGateway({ config, store, logger, metrics, hooks }
         throw errors.hookUnavailable(`its metadata makes an invalid upload: ${(err as Error).message}`, err);
       }
       const metadata = normalizeMetadata(merged, upload.id);
-      await records.set(upload.id, { id: upload.id, status: 'uploading', size: upload.size, metadata, createdAt: new Date().toISOString() });
+      // docs/api.md §7: quotas and the overwrite/reservation rule, before the upload is announced.
+      await withinQuota(upload.id, metadata.owner!, upload.size, () =>
+        records.set(upload.id, { id: upload.id, status: 'uploading', size: upload.size, metadata, createdAt: new Date().toISOString() }),
+      );
+      try {
+        await admission.admit(upload.id, metadata);
+      } catch (err) {
+        await records.delete(upload.id);
+        throw err;
+      }
       const key = objectKeyFor(metadata);
       await hooks.emit('upload.created', { uploadId: upload.id, key, size: upload.size ?? null, owner: metadata.owner, metadata }, `upload.created:${upload.id}`);
       metrics.uploadsCreated.inc();
@@ -96,6 +115,7 @@ export async function createTusGateway({ config, store, logger, metrics, hooks }
     },
     async onUploadFinish(_req, upload) {
       const rec = await finalizer.finalize(upload.id);
+      await admission.release(rec.key!, upload.id).catch(() => undefined); // (a stale reservation frees itself too)
       // Header values must be Latin-1: the key is percent-encoded per segment (docs/tus-server-notes.md #3).
       return { headers: { 'Object-Key': encodeKeyPath(rec.key!) } };
     },
@@ -147,6 +167,7 @@ export async function createTusGateway({ config, store, logger, metrics, hooks }
         metadata: rec?.metadata ?? normalizeMetadata(live?.metadata, id),
       };
     },
+    reservedBy: admission.reservedBy,
     async ping() {
       await Promise.all([adapter.ping(), shared?.ping()]);
     },

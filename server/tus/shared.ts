@@ -34,10 +34,12 @@ export function createShared(url: string, logger?: Logger, metrics?: Metrics) {
     });
   }
   return {
+    redis,
     locker: new RedisLocker(redis, subscriber, { onWait: (s) => metrics?.lockWait.observe({ locker: 'redis' }, s) }),
     // Finalizing a 10 GB upload by an S3 copy takes minutes: whoever waits for it (an empty
     // PATCH, a resume HEAD on another instance) waits for it, not for a 30 s default.
     finalizeLocker: new RedisLocker(redis, subscriber, { prefix: 'gateway:finalize:', acquireTimeout: 6 * 3600_000, onWait: (s) => metrics?.lockWait.observe({ locker: 'redis-finalize' }, s) }),
+    quotaLocker: new RedisLocker(redis, subscriber, { prefix: 'gateway:quota:' }),
     records: new RedisRecordStore<UploadRecord>(redis, 'gateway:record:'),
     hashes: new RedisRecordStore<HashState>(redis, 'gateway:hash:'),
     s3Cache: new IoRedisKvStore<MetadataValue>(redis, 'gateway:tus-s3:'),

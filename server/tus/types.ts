@@ -19,6 +19,8 @@ export interface TusGateway {
   readonly middleware: Middleware;
   /** Reads an upload's state without taking its lock. Throws GatewayError `NoSuchUpload`. */
   status(id: string): Promise<UploadStatus>;
+  /** The id of the upload in flight that reserves `key` (a presigned PUT for it is refused), if any. */
+  reservedBy?(key: string): Promise<string | undefined>;
   /** Resolves when the tus datastore answers (for /readyz). */
   ping(): Promise<void>;
   /** Stops timers and background work. */

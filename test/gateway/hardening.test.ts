@@ -55,7 +55,7 @@ describe('hardening (file+localfs)', () => {
     await copyFile(join(gw.dataDir, 'keep', 'info.json'), join(tusDir, `${up.id}.json`));
     // A newer version of the same object, uploaded afterwards.
     const v2 = Buffer.from('version two!');
-    const up2 = await createUpload(gw.url, { length: v2.length, metadata: { filename: 'twice.bin', owner: 'h' } });
+    const up2 = await createUpload(gw.url, { length: v2.length, metadata: { filename: 'twice.bin', owner: 'h', overwrite: 'true' } });
     expect((await patch(up2.url, 0, v2)).status).toBe(204);
     await sleep(5500); // past tus.expiration: the first record is forgotten
     const body = await raw(`${gw.url}/api/objects/models/h/twice.bin`);

@@ -146,7 +146,9 @@ describe('metrics and request logs over a real gateway (tus, Store, S3)', () => 
       body: 'hello',
     });
     expect(patch.status).toBe(204);
-    const other = await fetch(`${gw.url}/files/`, { method: 'POST', headers: { ...tusHeaders, 'Upload-Length': '9', 'Upload-Metadata': meta } });
+    // The same key again: storage.overwrite deny wants the replacement asked for.
+    const overwrite = `${meta},overwrite ${Buffer.from('true').toString('base64')}`;
+    const other = await fetch(`${gw.url}/files/`, { method: 'POST', headers: { ...tusHeaders, 'Upload-Length': '9', 'Upload-Metadata': overwrite } });
     expect((await fetch(new URL(other.headers.get('location')!, gw.url), { method: 'DELETE', headers: tusHeaders })).status).toBe(204);
     expect(await (await fetch(`${gw.url}/api/objects/models/ops/metrics.onnx`, { headers: { Authorization: 'Bearer top-secret-token' } })).text()).toBe('hello');
     await new Promise((r) => setTimeout(r, 50));

@@ -171,7 +171,7 @@ describe('POST /api/presign and /storage/{key} (localfs)', () => {
       await gw.store.put(key, Readable.from([Buffer.from('the old model')]), {});
       const data = randomBytes(200_000);
       const digest = createHash('sha256').update(data).digest('hex');
-      const p = await presign(gw, key, 'PUT', 600, { size: data.length, sha256: digest });
+      const p = await presign(gw, key, 'PUT', 600, { size: data.length, sha256: digest, overwrite: true });
       expect(new URL(p.url).searchParams.get('sha256')).toBe(digest);
       expect(p.headers).toEqual({ 'Content-Length': String(data.length) });
       const evil = Buffer.from(data);
@@ -234,7 +234,8 @@ describe('POST /api/presign and /storage/{key} (localfs)', () => {
       expect((await errorOf(put)).code).toBe('SignatureDoesNotMatch');
       expect(await (await gw.store.get(key)).body.toArray().then((c) => Buffer.concat(c).toString())).toBe('top secret');
 
-      const p = await presign(gw, key, 'PUT', 600, { size: 1 });
+      // The key exists: storage.overwrite deny wants the replacement asked for.
+      const p = await presign(gw, key, 'PUT', 600, { size: 1, overwrite: true });
       const get = await fetch(p.url);
       expect(get.status).toBe(403);
       expect((await errorOf(get)).code).toBe('SignatureDoesNotMatch');

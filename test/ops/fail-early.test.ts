@@ -14,10 +14,12 @@ import { freePort } from '../support/ports.ts';
 const run = promisify(execFile);
 const REDIS_SH = join(import.meta.dirname, '../support/redis.sh');
 
+// A new key each time: an upload in flight reserves its key (docs/api.md §7), and these are never finished.
+let uploads = 0;
 const createUpload = (gw: RunningGateway) =>
   fetch(`${gw.url}/files/`, {
     method: 'POST',
-    headers: { 'Tus-Resumable': '1.0.0', 'Upload-Length': '5', 'Upload-Metadata': `filename ${Buffer.from('m.onnx').toString('base64')}` },
+    headers: { 'Tus-Resumable': '1.0.0', 'Upload-Length': '5', 'Upload-Metadata': `filename ${Buffer.from(`m-${uploads++}.onnx`).toString('base64')}` },
   });
 
 async function s3Env(overrides: Record<string, string> = {}) {

@@ -29,7 +29,8 @@ export function shouldPresign(makeStore: MakeStore): void {
         const key = `${ns()}/${suffix}`;
         for (const [i, size] of [500_000, 1234].entries()) {
           const bytes = pseudoRandomBytes(size, 70 + i);
-          const put = await store.presignedPutUrl(key, { expiresIn: 300, contentType: 'application/x-onnx', size });
+          // The second replaces the first: the URL says so (docs/api.md §7, storage.overwrite deny).
+          const put = await store.presignedPutUrl(key, { expiresIn: 300, contentType: 'application/x-onnx', size, overwrite: i > 0 });
           expect(put.headers).toEqual({ 'Content-Length': String(size), 'Content-Type': 'application/x-onnx' });
           const res = await fetch(put.url, { method: 'PUT', body: new Uint8Array(bytes), headers: fetchHeaders(put.headers) });
           expect(res.ok, `PUT answered ${res.status}: ${await res.clone().text()}`).toBe(true);
