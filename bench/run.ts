@@ -59,7 +59,7 @@ const options: BenchOptions = {
 
 /** The rows of bench/rows/, the table order first, then any other file's in name order. */
 async function loadRows(): Promise<BenchRow[]> {
-  const order = ['uploads.ts', 'downloads.ts', 'soak.ts'];
+  const order = ['uploads.ts', 'downloads.ts', 'soak.ts', 'finalize.ts'];
   const files = (await readdir(join(import.meta.dirname, 'rows'))).filter((f) => f.endsWith('.ts'));
   files.sort((a, b) => (order.indexOf(a) + 1 || 99) - (order.indexOf(b) + 1 || 99) || a.localeCompare(b));
   const rows: BenchRow[] = [];

@@ -32,7 +32,7 @@ describe('npm run bench, with tiny sizes', () => {
     const { stdout } = await promisify(execFile)(process.execPath, args, { cwd: ROOT, timeout: 580_000, maxBuffer: 16 * 2 ** 20 });
     const report = JSON.parse(await readFile(json, 'utf8')) as { metrics: Reported[] };
     // The table: every row, each against its baseline.
-    const expected = ['single', 'idle-rss', 'peak-rss', 'chunked', 'concurrent', 'concurrent-p50', 'small', 'download', 'range-p50', 'soak-rss'];
+    const expected = ['single', 'idle-rss', 'peak-rss', 'chunked', 'concurrent', 'concurrent-p50', 'small', 'download', 'range-p50', 'soak-rss', 'finalize'];
     expect(report.metrics.map((m) => m.id)).toEqual(expected);
     for (const m of report.metrics) {
       expect(m.values.length, m.id).toBe(1);
