@@ -1,7 +1,7 @@
 import { create as contentDisposition } from 'content-disposition';
 import type { Context } from 'koa';
-import type { AppDeps } from '../app.ts';
-import { GatewayError, errors } from '../errors.ts';
+import type { AppDeps } from './deps.ts';
+import { errors } from '../errors.ts';
 import { readChosen } from '../storage/read-chosen.ts';
 import type { GetResult, ObjectInfo } from '../storage/store.ts';
 import { evaluatePreconditions, ifRangeAllows, normalizeEtag, parseRange, type Validators } from './range.ts';
@@ -54,7 +54,7 @@ function answeredByPreconditions(ctx: Context, info: ObjectInfo): boolean {
     },
     validators(info),
   );
-  if (outcome === 'failed') throw new GatewayError('PreconditionFailed', 'At least one of the preconditions you specified did not hold');
+  if (outcome === 'failed') throw errors.preconditionFailed();
   if (outcome !== 'not-modified') return false;
   // §15.4.5: a 304 MUST carry the ETag a 200 would have carried.
   ctx.status = 304;

@@ -2,7 +2,7 @@ import type { Stats } from 'node:fs';
 import { type FileHandle, lstat, open } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { errors } from '../errors.ts';
-import { accessDenied, checkParent, type Location, READ_NOFOLLOW } from './localfs-paths.ts';
+import { checkParent, type Location, READ_NOFOLLOW } from './localfs-paths.ts';
 import { consistent, readSidecar, type Sidecar, toInfo } from './localfs-sidecar.ts';
 import type { ObjectInfo } from './store.ts';
 
@@ -107,7 +107,7 @@ export class ObjectReader {
         await fh?.close();
         throw err;
       });
-      if (st.isSymbolicLink()) throw accessDenied(key); // lstat only: O_NOFOLLOW already refused one
+      if (st.isSymbolicLink()) throw errors.symlinkOnPath(key); // lstat only: O_NOFOLLOW already refused one
       if (consistent(st, side)) {
         this.remember(key, { side, data: idOf(st), sidecar: idOf(sideSt) });
         return { info: toInfo(key, side), fh };

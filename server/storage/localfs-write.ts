@@ -4,31 +4,12 @@ import { dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { errors } from '../errors.ts';
 import { errno, fsyncDir, READ_NOFOLLOW } from './localfs-paths.ts';
-import type { ObjectInfo, PutOptions } from './store.ts';
+import type { ImportFileOptions, PutOptions } from './store.ts';
 
 /*
  * Step 1 of the commit protocol (localfs-commit.ts): a complete, fsynced data file in the
  * temp directory, from a streamed body (put) or from a finished file (importFile).
  */
-
-export interface ImportFileOptions {
-  size: number;
-  /** Hex sha256 of the whole file, computed by the caller as the bytes arrived; the etag derives from it. */
-  sha256: string;
-  contentType?: string;
-  metadata?: Record<string, string>;
-}
-
-/** Zero-copy finalization: a Store that can adopt a finished file on its own filesystem. */
-export interface FileImporter {
-  /**
-   * Moves the regular file at `path` into `key` by rename (a streaming copy when it is on
-   * another filesystem, then the source is removed). Resolves with the object's info.
-   * `InvalidArgument` if the file's size is not `size` or `sha256` is not 64 hex digits;
-   * on failure the source file is left in place.
-   */
-  importFile(path: string, key: string, options: ImportFileOptions): Promise<ObjectInfo>;
-}
 
 export interface Written {
   tmp: string;

@@ -3,29 +3,19 @@ import { constants as fsc } from 'node:fs';
 import { access, copyFile, lstat, unlink } from 'node:fs/promises';
 import { join, sep } from 'node:path';
 import type { Readable } from 'node:stream';
-import { errors, GatewayError, isGatewayError } from '../errors.ts';
-import { validatePrefix } from './keys.ts';
+import { errors, isGatewayError } from '../errors.ts';
+import { validateKey, validatePrefix } from './keys.ts';
 import { decodeCursor, encodeCursor, walk } from './localfs-list.ts';
-import { accessDenied, checkParent, errno, fsyncDir, locate, prepareRoot, prepareWrite, prune, TEMP_DIR, translate } from './localfs-paths.ts';
+import { checkParent, errno, fsyncDir, locate, prepareRoot, prepareWrite, prune, TEMP_DIR, translate } from './localfs-paths.ts';
 import { Committer } from './localfs-commit.ts';
 import { ObjectReader } from './localfs-read.ts';
-import { adoptFile, type FileImporter, type ImportFileOptions, writeBody } from './localfs-write.ts';
+import { adoptFile, writeBody } from './localfs-write.ts';
 import { signStorageUrl, type SignedMethod } from './signing.ts';
 import { checkPutBinding } from './presign-binding.ts';
-import type {
-  ChosenResult,
-  CopyOptions,
-  GetOptions,
-  GetResult,
-  ListOptions,
-  ListResult,
-  ObjectInfo,
-  PresignedPut,
-  PresignOptions,
-  PresignPutOptions,
-  PutOptions,
-  ReadChoice,
-  Store,
+import {
+  type ChosenResult, type CopyOptions, type GetOptions, type GetResult, type ImportFileOptions, type ListOptions, type ListResult,
+  listLimit, type ObjectInfo, type PresignedPut, type PresignOptions, type PresignPutOptions, type PutOptions, type ReadChoice,
+  type Store, type StoreCapabilities,
 } from './store.ts';
 
 /*
@@ -37,7 +27,8 @@ export { TEMP_DIR };
 const DEFAULT_CONTENT_TYPE = 'application/octet-stream';
 const READ_CHUNK = 1024 * 1024;
 
-export type { FileImporter, ImportFileOptions } from './localfs-write.ts';
+// Declared with the Store's capabilities (store.ts); re-exported for the callers of importFile.
+export type { ImportFileOptions };
 
 export interface LocalFsStoreOptions {
   root: string;
@@ -50,8 +41,14 @@ export interface LocalFsStoreOptions {
 /** docs/api.md §3: "a quoted strong validator derived from the sha256". */
 export const etagFromSha256 = (hex: string): string => `"${hex.slice(0, 32).toLowerCase()}"`;
 
-export class LocalFsStore implements Store, FileImporter {
+export class LocalFsStore implements Store {
   readonly kind = 'localfs' as const;
+  readonly capabilities: StoreCapabilities = {
+    importFile: (path, key, options) => this.importFile(path, key, options),
+    copyFromS3Datastore: false,
+    // The gateway signs and checks its own URLs (signing.ts): only signing.maxTtl limits them.
+    maxPresignSeconds: Number.POSITIVE_INFINITY,
+  };
   private readonly reader = new ObjectReader();
   private readonly committer: Committer;
 
@@ -91,6 +88,17 @@ export class LocalFsStore implements Store, FileImporter {
     }
   }
 
+  /** docs/api.md §3: on localfs a key never ends in `.meta.json`, the name of its sidecar. */
+  checkKey(key: string): string {
+    return validateKey(key, { localfs: true });
+  }
+
+  /** A sidecar holds any metadata: only the key has rules of its own here. */
+  checkNewObject(key: string): void {
+    this.checkKey(key);
+  }
+
+  /** StoreCapabilities.importFile (store.ts). */
   async importFile(path: string, key: string, options: ImportFileOptions): Promise<ObjectInfo> {
     try {
       const loc = locate(this.root, key);
@@ -160,7 +168,7 @@ export class LocalFsStore implements Store, FileImporter {
         const stats = [];
         for (const path of [loc.sidecar, loc.data]) {
           const st = await lstat(path).catch((err) => (['ENOENT', 'ENOTDIR'].includes(errno(err)!) ? null : Promise.reject(err)));
-          if (st?.isSymbolicLink()) throw accessDenied(key);
+          if (st?.isSymbolicLink()) throw errors.symlinkOnPath(key);
           stats.push(st);
         }
         if (stats.every((st) => !st)) return; // absent: fine, as S3
@@ -178,8 +186,7 @@ export class LocalFsStore implements Store, FileImporter {
 
   async list(options: ListOptions = {}): Promise<ListResult> {
     const prefix = validatePrefix(options.prefix ?? '');
-    const limit = options.limit ?? 1000;
-    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw errors.invalidArgument('limit must be an integer from 1 to 1000');
+    const limit = listLimit(options.limit);
     const after = options.cursor === undefined ? undefined : decodeCursor(options.cursor);
     // Start in the deepest directory the prefix names; the rest of it filters names there.
     const startDir = prefix.includes('/') ? prefix.slice(0, prefix.lastIndexOf('/')) : '';
@@ -263,7 +270,7 @@ export class LocalFsStore implements Store, FileImporter {
         await access(dir, fsc.W_OK);
       }
     } catch (err) {
-      throw new GatewayError('ServiceUnavailable', `local storage is not a writable directory: ${this.root}`, { cause: err });
+      throw errors.unavailable(`local storage is not a writable directory: ${this.root}`, err);
     }
   }
 }

@@ -1,6 +1,9 @@
 import type { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { SignatureV4 } from '@smithy/signature-v4';
 
+// SigV4: "X-Amz-Expires … minimum 1 second, maximum 604800 seconds (seven days)".
+export const SIGV4_MAX_EXPIRES = 604_800;
+
 /*
  * A presigned PUT bound to one body, by hand on the SDK's own SigV4 signer. Why not
  * getSignedUrl: it always signs `X-Amz-Content-Sha256: UNSIGNED-PAYLOAD`, and the one place

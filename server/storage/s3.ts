@@ -16,9 +16,9 @@ import { describeBucketFailure } from './s3-check.ts';
 import { GatewayError, errors, isGatewayError } from '../errors.ts';
 import { validateKey, validatePrefix } from './keys.ts';
 import { checkPutBinding, sha256Base64 } from './presign-binding.ts';
-import { presignPutObject } from './s3-presign.ts';
+import { presignPutObject, SIGV4_MAX_EXPIRES } from './s3-presign.ts';
 import { copyInParts, copySource, mapLimit, type MultipartCopyParams } from './s3-copy.ts';
-import { decodeMetadata, encodeMetadata } from './s3-metadata.ts';
+import { decodeMetadata, encodeMetadata, S3_METADATA_LIMIT, s3MetadataBytes } from './s3-metadata.ts';
 import type {
   CopyOptions,
   GetOptions,
@@ -31,14 +31,14 @@ import type {
   PresignPutOptions,
   PutOptions,
   Store,
+  StoreCapabilities,
 } from './store.ts';
+import { listLimit, MAX_LIST_LIMIT } from './store.ts';
 
 export type { MultipartCopyParams } from './s3-copy.ts';
 
 const MiB = 2 ** 20;
 const GiB = 2 ** 30;
-/** SigV4 presigned URLs live at most 7 days. */
-const MAX_PRESIGN_SECONDS = 7 * 24 * 3600;
 
 export interface S3StoreOptions {
   client: S3Client;
@@ -81,24 +81,23 @@ export function fromS3Error(err: unknown, key?: string): GatewayError {
   const e = err as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } } | undefined;
   const name = e?.name ?? '';
   const detail = `S3 ${name || 'error'}: ${e?.message || e?.$metadata?.httpStatusCode || 'request failed'}`;
-  const as = (g: GatewayError): GatewayError => new GatewayError(g.code, g.message, { cause: err, headers: { ...g.headers } });
   switch (name) {
     case 'NoSuchKey':
     case 'NotFound': // HEAD has no body, so the SDK names the error after the status
-      return as(key === undefined ? new GatewayError('NoSuchKey', detail) : errors.noSuchKey(key));
+      return key === undefined ? errors.translated('NoSuchKey', detail, err) : errors.noSuchKey(key, err);
     case 'AccessDenied':
     case 'Forbidden':
-      return new GatewayError('AccessDenied', detail, { cause: err });
+      return errors.accessDenied(detail, err);
     case 'InvalidRange':
-      return new GatewayError('InvalidRange', 'The requested range is not satisfiable', { cause: err });
+      return errors.invalidRange(undefined, err);
     case 'PreconditionFailed': // CopySourceIfMatch: the source changed while it was being copied
-      return new GatewayError('PreconditionFailed', detail, { cause: err });
+      return errors.preconditionFailed(detail, err);
     case 'MetadataTooLarge':
-      return new GatewayError('InvalidArgument', detail, { cause: err });
+      return errors.invalidArgument(detail, err);
     case 'EntityTooLarge':
-      return new GatewayError('EntityTooLarge', detail, { cause: err });
+      return errors.translated('EntityTooLarge', detail, err);
     case 'KeyTooLongError':
-      return new GatewayError('InvalidKey', detail, { cause: err });
+      return errors.translated('InvalidKey', detail, err);
     default:
       return errors.internal(detail, err);
   }
@@ -145,8 +144,8 @@ function decodeCursor(cursor: string): string {
 }
 
 function checkExpiresIn(expiresIn: number): void {
-  if (!Number.isInteger(expiresIn) || expiresIn < 1 || expiresIn > MAX_PRESIGN_SECONDS) {
-    throw errors.invalidArgument(`expiresIn must be an integer from 1 to ${MAX_PRESIGN_SECONDS} seconds`);
+  if (!Number.isInteger(expiresIn) || expiresIn < 1 || expiresIn > SIGV4_MAX_EXPIRES) {
+    throw errors.invalidArgument(`expiresIn must be an integer from 1 to ${SIGV4_MAX_EXPIRES} seconds`);
   }
 }
 
@@ -158,6 +157,8 @@ function checkExpiresIn(expiresIn: number): void {
  */
 export class S3Store implements Store {
   readonly kind = 's3' as const;
+  // The tus s3 datastore writes into this bucket (config.storage.s3.bucket), so its objects are copy() sources.
+  readonly capabilities: StoreCapabilities = { copyFromS3Datastore: true, maxPresignSeconds: SIGV4_MAX_EXPIRES };
   readonly #client: S3Client;
   readonly #presignClient: S3Client;
   readonly #bucket: string;
@@ -178,6 +179,19 @@ export class S3Store implements Store {
     this.#presignClient = options.presignClient ?? o.client;
     this.#bucket = o.bucket;
     this.#opts = o;
+  }
+
+  checkKey(key: string): string {
+    return validateKey(key);
+  }
+
+  /** S3 refuses a PUT whose user metadata exceeds 2 KB: say so before the first byte, not after the last. */
+  checkNewObject(key: string, metadata: Record<string, string>): void {
+    this.#writable(key);
+    const bytes = s3MetadataBytes(metadata);
+    if (bytes > S3_METADATA_LIMIT) {
+      throw errors.invalidArgument(`the object's metadata takes ${bytes} bytes as S3 metadata; S3 keeps at most ${S3_METADATA_LIMIT}`);
+    }
   }
 
   async put(key: string, body: Readable, options: PutOptions = {}): Promise<ObjectInfo> {
@@ -278,8 +292,7 @@ export class S3Store implements Store {
 
   async list(options: ListOptions = {}): Promise<ListResult> {
     const prefix = validatePrefix(options.prefix ?? '');
-    const limit = options.limit ?? 1000;
-    if (!(Number.isInteger(limit) && limit >= 1 && limit <= 1000)) throw errors.invalidArgument('limit must be an integer from 1 to 1000');
+    const limit = listLimit(options.limit);
     const startAfter = options.cursor === undefined ? undefined : decodeCursor(options.cursor);
     // Nothing under the tus prefix is an object; a cursor there was never handed out.
     if (startAfter !== undefined && this.#hidden(startAfter)) throw errors.invalidArgument('invalid cursor');
@@ -293,7 +306,7 @@ export class S3Store implements Store {
       let more = false;
       for (let first = true; ; first = false) {
         const out = await this.#client.send(
-          new ListObjectsV2Command({ Bucket: this.#bucket, Prefix: prefix || undefined, MaxKeys: first ? limit : 1000, StartAfter: after }),
+          new ListObjectsV2Command({ Bucket: this.#bucket, Prefix: prefix || undefined, MaxKeys: first ? limit : MAX_LIST_LIMIT, StartAfter: after }),
         );
         const keys = (out.Contents ?? []).flatMap((c) => (c.Key === undefined ? [] : [c.Key]));
         for (const k of keys) if (!this.#hidden(k)) visible.push(k);
@@ -412,7 +425,7 @@ export class S3Store implements Store {
     try {
       await this.#client.send(new HeadBucketCommand({ Bucket: this.#bucket }));
     } catch (err) {
-      throw new GatewayError('ServiceUnavailable', describeBucketFailure(err, this.#bucket, await endpointOf(this.#client)), { cause: err });
+      throw errors.unavailable(describeBucketFailure(err, this.#bucket, await endpointOf(this.#client)), err);
     }
   }
 

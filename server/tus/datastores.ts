@@ -3,17 +3,18 @@ import { access, open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { DeleteObjectsCommand, HeadBucketCommand, HeadObjectCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { FileStore } from '@tus/file-store';
-import { S3Store as TusS3Store, type MetadataValue } from '@tus/s3-store';
+import type { MetadataValue } from '@tus/s3-store';
 import type { Metrics } from '../metrics.ts';
 import { describeBucketFailure } from '../storage/s3-check.ts';
 import { observeS3 } from '../storage/s3-client.ts';
 import { MemoryKvStore, type DataStore, type KvStore, type Upload } from '@tus/utils';
-import { GatewayError } from '../errors.ts';
+import { errors } from '../errors.ts';
 import type { Config } from '../config.ts';
 import type { Store } from '../storage/store.ts';
 import type { RangeReader } from './datastore.ts';
-import { fileDataPath, readFileData, type ImportFile, type Placement } from './finalize.ts';
+import { fileDataPath, readFileData, type Placement } from './finalize.ts';
 import { FileRecordStore } from './records.ts';
+import { ContiguousPartsS3Store } from './s3-contiguous-parts.ts';
 
 export interface InnerDatastore {
   datastore: DataStore;
@@ -36,7 +37,7 @@ export interface InnerDatastore {
   sync?: (id: string) => Promise<void>;
 }
 
-/** The S3 client settings shared by the s3 Store and the s3 datastore (S3-TEST-SERVER.md: checksums). */
+/** The S3 client settings shared by the s3 Store and the s3 datastore (docs/s3-test-server.md: checksums). */
 export function s3ClientConfig(s3: Config['storage']['s3']): S3ClientConfig {
   const mode = s3.checksums === 'when_supported' ? 'WHEN_SUPPORTED' : 'WHEN_REQUIRED';
   return {
@@ -51,13 +52,11 @@ export function s3ClientConfig(s3: Config['storage']['s3']): S3ClientConfig {
 
 const isS3NotFound = (err: unknown) => ['NotFound', 'NoSuchKey', 'NoSuchUpload'].includes((err as { name?: string }).name ?? '');
 
-const hasImportFile = (store: Store): store is Store & { importFile: ImportFile } =>
-  typeof (store as { importFile?: unknown }).importFile === 'function';
-
 /** The tus datastore chosen by `tus.datastore`, with how its data reaches the Store. */
 export async function createInnerDatastore(config: Config, store: Store, s3Cache?: KvStore<MetadataValue>, metrics?: Metrics): Promise<InnerDatastore> {
   const expiration = config.tus.expiration;
   if (config.tus.datastore === 'file') {
+    const { importFile } = store.capabilities;
     const directory = config.tus.file.directory;
     const dataPath = fileDataPath(directory);
     // Atomic replacement of the per-upload JSON (docs/tus-server-notes.md #9: FileKvStore's plain writeFile can tear).
@@ -67,13 +66,13 @@ export async function createInnerDatastore(config: Config, store: Store, s3Cache
       datastore,
       readRange: (id, start, end) =>
         end > start ? createReadStream(dataPath(id), { start, end: end - 1 }) : Readable.from([]),
-      placement: hasImportFile(store)
-        ? { kind: 'link', dataPath, importFile: (p, k, i) => store.importFile(p, k, i) }
+      placement: importFile
+        ? { kind: 'link', dataPath, importFile }
         : { kind: 'stream', read: readFileData(directory) },
       readAll: readFileData(directory),
       ping: () =>
         access(directory, constants.W_OK).catch((err) => {
-          throw new GatewayError('ServiceUnavailable', `tus directory not writable: ${directory}`, { cause: err });
+          throw errors.unavailable(`tus directory not writable: ${directory}`, err);
         }),
       listLive: () => configstore.list(),
       sync: async (id) => {
@@ -90,7 +89,7 @@ export async function createInnerDatastore(config: Config, store: Store, s3Cache
   const s3 = config.storage.s3;
   const clientConfig = s3ClientConfig(s3);
   const cache = s3Cache ?? new MemoryKvStore<MetadataValue>();
-  const tusStore = new TusS3Store({
+  const tusStore = new ContiguousPartsS3Store({
     partSize: config.tus.partSize,
     expirationPeriodInMilliseconds: expiration,
     cache,
@@ -115,7 +114,7 @@ export async function createInnerDatastore(config: Config, store: Store, s3Cache
   return {
     datastore: tusStore,
     idPrefix: prefix,
-    placement: store.kind === 's3' ? { kind: 'copy', sourceKey: (id) => prefix + id } : { kind: 'stream', read },
+    placement: store.capabilities.copyFromS3Datastore ? { kind: 'copy', sourceKey: (id) => prefix + id } : { kind: 'stream', read },
     readAll: read,
     remove: async (id) => {
       const key = prefix + id;
@@ -145,7 +144,7 @@ export async function createInnerDatastore(config: Config, store: Store, s3Cache
         } catch (cause) {
           // @tus/s3-store reports an upload whose multipart upload is gone (aborted by a
           // bucket lifecycle rule, say) as complete: ListParts' NoSuchUpload reads as "done".
-          if (isS3NotFound(cause)) throw new GatewayError('Gone', `upload ${id}: its multipart upload no longer exists`, { cause });
+          if (isS3NotFound(cause)) throw errors.gone(`upload ${id}: its multipart upload no longer exists`, cause);
           throw cause;
         }
       }
@@ -154,7 +153,7 @@ export async function createInnerDatastore(config: Config, store: Store, s3Cache
       try {
         await client.send(new HeadBucketCommand({ Bucket: s3.bucket }));
       } catch (err) {
-        throw new GatewayError('ServiceUnavailable', `tus datastore: ${describeBucketFailure(err, s3.bucket, s3.endpoint)}`, { cause: err });
+        throw errors.unavailable(`tus datastore: ${describeBucketFailure(err, s3.bucket, s3.endpoint)}`, err);
       }
     },
   };

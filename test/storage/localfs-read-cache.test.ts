@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { GatewayError, type ErrorCode } from '../../server/errors.ts';
+import { errors, GatewayError, type ErrorCode } from '../../server/errors.ts';
 import { createLocalFsStore, etagFromSha256, type LocalFsStore } from '../../server/storage/localfs.ts';
 
 const dirs: string[] = [];
@@ -163,7 +163,7 @@ describe('LocalFsStore getChosen', () => {
     expect(none.body).toBeUndefined();
     expect(none.info.etag).toBe(etagOf(V1));
     const refused = store.getChosen(KEY, () => {
-      throw new GatewayError('PreconditionFailed', 'If-Match did not hold');
+      throw errors.preconditionFailed('If-Match did not hold');
     });
     await expectCode(refused, 'PreconditionFailed');
     await expectCode(store.getChosen(KEY, (info) => ({ range: { start: info.size, end: info.size } })), 'InvalidRange');
