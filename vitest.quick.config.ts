@@ -19,6 +19,7 @@ export default defineConfig({
       'test/http/range.test.ts',
       'test/storage/localfs.test.ts',
       'test/storage/localfs-contract.test.ts',
+      'test/storage/localfs-read-cache.test.ts',
       'test/tus/sha256-state.test.ts',
       'test/tus/batch-writer.test.ts',
       'test/tus/records.test.ts',

@@ -1,335 +1,131 @@
 /**
- * `npm run bench`: what the gateway costs over a bare @tus/server, on local disk.
+ * `npm run bench`: every row of the performance table (issue 10) as gateway ÷ baseline in the
+ * same run, per rep, with the spread (min / median / max) — see bench/rows/ for what each row
+ * does and what its baseline is. The gateway runs from the compiled build (dist/), as `npm start`
+ * runs it. The bench is not a test and never runs in `npm test` (test/bench/ runs this harness
+ * with tiny sizes only, to check it works).
  *
- * - 1 GiB in a single PATCH, through the gateway (file datastore + localfs Store, the real
- *   `server/index.ts` in a child process) and through a bare @tus/server + @tus/file-store
- *   (bench/bare-server.ts, also a child), runs interleaved; medians and the ratio of
- *   throughputs (target ≥ 0.9).
- * - Finalize time for 64 MiB and 1 GiB uploads: the gateway's own
- *   `gateway_finalize_duration_seconds` (fresh process per run, so its sum is that run's),
- *   and the client's view, last byte sent → answer. Target: on local disk it does not grow
- *   with the size (a link and a rename, no copy).
- * - The gateway's peak RSS (VmHWM from /proc) while it takes 1 GiB (target < 200 MB).
+ *   npm run bench -- [--size 1GiB] [--reps 3] [--chunk 8MiB] [--clients 16] [--soak 30]
+ *                    [--count 200] [--only upload-single,downloads] [--gateway dist|source] [--json FILE]
  *
- * The client is node:http streaming one 4 MiB random block over and over: nothing holds
- * 1 GiB in memory on either side. Every gateway run checks the sha256 the gateway wrote
- * into the object's sidecar. Data lives under os.tmpdir() and is removed afterwards.
- * Prints PASS/FAIL against the targets and exits 0 either way.
+ * Rows: every file in bench/rows/ exporting `rows: BenchRow[]` (bench/lib/row.ts) is loaded, so a
+ * row is added by adding a file. Data lives under os.tmpdir() and is removed as it goes.
+ * Prints PASS/FAIL against the targets and exits 0 either way (1 only when the harness fails).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import { once } from 'node:events';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { request } from 'node:http';
-import { cpus, tmpdir, totalmem } from 'node:os';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { GiB, MiB } from './lib/http.ts';
+import { startBareFiles, startBareTus, startGateway } from './lib/procs.ts';
+import { type BenchContext, type BenchOptions, type BenchRow, median, type Sample } from './lib/row.ts';
 
-const MiB = 2 ** 20;
-const GiB = 2 ** 30;
-const ROOT = join(import.meta.dirname, '..');
-const BLOCK = randomBytes(4 * MiB);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-const BIG = Number(process.env.BENCH_BIG_BYTES ?? GiB);
-const SMALL = 64 * MiB;
-
-const TARGET_RATIO = 0.9;
-const TARGET_RSS_MB = 200;
-
-// ---------------------------------------------------------------------------------------------
-// Child processes
-
-interface Child {
-  /** 'bare+sha256': bare @tus/server that also hashes (node:crypto) and fdatasyncs, as the gateway must. */
-  kind: 'gateway' | 'bare' | 'bare+sha256';
-  url: string;
-  proc: ChildProcess;
-  dir: string;
-  stop(): Promise<void>;
+function bytes(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*(B|KiB|MiB|GiB)?$/i.exec(text.trim());
+  if (!m) throw new Error(`not a size: ${text} (e.g. 256MiB, 1GiB)`);
+  const unit = { b: 1, kib: 1024, mib: MiB, gib: GiB }[(m[2] ?? 'b').toLowerCase() as 'b']!;
+  return Math.round(Number(m[1]) * unit);
 }
 
-async function startChild(kind: Child['kind'], dir: string): Promise<Child> {
-  let proc: ChildProcess;
-  if (kind === 'gateway') {
-    const overlay = join(dir, 'bench-overlay.yaml');
-    await writeFile(
-      overlay,
-      `tus:\n  file: { directory: ${JSON.stringify(join(dir, 'tus'))} }\nstorage:\n  localfs: { root: ${JSON.stringify(join(dir, 'storage'))} }\n`,
-    );
-    proc = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'server/index.ts')], {
-      cwd: ROOT,
-      env: {
-        ...process.env,
-        HOST: '127.0.0.1',
-        PORT: '0',
-        TUS_DATASTORE: 'file',
-        STORAGE_BACKEND: 'localfs',
-        SIGNING_SECRET: 'bench-signing-secret-of-32-bytes-or-more',
-        LOG_LEVEL: 'info',
-        CONFIG_FILE: overlay,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-  } else {
-    const args = ['--import', 'tsx', join(ROOT, 'bench/bare-server.ts'), join(dir, 'tus'), ...(kind === 'bare+sha256' ? ['--sha256'] : [])];
-    proc = spawn(process.execPath, args, {
-      cwd: ROOT,
-      env: process.env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-  }
-  let out = '';
-  proc.stdout!.on('data', (d) => (out = (out + d).slice(-64 * 1024)));
-  proc.stderr!.on('data', (d) => (out = (out + d).slice(-64 * 1024)));
-  const exited = once(proc, 'exit');
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${kind} did not start:\n${out}`)), 30_000);
-    const onData = () => {
-      const m = /"(?:event":"(?:gateway\.)?listening)","url":"([^"]+)"/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        proc.stdout!.off('data', onData);
-        resolve(m[1]!);
-      }
-    };
-    proc.stdout!.on('data', onData);
-    proc.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`${kind} exited with ${code} before listening:\n${out}`));
-    });
-  });
-  return {
-    kind,
-    url,
-    proc,
-    dir,
-    async stop() {
-      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
-      await exited;
-    },
-  };
+function positive(name: string, text: string): number {
+  const n = Number(text);
+  if (!(Number.isInteger(n) && n > 0)) throw new Error(`--${name} must be a positive integer, not ${text}`);
+  return n;
 }
 
-/** Peak and current resident set size of a process, in bytes (VmHWM, VmRSS). */
-async function memoryOf(pid: number): Promise<{ peak: number; now: number }> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? NaN) * 1024;
-  return { peak: kb('VmHWM'), now: kb('VmRSS') };
-}
-
-// ---------------------------------------------------------------------------------------------
-// The client
-
-function send(url: string, method: string, headers: Record<string, string | number>): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { method, headers, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-interface UploadTiming {
-  /** Request start → answer (the whole upload, finalization included), ms. */
-  totalMs: number;
-  /** Request start → last byte handed to the kernel, ms. */
-  sendMs: number;
-  /** Last byte handed to the kernel → answer, ms. */
-  tailMs: number;
-  objectKey?: string;
-}
-
-/** POST, then one PATCH of `size` generated bytes streamed with backpressure. */
-async function upload(base: string, size: number, filename: string): Promise<UploadTiming> {
-  const meta = `filename ${Buffer.from(filename).toString('base64')},owner ${Buffer.from('bench').toString('base64')}`;
-  const created = await send(`${base}/files`, 'POST', { 'Tus-Resumable': '1.0.0', 'Upload-Length': size, 'Upload-Metadata': meta });
-  if (created.status !== 201) throw new Error(`POST answered ${created.status}: ${created.body}`);
-  const uploadUrl = new URL(String(created.headers.location), base).toString();
-
-  const started = performance.now();
-  let lastByte = 0;
-  const answer = new Promise<{ status: number; key?: string; body: string; at: number }>((resolve, reject) => {
-    const req = request(
-      uploadUrl,
-      {
-        method: 'PATCH',
-        agent: false,
-        headers: { 'Tus-Resumable': '1.0.0', 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': 0, 'Content-Length': size },
-      },
-      (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (d: string) => (body += d));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, key: res.headers['object-key'] as string | undefined, body, at: performance.now() }));
-      },
-    );
-    req.on('error', reject);
-    (async () => {
-      let sent = 0;
-      while (sent < size) {
-        const n = Math.min(BLOCK.length, size - sent);
-        sent += n;
-        if (!req.write(n === BLOCK.length ? BLOCK : BLOCK.subarray(0, n))) await once(req, 'drain');
-      }
-      await new Promise<void>((r) => req.end(() => r()));
-      lastByte = performance.now();
-    })().catch(reject);
-  });
-  const res = await answer;
-  if (res.status !== 204) throw new Error(`PATCH answered ${res.status}: ${res.body}`);
-  return { totalMs: res.at - started, sendMs: lastByte - started, tailMs: res.at - lastByte, objectKey: res.key };
-}
-
-/** sha256 of what `upload` sends for `size` bytes. */
-function expectedSha256(size: number): string {
-  const h = createHash('sha256');
-  for (let sent = 0; sent < size; sent += BLOCK.length) h.update(BLOCK.subarray(0, Math.min(BLOCK.length, size - sent)));
-  return h.digest('hex');
-}
-
-async function finalizeSecondsFromMetrics(base: string): Promise<number | undefined> {
-  const res = await send(`${base}/metrics`, 'GET', {});
-  const m = /^gateway_finalize_duration_seconds_sum(?:\{[^}]*\})? (\S+)$/m.exec(res.body);
-  return m ? Number(m[1]) : undefined;
-}
-
-// ---------------------------------------------------------------------------------------------
-
-interface Run {
-  kind: Child['kind'];
-  size: number;
-  timing: UploadTiming;
-  finalizeMs?: number;
-  peakRss: number;
-  idleRss: number;
-  shaOk?: boolean;
-}
-
-const expectedSha = new Map<number, string>();
-
-async function oneRun(root: string, kind: Child['kind'], size: number, label: string): Promise<Run> {
-  const dir = await mkdtemp(join(root, `${kind}-`));
-  const child = await startChild(kind, dir);
-  try {
-    const idleRss = (await memoryOf(child.proc.pid!)).now;
-    const filename = `${label}.bin`;
-    const timing = await upload(child.url, size, filename);
-    const { peak } = await memoryOf(child.proc.pid!);
-    const run: Run = { kind, size, timing, peakRss: peak, idleRss };
-    if (kind === 'gateway') {
-      const seconds = await finalizeSecondsFromMetrics(child.url);
-      run.finalizeMs = seconds === undefined ? undefined : seconds * 1000;
-      const sidecar = JSON.parse(await readFile(join(dir, 'storage', 'models', 'bench', `${filename}.meta.json`), 'utf8')) as { size: number; metadata: { sha256?: string } };
-      run.shaOk = sidecar.size === size && sidecar.metadata.sha256 === expectedSha.get(size);
-    }
-    return run;
-  } finally {
-    await child.stop();
-    await rm(dir, { recursive: true, force: true });
-  }
-}
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+const { values: args } = parseArgs({
+  options: {
+    size: { type: 'string', default: '1GiB' },
+    reps: { type: 'string', default: '3' },
+    chunk: { type: 'string', default: '8MiB' },
+    clients: { type: 'string', default: '16' },
+    soak: { type: 'string', default: '30' },
+    count: { type: 'string', default: '200' },
+    only: { type: 'string' },
+    gateway: { type: 'string', default: 'dist' },
+    json: { type: 'string' },
+  },
+});
+if (args.gateway !== 'dist' && args.gateway !== 'source') throw new Error('--gateway is dist or source');
+const options: BenchOptions = {
+  size: bytes(args.size),
+  reps: positive('reps', args.reps),
+  chunk: bytes(args.chunk),
+  clients: positive('clients', args.clients),
+  soakSeconds: positive('soak', args.soak),
+  count: positive('count', args.count),
+  gateway: args.gateway,
 };
-const mibps = (run: Run) => run.size / MiB / (run.timing.totalMs / 1000);
-const fmt = (n: number | undefined, digits = 0) => (n === undefined || Number.isNaN(n) ? '—' : n.toFixed(digits));
-const mb = (bytes: number) => bytes / 1e6;
-const pad = (s: string, n: number) => s.padStart(n);
-const verdict = (ok: boolean) => (ok ? 'PASS' : 'FAIL');
 
-async function main() {
+/** The rows of bench/rows/, the issue's table order first, then any other file's in name order. */
+async function loadRows(): Promise<BenchRow[]> {
+  const order = ['uploads.ts', 'downloads.ts', 'soak.ts', 'finalize.ts'];
+  const files = (await readdir(join(import.meta.dirname, 'rows'))).filter((f) => f.endsWith('.ts'));
+  files.sort((a, b) => (order.indexOf(a) + 1 || 99) - (order.indexOf(b) + 1 || 99) || a.localeCompare(b));
+  const rows: BenchRow[] = [];
+  for (const file of files) rows.push(...((await import(`./rows/${file}`)) as { rows: BenchRow[] }).rows);
+  const only = args.only?.split(',');
+  return only ? rows.filter((r) => only.includes(r.id)) : rows;
+}
+
+const fmt = (n: number) => (Number.isNaN(n) ? '—' : n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2));
+const spread = (xs: number[]) => `${fmt(median(xs))} (${fmt(Math.min(...xs))}–${fmt(Math.max(...xs))})`;
+
+async function main(): Promise<void> {
   const root = await mkdtemp(join(tmpdir(), 'gw-bench-'));
-  let interrupted = false;
-  const onSignal = () => {
-    interrupted = true;
+  const rows = await loadRows();
+  const samples = new Map<string, Sample[]>();
+  const ctx: BenchContext = {
+    options,
+    tempDir: () => mkdtemp(join(root, 'data-')),
+    gateway: (extra = {}) => startGateway(root, { from: options.gateway, ...extra }),
+    bareTus: () => startBareTus(root),
+    bareFiles: (directory) => startBareFiles(root, directory),
+    note: (line) => console.log(`    ${line}`),
   };
-  process.once('SIGINT', onSignal);
-  const runs: Run[] = [];
+  const load = loadavg().map((l) => l.toFixed(1)).join(' ');
+  console.log(`upload-gateway benchmark: node ${process.version}, ${cpus().length} cores, ${(totalmem() / GiB).toFixed(0)} GiB RAM, load ${load}`);
+  console.log(`  --size ${fmt(options.size / MiB)} MiB, --reps ${options.reps}, --chunk ${fmt(options.chunk / MiB)} MiB, --clients ${options.clients}, --soak ${options.soakSeconds} s, --count ${options.count}, gateway from ${options.gateway}`);
+  const unavailable = rows.filter((r) => r.unavailable?.(options)).map((r) => `${r.id}: ${r.unavailable!(options)}`);
+  const runnable = rows.filter((r) => !r.unavailable?.(options));
   try {
-    console.log(`upload-gateway benchmark: node ${process.version}, ${cpus().length} cores, ${(totalmem() / GiB).toFixed(0)} GiB RAM, data under ${root}`);
-    console.log(`hashing the reference data (${fmt(BIG / MiB)} MiB and ${fmt(SMALL / MiB)} MiB) ...`);
-    for (const size of [BIG, SMALL]) expectedSha.set(size, expectedSha256(size));
-
-    const row = (r: Run, i: number) =>
-      [
-        pad(String(i), 3),
-        pad(r.kind, 11),
-        pad(fmt(r.size / MiB), 6),
-        pad(fmt(r.timing.totalMs / 1000, 2), 8),
-        pad(fmt(mibps(r)), 7),
-        pad(fmt(r.size / MiB / (r.timing.sendMs / 1000)), 9),
-        pad(fmt(r.timing.tailMs), 12),
-        pad(fmt(r.finalizeMs, 1), 12),
-        pad(fmt(mb(r.idleRss)), 9),
-        pad(fmt(mb(r.peakRss)), 9),
-        pad(r.shaOk === undefined ? '—' : r.shaOk ? 'ok' : 'WRONG', 6),
-      ].join(' ');
-    console.log('');
-    console.log(['run', '     server', '   MiB', 'total s', '  MiB/s', 'send MiB/s', 'last→answer ms', 'finalize ms', 'idle MB', 'peak MB', 'sha256'].map((h, i) => pad(h, [3, 11, 6, 8, 7, 9, 12, 12, 9, 9, 6][i]!)).join(' '));
-
-    // 1 GiB, interleaved; the order flips each round so neither side always goes first.
-    let n = 0;
-    for (let round = 0; round < ROUNDS && !interrupted; round++) {
-      const order: Child['kind'][] = round % 2 === 0 ? ['gateway', 'bare', 'bare+sha256'] : ['bare+sha256', 'bare', 'gateway'];
-      for (const kind of order) {
-        if (interrupted) break;
-        const r = await oneRun(root, kind, BIG, `big-${round}`);
-        runs.push(r);
-        console.log(row(r, ++n));
+    for (let rep = 0; rep < options.reps; rep++) {
+      for (const row of runnable) {
+        const got = await row.rep(ctx, rep);
+        for (const m of row.metrics) {
+          const s = got[m.id];
+          if (!s) throw new Error(`row ${row.id} returned no sample for ${m.id}`);
+          samples.set(m.id, [...(samples.get(m.id) ?? []), s]);
+          console.log(`  rep ${rep + 1} ${m.id.padEnd(16)} gateway ${fmt(s.value).padStart(7)} ${m.unit.padEnd(5)} baseline ${fmt(s.baseline).padStart(7)}   ratio ${fmt(s.value / s.baseline)}`);
+        }
       }
     }
-    // 64 MiB through the gateway: finalize time at a small size.
-    for (let round = 0; round < ROUNDS && !interrupted; round++) {
-      const r = await oneRun(root, 'gateway', SMALL, `small-${round}`);
-      runs.push(r);
-      console.log(row(r, ++n));
-    }
   } finally {
-    process.off('SIGINT', onSignal);
     await rm(root, { recursive: true, force: true });
   }
 
-  const big = (kind: Child['kind']) => runs.filter((r) => r.kind === kind && r.size === BIG);
-  const small = runs.filter((r) => r.kind === 'gateway' && r.size === SMALL);
-  if (big('gateway').length === 0 || big('bare').length === 0 || small.length === 0) {
-    console.log('\nnot enough runs for a summary');
-    return;
+  const report = [];
+  console.log(`\nmedian (min–max) over ${options.reps} rep(s); ratio = gateway ÷ baseline, per rep:`);
+  for (const row of runnable) {
+    for (const m of row.metrics) {
+      const s = samples.get(m.id)!;
+      const values = s.map((x) => x.value);
+      const baselines = s.map((x) => x.baseline);
+      const ratios = s.map((x) => x.value / x.baseline);
+      const met = m.met(median(values), median(ratios));
+      report.push({ row: row.id, id: m.id, title: m.title, unit: m.unit, target: m.target, values, baselines, ratios, met });
+      console.log(`  ${m.title}`);
+      console.log(`      gateway ${spread(values)}  baseline ${spread(baselines)}  ratio ${spread(ratios)}   target ${m.target}: ${met ? 'PASS' : 'FAIL'}`);
+    }
   }
-  const gwRate = median(big('gateway').map(mibps));
-  const bareRate = median(big('bare').map(mibps));
-  const ratio = gwRate / bareRate;
-  const workRate = big('bare+sha256').length ? median(big('bare+sha256').map(mibps)) : NaN;
-  const finBig = median(big('gateway').map((r) => r.finalizeMs ?? NaN));
-  const finSmall = median(small.map((r) => r.finalizeMs ?? NaN));
-  const tailBig = median(big('gateway').map((r) => r.timing.tailMs));
-  const tailSmall = median(small.map((r) => r.timing.tailMs));
-  const tailBare = median(big('bare').map((r) => r.timing.tailMs));
-  const peak = Math.max(...runs.filter((r) => r.kind === 'gateway').map((r) => r.peakRss));
-  const barePeak = Math.max(...big('bare').map((r) => r.peakRss));
-  const shaOk = runs.filter((r) => r.kind === 'gateway').every((r) => r.shaOk);
-  // "Does not grow with size": 16× the bytes may cost at most 2× (plus 50 ms of noise).
-  const finalizeFlat = finBig <= Math.max(2 * finSmall, finSmall + 50);
-
-  console.log('');
-  console.log(`medians over ${big('gateway').length} gateway and ${big('bare').length} bare runs of ${fmt(BIG / MiB)} MiB in one PATCH (request start → answer):`);
-  console.log(`  gateway ${fmt(gwRate)} MiB/s, bare @tus/server ${fmt(bareRate)} MiB/s, ratio ${fmt(ratio, 2)}   target ≥ ${TARGET_RATIO}: ${verdict(ratio >= TARGET_RATIO)}`);
-  if (Number.isFinite(workRate)) {
-    console.log(`  bare @tus/server + sha256 + fdatasync ${fmt(workRate)} MiB/s: bare+work/bare ${fmt(workRate / bareRate, 2)} (the price of the work), gateway/bare+work ${fmt(gwRate / workRate, 2)} (the gateway's own plumbing)`);
-  }
-  console.log(`  finalize (gateway_finalize_duration_seconds): ${fmt(SMALL / MiB)} MiB ${fmt(finSmall, 1)} ms, ${fmt(BIG / MiB)} MiB ${fmt(finBig, 1)} ms   target: not growing with size: ${verdict(finalizeFlat)}`);
-  console.log(`  last byte sent → answer (client): ${fmt(SMALL / MiB)} MiB ${fmt(tailSmall)} ms, ${fmt(BIG / MiB)} MiB ${fmt(tailBig)} ms (bare, ${fmt(BIG / MiB)} MiB: ${fmt(tailBare)} ms)`);
-  console.log(`  gateway peak RSS ${fmt(mb(peak))} MB (bare ${fmt(mb(barePeak))} MB)   target < ${TARGET_RSS_MB} MB: ${verdict(mb(peak) < TARGET_RSS_MB)}`);
-  console.log(`  sha256 in every gateway object's metadata: ${shaOk ? 'right' : 'WRONG'}`);
-  console.log('(2-core machine shared with other work: expect noise of ±10–20% between runs)');
+  if (!rows.some((r) => r.id === 's3')) unavailable.push('s3: the s3 datastore + s3 Store row is not in this tree (a file in bench/rows/ adds it)');
+  for (const line of unavailable) console.log(`  not run — ${line}`);
+  console.log(`(load average at the end ${loadavg().map((l) => l.toFixed(1)).join(' ')}: figures from a shared machine move ±10–20% between runs)`);
+  if (args.json) await writeFile(args.json, JSON.stringify({ options, metrics: report, unavailable }, null, 2));
 }
 
 await main().catch((err: Error) => {
   console.error(`bench failed: ${err.stack ?? err.message}`);
+  process.exitCode = 1;
 });
-process.exit(0);
+process.exit(process.exitCode ?? 0);

@@ -1,9 +1,9 @@
 import { create as contentDisposition } from 'content-disposition';
 import type { Context } from 'koa';
-import { Transform, pipeline } from 'node:stream';
 import type { AppDeps } from './deps.ts';
-import { errors, isGatewayError } from '../errors.ts';
-import type { ByteRange, GetResult, ObjectInfo } from '../storage/store.ts';
+import { errors } from '../errors.ts';
+import { readChosen } from '../storage/read-chosen.ts';
+import type { GetResult, ObjectInfo } from '../storage/store.ts';
 import { evaluatePreconditions, ifRangeAllows, normalizeEtag, parseRange, type Validators } from './range.ts';
 
 export type ServeObjectDeps = Pick<AppDeps, 'store' | 'metrics' | 'logger'>;
@@ -12,8 +12,6 @@ export type ServeObjectDeps = Pick<AppDeps, 'store' | 'metrics' | 'logger'>;
 // It comes from the uploader's `filetype` metadata: anything else is not sent as a header.
 const MEDIA_TYPE = /^[\w!#$%&'*+.^`|~-]+\/[\w!#$%&'*+.^`|~-]+(\s*;[\t\x20-\x7e]*)?$/;
 const SHA256_HEX = /^[0-9a-f]{64}$/i;
-// stat → get can race a replacement of the object; after this many tries the last answer is served as it is.
-const MAX_ATTEMPTS = 3;
 
 /** The headers of a 200 GET / HEAD of `info` except Content-Length (docs/api.md §4). */
 export function objectHeaders(info: ObjectInfo): Record<string, string> {
@@ -82,54 +80,38 @@ export async function serveObject(ctx: Context, key: string, deps: ServeObjectDe
   }
   const rangeHeader = ctx.get('Range');
   // Without Range or preconditions the object is opened straight away (one request on S3);
-  // otherwise its size and validators are needed first, so it is stat'ed before it is opened.
+  // otherwise the decision needs its size and validators: readChosen lets the Store decide on
+  // the info of the version it then streams (one metadata read on localfs).
   if (!rangeHeader && !hasPreconditions(ctx)) return sendBody(ctx, await store.get(key), deps, route);
 
-  for (let attempt = 1; ; attempt++) {
-    const info = await store.stat(key);
-    if (answeredByPreconditions(ctx, info)) return;
+  const result = await readChosen(store, key, (info) => {
+    if (answeredByPreconditions(ctx, info)) return null;
     // §13.1.5: "the server SHOULD ignore the Range header field if the If-Range condition is false".
     const outcome = rangeHeader && ifRangeAllows(ctx.get('If-Range') || undefined, validators(info))
       ? parseRange(rangeHeader, info.size)
       : ({ kind: 'full' } as const);
     if (outcome.kind === 'unsatisfiable') throw errors.invalidRange(info.size);
-    const range: ByteRange | undefined = outcome.kind === 'partial' ? outcome.range : undefined;
-    let result: GetResult;
-    try {
-      result = await store.get(key, range ? { range } : {});
-    } catch (err) {
-      // Replaced by a shorter object between stat and get: decide again on the new one.
-      if (isGatewayError(err) && err.code === 'InvalidRange' && attempt < MAX_ATTEMPTS) continue;
-      throw err;
-    }
-    if (result.info.etag !== info.etag && attempt < MAX_ATTEMPTS) {
-      result.body.destroy();
-      continue;
-    }
-    return sendBody(ctx, result, deps, route);
-  }
+    return outcome.kind === 'partial' ? { range: outcome.range } : {};
+  });
+  if (result.body) sendBody(ctx, result, deps, route);
 }
 
 function sendBody(ctx: Context, result: GetResult, deps: ServeObjectDeps, route: string): void {
   const { info, body, range } = result;
+  // Bytes handed to the response, counted on the store's own stream once Koa pipes it (Readable.pipe
+  // emits 'pipe' on the response): a counting Transform would add a stream stage per chunk.
   let sent = 0;
-  const counter = new Transform({
-    transform(chunk: Buffer, _encoding, callback) {
-      sent += chunk.length;
-      callback(null, chunk);
-    },
-  });
-  // If the client goes away, Koa destroys ctx.body (`counter`) and pipeline then destroys the
-  // store's stream, which closes its file handle or S3 socket. A store error mid-stream
-  // destroys `counter`, and Koa's own pipeline then cuts the response short (the client sees
-  // fewer bytes than Content-Length, never a silently truncated 200).
-  pipeline(body, counter, (err) => {
-    if (err && (err as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE') {
-      deps.logger.warn({ err, key: info.key, route }, 'object stream failed mid-response');
-    }
-  });
+  const onPipe = (src: unknown) => {
+    if (src === body) body.on('data', (chunk: Buffer) => (sent += chunk.length));
+  };
+  ctx.res.on('pipe', onPipe);
+  // A store error mid-stream: Koa's pipeline destroys the response, so the client sees fewer bytes
+  // than Content-Length, never a silently truncated 200; a client that goes away destroys `body`,
+  // which closes its file handle or S3 socket.
+  body.once('error', (err) => deps.logger.warn({ err, key: info.key, route }, 'object stream failed mid-response'));
   ctx.res.once('close', () => {
-    // Bytes handed to the response (a client that hangs up may not have received the last few KiB of them).
+    ctx.res.off('pipe', onPipe);
+    // A client that hangs up may not have received the last few KiB of these.
     deps.metrics.bytesServed.inc({ route }, sent);
     if (ctx.res.writableFinished) deps.metrics.objectsServed.inc({ route });
   });
@@ -141,6 +123,6 @@ function sendBody(ctx: Context, result: GetResult, deps: ServeObjectDeps, route:
   } else {
     ctx.status = 200;
   }
-  ctx.body = counter;
+  ctx.body = body;
   ctx.set('Content-Length', String(range ? range.end - range.start + 1 : info.size));
 }

@@ -1,7 +1,7 @@
 import { constants as fsc } from 'node:fs';
-import { lstat, mkdir, open, realpath, rmdir } from 'node:fs/promises';
-import { dirname, join, sep } from 'node:path';
-import { errors } from '../errors.ts';
+import { lstat, mkdir, open, readdir, realpath, rm, rmdir } from 'node:fs/promises';
+import { dirname, join, resolve, sep } from 'node:path';
+import { errors, type GatewayError, isGatewayError } from '../errors.ts';
 import { SIDECAR_SUFFIX, validateKey } from './keys.ts';
 
 /*
@@ -94,4 +94,35 @@ export async function writeDurable(path: string, text: string): Promise<void> {
   } finally {
     await fh.close();
   }
+}
+
+/** Every error leaving the store is a GatewayError; `read` maps a missing path to NoSuchKey. */
+export function translate(err: unknown, key: string, op: 'read' | 'write'): GatewayError {
+  if (isGatewayError(err)) return err;
+  const code = errno(err);
+  if (op === 'read' && (code === 'ENOENT' || code === 'ENOTDIR' || code === 'EISDIR')) return errors.noSuchKey(key);
+  if (code === 'ELOOP') return errors.symlinkOnPath(key);
+  if (code === 'ENOTDIR' || code === 'EISDIR' || code === 'EEXIST' || code === 'ENOTEMPTY') return errors.keyClash(key);
+  if (code === 'ENOSPC' || code === 'EDQUOT') return errors.internal('no space left on the storage volume', err);
+  return errors.internal(`local storage failed (${code ?? (err as Error)?.message ?? 'unknown'})`, err);
+}
+
+/**
+ * Creates the root and its temp directory if needed and removes the temp files a crash left;
+ * resolves with the root's real path. The root itself may be a symlink (an operator's choice);
+ * everything below it may not.
+ */
+export async function prepareRoot(rootOption: string, staleTempAgeMs: number): Promise<string> {
+  await mkdir(resolve(rootOption), { recursive: true });
+  const root = await realpath(resolve(rootOption));
+  const tmpDir = join(root, TEMP_DIR);
+  await mkdir(tmpDir, { recursive: true });
+  if (!(await lstat(tmpDir)).isDirectory()) throw new Error(`${tmpDir} must be a directory, not a symlink`);
+  // Leftovers of a crash. Age by ctime (any write or rename touches it), so a temp file still
+  // being written by another process sharing this root is not taken for one.
+  for (const name of await readdir(tmpDir)) {
+    const st = await lstat(join(tmpDir, name)).catch(() => null);
+    if (st && Date.now() - st.ctimeMs >= staleTempAgeMs) await rm(join(tmpDir, name), { recursive: true, force: true });
+  }
+  return root;
 }

@@ -29,16 +29,19 @@ export const toInfo = (key: string, s: Sidecar): ObjectInfo => ({
   metadata: { ...s.metadata },
 });
 
-export async function readSidecar(path: string, key: string): Promise<Sidecar> {
+/** The sidecar and the fstat of the very descriptor it was read from (the read cache keys on it). */
+export async function readSidecar(path: string, key: string): Promise<{ side: Sidecar; st: Stats }> {
   const fh = await open(path, READ_NOFOLLOW);
   let text: string;
+  let st: Stats;
   try {
+    st = await fh.stat();
     text = await fh.readFile('utf8');
   } finally {
     await fh.close();
   }
   try {
-    return sidecarSchema.parse(JSON.parse(text));
+    return { side: sidecarSchema.parse(JSON.parse(text)), st };
   } catch (err) {
     throw errors.internal(`corrupt metadata sidecar for ${key}`, err);
   }

@@ -1,78 +1,31 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { constants as fsc } from 'node:fs';
-import { access, copyFile, lstat, mkdir, open, readdir, realpath, rename, rm, unlink } from 'node:fs/promises';
-import { dirname, join, resolve, sep } from 'node:path';
+import { access, copyFile, lstat, unlink } from 'node:fs/promises';
+import { join, sep } from 'node:path';
 import type { Readable } from 'node:stream';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { errors, GatewayError, isGatewayError } from '../errors.ts';
+import { errors, isGatewayError } from '../errors.ts';
 import { validateKey, validatePrefix } from './keys.ts';
 import { decodeCursor, encodeCursor, walk } from './localfs-list.ts';
-import {
-  checkParent,
-  ensureParents,
-  errno,
-  fsyncDir,
-  locate,
-  type Location,
-  prepareWrite,
-  prune,
-  READ_NOFOLLOW,
-  TEMP_DIR,
-  writeDurable,
-} from './localfs-paths.ts';
-import { consistent, readSidecar, type Sidecar, toInfo } from './localfs-sidecar.ts';
+import { checkParent, errno, fsyncDir, locate, prepareRoot, prepareWrite, prune, TEMP_DIR, translate } from './localfs-paths.ts';
+import { Committer } from './localfs-commit.ts';
+import { ObjectReader } from './localfs-read.ts';
+import { adoptFile, writeBody } from './localfs-write.ts';
 import { signStorageUrl, type SignedMethod } from './signing.ts';
 import { checkPutBinding } from './presign-binding.ts';
-import type {
-  CopyOptions,
-  GetOptions,
-  GetResult,
-  ImportFileOptions,
-  ListOptions,
-  ListResult,
-  ObjectInfo,
-  PresignedPut,
-  PresignOptions,
-  PresignPutOptions,
-  PutOptions,
-  Store,
-  StoreCapabilities,
+import {
+  type ChosenResult, type CopyOptions, type GetOptions, type GetResult, type ImportFileOptions, type ListOptions, type ListResult,
+  listLimit, type ObjectInfo, type PresignedPut, type PresignOptions, type PresignPutOptions, type PutOptions, type ReadChoice,
+  type Store, type StoreCapabilities,
 } from './store.ts';
-import { listLimit } from './store.ts';
 
 /*
- * Layout (docs/api.md §3): bytes at {root}/{key}, metadata at {root}/{key}.meta.json.
- *
- * Temporary files live in the directory `{root}/.tmp\` (TEMP_DIR): inside the root, so on
- * the same filesystem and rename() is atomic. Its trailing backslash makes it a name no key
- * can take — keys.ts refuses backslashes, and every other name (".tmp" included) is a valid
- * key — so a temp file can never collide with an object nor be listed as one.
- *
- * Commit protocol. Two names cannot be replaced by one atomic rename, so the
- * SIDECAR IS THE COMMIT RECORD and every reader checks the data against it:
- *   1. the data is written to the temp directory, fsynced;
- *   2. under a per-key lock, its mtime is stamped with the new lastModified (strictly
- *      increasing within this process), the sidecar recording that lastModified and
- *      the size is written to the temp directory and fsynced;
- *   3. rename data into place, 4. rename sidecar into place, 5. fsync the directory.
- * Between 3 and 4 (or after a crash there) the data is NEWER than its sidecar says:
- * its mtime is later than the sidecar's lastModified, or its size differs. Readers
- * read the sidecar first, then open the data and fstat the open descriptor; if the
- * two disagree they retry briefly (a writer is mid-commit), then answer NoSuchKey:
- * the previous version's bytes are gone, and serving new bytes under the old etag
- * would be worse than a 404. A later put or delete of the key repairs it.
- * Delete removes the sidecar first, so a crash mid-delete leaves unlisted data only.
- * Limits: writers in other processes sharing the root are not serialized, and a
- * clock jumping backwards can defeat the mtime check for that moment.
- *
- * Symbolic links are refused anywhere under the root (AccessDenied): parents are
- * checked with realpath (reads) or lstat per component (writes), final names are
- * opened with O_NOFOLLOW or lstat'ed.
+ * Layout, temp directory, the commit protocol and the symlink rule: localfs-commit.ts (writes)
+ * and localfs-read.ts (reads, with the sidecar cache). This file puts them together as a Store.
  */
 
 export { TEMP_DIR };
 const DEFAULT_CONTENT_TYPE = 'application/octet-stream';
-const TORN_RETRIES = 3;
+const READ_CHUNK = 1024 * 1024;
 
 // Declared with the Store's capabilities (store.ts); re-exported for the callers of importFile.
 export type { ImportFileOptions };
@@ -88,17 +41,6 @@ export interface LocalFsStoreOptions {
 /** docs/api.md §3: "a quoted strong validator derived from the sha256". */
 export const etagFromSha256 = (hex: string): string => `"${hex.slice(0, 32).toLowerCase()}"`;
 
-/** Every error leaving the store is a GatewayError; `read` maps a missing path to NoSuchKey. */
-function translate(err: unknown, key: string, op: 'read' | 'write'): GatewayError {
-  if (isGatewayError(err)) return err;
-  const code = errno(err);
-  if (op === 'read' && (code === 'ENOENT' || code === 'ENOTDIR' || code === 'EISDIR')) return errors.noSuchKey(key);
-  if (code === 'ELOOP') return errors.symlinkOnPath(key);
-  if (code === 'ENOTDIR' || code === 'EISDIR' || code === 'EEXIST' || code === 'ENOTEMPTY') return errors.keyClash(key);
-  if (code === 'ENOSPC' || code === 'EDQUOT') return errors.internal('no space left on the storage volume', err);
-  return errors.internal(`local storage failed (${code ?? (err as Error)?.message ?? 'unknown'})`, err);
-}
-
 export class LocalFsStore implements Store {
   readonly kind = 'localfs' as const;
   readonly capabilities: StoreCapabilities = {
@@ -107,8 +49,8 @@ export class LocalFsStore implements Store {
     // The gateway signs and checks its own URLs (signing.ts): only signing.maxTtl limits them.
     maxPresignSeconds: Number.POSITIVE_INFINITY,
   };
-  private readonly locks = new Map<string, Promise<void>>();
-  private lastStamp = 0;
+  private readonly reader = new ObjectReader();
+  private readonly committer: Committer;
 
   /** Use createLocalFsStore(): `root` must already be a real (symlink-free) absolute path. */
   constructor(
@@ -117,95 +59,11 @@ export class LocalFsStore implements Store {
     private readonly signingSecret: string,
   ) {
     this.capabilities.localDirectory = root;
+    this.committer = new Committer(root, (key) => this.reader.forget(key));
   }
 
   private get tmpDir(): string {
-    return join(this.root, TEMP_DIR);
-  }
-
-  /** Serializes commits and deletes of one key, so two writers never interleave their two renames. */
-  private async withKeyLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.locks.get(key) ?? Promise.resolve();
-    let release!: () => void;
-    const mine = new Promise<void>((r) => (release = r));
-    const tail = prev.then(() => mine);
-    this.locks.set(key, tail);
-    await prev;
-    try {
-      return await fn();
-    } finally {
-      release();
-      if (this.locks.get(key) === tail) this.locks.delete(key);
-    }
-  }
-
-  /**
-   * Reads a committed object: sidecar first, then the data, checked against each other
-   * (see the commit protocol above). With `keepOpen`, the data stays open for streaming, and
-   * it is that open descriptor's fstat that was checked, so the bytes served are the ones verified.
-   */
-  private async readObject(key: string, loc: Location, keepOpen: boolean) {
-    await checkParent(loc.dir, key);
-    for (let attempt = 1; ; attempt++) {
-      const side = await readSidecar(loc.sidecar, key);
-      const fh = keepOpen ? await open(loc.data, READ_NOFOLLOW) : undefined;
-      const st = await (fh ? fh.stat() : lstat(loc.data)).catch(async (err) => {
-        await fh?.close();
-        throw err;
-      });
-      if (st.isSymbolicLink()) throw errors.symlinkOnPath(key); // lstat only: O_NOFOLLOW already refused one
-      if (consistent(st, side)) return { info: toInfo(key, side), fh };
-      await fh?.close();
-      if (attempt === TORN_RETRIES) throw errors.noSuchKey(key); // torn by a crash mid-commit
-      await sleep(5 * attempt);
-    }
-  }
-
-  /** Strictly increasing lastModified values within this process, so a newer commit always looks newer. */
-  private nextStamp(): number {
-    this.lastStamp = Math.max(Date.now(), this.lastStamp + 1);
-    return this.lastStamp;
-  }
-
-  /** Steps 2–5 of the commit protocol for a complete, fsynced data file in the temp directory. */
-  private async commit(key: string, loc: Location, tmp: string, fields: Omit<Sidecar, 'key' | 'lastModified'>) {
-    return this.withKeyLock(key, async () => {
-      const stamp = this.nextStamp();
-      const fh = await open(tmp, 'r');
-      let mtimeMs: number;
-      try {
-        // +0.5 ms so the float round trip through seconds can never floor below `stamp`.
-        await fh.utimes((stamp + 0.5) / 1000, (stamp + 0.5) / 1000);
-        await fh.sync();
-        mtimeMs = (await fh.stat()).mtimeMs;
-      } finally {
-        await fh.close();
-      }
-      const lastModified = new Date(Math.floor(mtimeMs)).toISOString();
-      const { size, contentType, etag, metadata } = fields; // the sidecar's field order is docs/api.md §3's
-      const side: Sidecar = { key, size, contentType, etag, lastModified, metadata };
-      const sideTmp = join(this.tmpDir, `${randomUUID()}.json`);
-      await writeDurable(sideTmp, JSON.stringify(side));
-      try {
-        for (let attempt = 1; ; attempt++) {
-          try {
-            await rename(tmp, loc.data);
-            break;
-          } catch (err) {
-            // A concurrent delete may have pruned the (then empty) parent directory.
-            if (errno(err) !== 'ENOENT' || attempt === 3) throw err;
-            await ensureParents(this.root, loc.dir, key);
-          }
-        }
-        await rename(sideTmp, loc.sidecar);
-      } catch (err) {
-        await unlink(sideTmp).catch(() => {});
-        throw err;
-      }
-      await fsyncDir(loc.dir);
-      await fsyncDir(this.tmpDir);
-      return toInfo(key, side);
-    });
+    return this.committer.tmpDir;
   }
 
   async put(key: string, body: Readable, options: PutOptions = {}): Promise<ObjectInfo> {
@@ -214,36 +72,15 @@ export class LocalFsStore implements Store {
       const expected = options.size;
       if (expected !== undefined && !(Number.isSafeInteger(expected) && expected >= 0)) throw errors.invalidArgument('size must be a non-negative integer');
       await prepareWrite(this.root, loc, key);
-      const tmp = join(this.tmpDir, randomUUID());
-      const fh = await open(tmp, 'wx');
+      let tmp: string | undefined;
       try {
-        const hash = createHash('sha256');
-        let size = 0;
-        let digest: string;
-        try {
-          // One pass: every chunk is hashed (for the etag) and counted as it is written. On a refusal the
-          // body is left as it is, not destroyed: an HTTP caller still wants to answer on its socket.
-          for await (const chunk of body.iterator({ destroyOnReturn: false })) {
-            const buf: Buffer = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-            size += buf.length;
-            if (expected !== undefined && size > expected) break; // stop reading at once
-            hash.update(buf);
-            for (let off = 0; off < buf.length; ) off += (await fh.write(buf, off, buf.length - off)).bytesWritten;
-          }
-          if (expected !== undefined && size !== expected) throw errors.invalidArgument(`body length differs from the declared size ${expected}`);
-          digest = hash.digest('hex');
-          // Checked before the commit: a body with another digest never becomes the object.
-          const want = options.sha256?.toLowerCase();
-          if (want !== undefined && want !== digest) throw errors.badDigest(want, digest);
-          await fh.sync(); // the bulk flush, outside the key lock
-        } finally {
-          await fh.close();
-        }
+        const written = await writeBody(this.tmpDir, body, options);
+        tmp = written.tmp;
         const { contentType = DEFAULT_CONTENT_TYPE } = options;
-        const metadata = options.recordSha256 ? { ...options.metadata, sha256: digest } : (options.metadata ?? {});
-        return await this.commit(key, loc, tmp, { size, contentType, etag: etagFromSha256(digest), metadata });
+        const metadata = options.recordSha256 ? { ...options.metadata, sha256: written.digest } : (options.metadata ?? {});
+        return await this.committer.commit(key, loc, tmp, { size: written.size, contentType, etag: etagFromSha256(written.digest), metadata });
       } catch (err) {
-        await unlink(tmp).catch(() => {});
+        if (tmp) await unlink(tmp).catch(() => {});
         await prune(this.root, loc.dir); // the directories this put created, if nothing else went there
         throw err;
       }
@@ -268,39 +105,16 @@ export class LocalFsStore implements Store {
       const loc = locate(this.root, key);
       if (!/^[0-9a-f]{64}$/i.test(options.sha256)) throw errors.invalidArgument('sha256 must be 64 hex digits');
       await prepareWrite(this.root, loc, key);
-      // Only a regular file of the announced size is adopted: renaming a symlink would plant it in the store.
-      const source = resolve(path);
-      const src = await open(source, READ_NOFOLLOW).catch((err) =>
-        Promise.reject(errno(err) === 'ELOOP' ? errors.invalidArgument(`${path} is a symbolic link`) : errors.internal(`cannot open ${path}`, err)),
-      );
-      try {
-        const st = await src.stat();
-        if (!st.isFile()) throw errors.invalidArgument(`${path} is not a regular file`);
-        if (st.size !== options.size) throw errors.invalidArgument(`${path} has ${st.size} bytes, expected ${options.size}`);
-        await src.sync();
-      } finally {
-        await src.close();
-      }
-      const tmp = join(this.tmpDir, randomUUID());
-      let moved = true;
-      try {
-        await rename(source, tmp);
-      } catch (err) {
-        if (errno(err) !== 'EXDEV') throw err;
-        moved = false; // another filesystem: copy (copyFile uses copy_file_range / sendfile in the kernel)
-        await copyFile(source, tmp);
-      }
+      const adopted = await adoptFile(this.tmpDir, path, options);
       const { contentType = DEFAULT_CONTENT_TYPE, metadata = {} } = options;
       let info: ObjectInfo;
       try {
-        info = await this.commit(key, loc, tmp, { size: options.size, contentType, etag: etagFromSha256(options.sha256), metadata });
+        info = await this.committer.commit(key, loc, adopted.tmp, { size: options.size, contentType, etag: etagFromSha256(options.sha256), metadata });
       } catch (err) {
-        // Give the file back so the caller can retry the finalization.
-        await (moved ? rename(tmp, source) : unlink(tmp)).catch(() => {});
+        await adopted.giveBack();
         throw err;
       }
-      if (!moved) await unlink(source);
-      await fsyncDir(dirname(source)).catch(() => {});
+      await adopted.done();
       return info;
     } catch (err) {
       throw translate(err, key, 'write');
@@ -308,17 +122,33 @@ export class LocalFsStore implements Store {
   }
 
   async get(key: string, options: GetOptions = {}): Promise<GetResult> {
+    return (await this.getChosen(key, () => options)) as GetResult;
+  }
+
+  /** One sidecar read (usually from the cache) for both the decision and the bytes (store.ts). */
+  async getChosen(key: string, choose: ReadChoice): Promise<ChosenResult> {
     try {
-      const { info, fh } = await this.readObject(key, locate(this.root, key), true);
-      const range = options.range;
-      if (!range) return { info, body: fh!.createReadStream() };
-      const { start } = range;
-      if (!Number.isSafeInteger(start) || !Number.isSafeInteger(range.end) || start < 0 || range.end < start || start >= info.size) {
+      const { info, fh } = await this.reader.read(key, locate(this.root, key), true);
+      let choice: GetOptions | null;
+      try {
+        choice = choose(info);
+        const range = choice?.range;
+        if (range && !(Number.isSafeInteger(range.start) && Number.isSafeInteger(range.end) && range.start >= 0 && range.start <= range.end && range.start < info.size)) {
+          throw errors.invalidRange(info.size);
+        }
+      } catch (err) {
         await fh!.close();
-        throw errors.invalidRange(info.size);
+        throw err;
       }
-      const end = Math.min(range.end, info.size - 1);
-      return { info, body: fh!.createReadStream({ start, end }), range: { start, end } };
+      if (choice === null) {
+        await fh!.close();
+        return { info };
+      }
+      // 1 MiB reads (fs streams default to 64 KiB): 16× fewer pool jobs and socket writes per byte
+      // served. Memory stays bounded: the socket's backpressure pauses the stream after one read.
+      if (!choice.range) return { info, body: fh!.createReadStream({ highWaterMark: READ_CHUNK }) };
+      const range = { start: choice.range.start, end: Math.min(choice.range.end, info.size - 1) };
+      return { info, body: fh!.createReadStream({ ...range, highWaterMark: READ_CHUNK }), range };
     } catch (err) {
       throw translate(err, key, 'read');
     }
@@ -326,7 +156,7 @@ export class LocalFsStore implements Store {
 
   async stat(key: string): Promise<ObjectInfo> {
     try {
-      return (await this.readObject(key, locate(this.root, key), false)).info;
+      return (await this.reader.read(key, locate(this.root, key), false)).info;
     } catch (err) {
       throw translate(err, key, 'read');
     }
@@ -335,7 +165,7 @@ export class LocalFsStore implements Store {
   async delete(key: string): Promise<void> {
     try {
       const loc = locate(this.root, key);
-      await this.withKeyLock(key, async () => {
+      await this.committer.withKeyLock(key, async () => {
         const stats = [];
         for (const path of [loc.sidecar, loc.data]) {
           const st = await lstat(path).catch((err) => (['ENOENT', 'ENOTDIR'].includes(errno(err)!) ? null : Promise.reject(err)));
@@ -364,7 +194,7 @@ export class LocalFsStore implements Store {
     const objects: ObjectInfo[] = [];
     try {
       for await (const key of walk(this.root, startDir, Buffer.from(prefix), after)) {
-        const info = await (async () => (await this.readObject(key, locate(this.root, key), false)).info)().catch(
+        const info = await (async () => (await this.reader.read(key, locate(this.root, key), false)).info)().catch(
           // Not a committed object (no sidecar, torn, corrupt, symlinked, odd name): not listed.
           (err) => (isGatewayError(err) || ['ENOENT', 'ENOTDIR', 'ELOOP', 'EISDIR'].includes(errno(err)!) ? null : Promise.reject(err)),
         );
@@ -387,7 +217,7 @@ export class LocalFsStore implements Store {
       const src = locate(this.root, from);
       const dst = locate(this.root, to);
       for (let attempt = 1; attempt <= 3; attempt++) {
-        const { info, fh } = await this.readObject(from, src, true).catch((err) => Promise.reject(translate(err, from, 'read')));
+        const { info, fh } = await this.reader.read(from, src, true).catch((err) => Promise.reject(translate(err, from, 'read')));
         const tmp = join(this.tmpDir, randomUUID());
         try {
           await prepareWrite(this.root, dst, to);
@@ -400,7 +230,7 @@ export class LocalFsStore implements Store {
             continue; // the source was replaced mid-copy: copy its new version
           }
           const { contentType = info.contentType, metadata = info.metadata } = options;
-          return await this.commit(to, dst, tmp, { size: info.size, etag: info.etag, contentType, metadata });
+          return await this.committer.commit(to, dst, tmp, { size: info.size, etag: info.etag, contentType, metadata });
         } catch (err) {
           await unlink(tmp).catch(() => {});
           throw err;
@@ -451,19 +281,7 @@ export async function createLocalFsStore(options: LocalFsStoreOptions): Promise<
   if (!options.signingSecret) throw errors.invalidArgument('createLocalFsStore: signingSecret must not be empty');
   if (sep !== '/') throw errors.internal('the localfs store needs a POSIX filesystem layout');
   try {
-    await mkdir(resolve(options.root), { recursive: true });
-    // The root itself may be a symlink (an operator's choice); everything below it may not.
-    const root = await realpath(resolve(options.root));
-    const tmpDir = join(root, TEMP_DIR);
-    await mkdir(tmpDir, { recursive: true });
-    if (!(await lstat(tmpDir)).isDirectory()) throw new Error(`${tmpDir} must be a directory, not a symlink`);
-    // Leftovers of a crash. Age by ctime (any write or rename touches it), so a temp file still
-    // being written by another process sharing this root is not taken for one.
-    const maxAge = options.staleTempAgeMs ?? 3_600_000;
-    for (const name of await readdir(tmpDir)) {
-      const st = await lstat(join(tmpDir, name)).catch(() => null);
-      if (st && Date.now() - st.ctimeMs >= maxAge) await rm(join(tmpDir, name), { recursive: true, force: true });
-    }
+    const root = await prepareRoot(options.root, options.staleTempAgeMs ?? 3_600_000);
     return new LocalFsStore(root, options.publicUrl, options.signingSecret);
   } catch (err) {
     throw errors.internal(`cannot prepare local storage at ${options.root}: ${(err as Error).message}`, err);

@@ -41,6 +41,16 @@ export interface GetResult {
   range?: ByteRange;
 }
 
+/**
+ * What a reader wants, decided from the info of the very version about to be read: the
+ * options of a get (`{}`: the whole object), or `null` when no body is wanted (a 304 decided
+ * from the validators). It may throw (a 412, a 416) and then nothing is read.
+ */
+export type ReadChoice = (info: ObjectInfo) => GetOptions | null;
+
+/** The outcome of a chosen read: `body` and `range` are absent when the choice was `null`. */
+export type ChosenResult = GetResult | { info: ObjectInfo; body?: undefined; range?: undefined };
+
 /** A list page holds at most this many objects (S3's ListObjectsV2 MaxKeys; docs/api.md §4 `limit` 1–1000). */
 export const MAX_LIST_LIMIT = 1000;
 
@@ -158,6 +168,13 @@ export interface Store {
 
   /** Opens the object (or a range of it) for streaming. `NoSuchKey` if absent; `InvalidRange` if the range is past the end. */
   get(key: string, options?: GetOptions): Promise<GetResult>;
+
+  /**
+   * Optional: a conditional or range GET with one metadata read — `choose` sees the info of the
+   * version whose bytes are then streamed. Stores without it are read by stat → get, checked by
+   * etag (storage/read-chosen.ts, which callers use rather than this).
+   */
+  getChosen?(key: string, choose: ReadChoice): Promise<ChosenResult>;
 
   /** The object's info. `NoSuchKey` if absent. */
   stat(key: string): Promise<ObjectInfo>;

@@ -1,0 +1,112 @@
+/**
+ * The processes a benchmark compares: the gateway (the compiled build, as production runs it,
+ * or the sources through tsx for a quick harness check) and its baselines — a bare
+ * @tus/server + @tus/file-store (bench/bare-server.ts) and a bare node:http +
+ * fs.createReadStream file server (bench/bare-files.ts). Each is a child process of its own,
+ * so its RSS is its own.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+export const ROOT = join(import.meta.dirname, '../..');
+
+export interface Proc {
+  name: string;
+  url: string;
+  pid: number;
+  /** A private directory of this process's data, removed by stop(). */
+  dir: string;
+  stop(): Promise<void>;
+}
+
+export interface GatewayOptions {
+  /** `dist`: node dist/server/index.js (npm start); `source`: server/index.ts through tsx. */
+  from: 'dist' | 'source';
+  /** YAML merged over config/default.yaml after the bench's own overlay (CONFIG_FILE). */
+  overlay?: string;
+  env?: Record<string, string>;
+}
+
+async function spawnListening(name: string, file: string, args: string[], env: NodeJS.ProcessEnv, dir: string): Promise<Proc> {
+  const proc: ChildProcess = spawn(file, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  const keep = (d: Buffer) => (out = (out + d).slice(-64 * 1024));
+  proc.stdout!.on('data', keep);
+  proc.stderr!.on('data', keep);
+  const exited = once(proc, 'exit');
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${name} did not start:\n${out}`)), 60_000);
+    const onData = () => {
+      const m = /"event":"(?:gateway\.)?listening","url":"([^"]+)"/.exec(out);
+      if (!m) return;
+      clearTimeout(timer);
+      proc.stdout!.off('data', onData);
+      resolve(m[1]!);
+    };
+    proc.stdout!.on('data', onData);
+    proc.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${name} exited with ${code} before listening:\n${out}`));
+    });
+  });
+  return {
+    name,
+    url,
+    pid: proc.pid!,
+    dir,
+    async stop() {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+      await exited;
+      await rm(dir, { recursive: true, force: true }); // a run moves tens of GiB: free each process's as it goes
+    },
+  };
+}
+
+/** The gateway on the file datastore and the localfs Store under `parent`, on a free loopback port. */
+export async function startGateway(parent: string, options: GatewayOptions): Promise<Proc> {
+  const dir = await mkdtemp(join(parent, 'gateway-'));
+  const overlay = join(dir, 'bench-overlay.yaml');
+  await writeFile(
+    overlay,
+    options.overlay ??
+      `tus:\n  file: { directory: ${JSON.stringify(join(dir, 'tus'))} }\nstorage:\n  localfs: { root: ${JSON.stringify(join(dir, 'storage'))} }\n`,
+  );
+  const env = {
+    ...process.env,
+    HOST: '127.0.0.1',
+    PORT: '0',
+    TUS_DATASTORE: 'file',
+    STORAGE_BACKEND: 'localfs',
+    SIGNING_SECRET: 'bench-signing-secret-of-32-bytes-or-more',
+    // One JSON line per request is part of what the gateway does in production: it stays on.
+    LOG_LEVEL: 'info',
+    CONFIG_FILE: overlay,
+    ...options.env,
+  };
+  const args =
+    options.from === 'dist'
+      ? ['--enable-source-maps', join(ROOT, 'dist/server/index.js')]
+      : ['--import', 'tsx', join(ROOT, 'server/index.ts')];
+  return spawnListening('gateway', process.execPath, args, env, dir);
+}
+
+/** bare @tus/server + @tus/file-store on node:http. */
+export async function startBareTus(parent: string): Promise<Proc> {
+  const dir = await mkdtemp(join(parent, 'bare-tus-'));
+  return spawnListening('bare tus', process.execPath, [join(ROOT, 'bench/bare-server.ts'), join(dir, 'tus')], process.env, dir);
+}
+
+/** bare node:http + fs.createReadStream serving the files of `directory`. */
+export async function startBareFiles(parent: string, directory: string): Promise<Proc> {
+  const dir = await mkdtemp(join(parent, 'bare-files-'));
+  return spawnListening('bare files', process.execPath, [join(ROOT, 'bench/bare-files.ts'), directory], process.env, dir);
+}
+
+/** Current and peak resident set size of a process, in bytes (VmRSS, VmHWM). */
+export async function memoryOf(pid: number): Promise<{ now: number; peak: number }> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? Number.NaN) * 1024;
+  return { now: kb('VmRSS'), peak: kb('VmHWM') };
+}

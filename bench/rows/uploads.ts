@@ -1,0 +1,115 @@
+/**
+ * Upload rows, gateway (file datastore + localfs, sha256 of every byte, flushed before the
+ * offset is answered) vs a bare @tus/server + @tus/file-store (neither): one big PATCH (with
+ * the idle and peak RSS of the same fresh processes), the same bytes in PATCHes of
+ * `--chunk`, `--clients` uploads at once, and small uploads one after another.
+ */
+import { keepAlive, KiB, MiB, upload } from '../lib/http.ts';
+import { memoryOf, type Proc } from '../lib/procs.ts';
+import { alternate, type BenchRow, median, type Sample } from '../lib/row.ts';
+
+const MB = 2 ** 20;
+const SMALL = 64 * KiB;
+const mibps = (bytes: number, ms: number) => bytes / MiB / (ms / 1000);
+
+/** Starts `start()`, runs `fn` on it, stops it. */
+async function withProc<T>(start: () => Promise<Proc>, fn: (p: Proc) => Promise<T>): Promise<T> {
+  const proc = await start();
+  try {
+    return await fn(proc);
+  } finally {
+    await proc.stop();
+  }
+}
+
+const singlePatch: BenchRow = {
+  id: 'upload-single',
+  metrics: [
+    { id: 'single', title: 'one PATCH of --size, MiB/s', unit: 'MiB/s', target: 'ratio ≥ 1.0 (floor 0.9)', met: (_v, r) => r >= 0.9 },
+    { id: 'idle-rss', title: 'idle RSS, MiB', unit: 'MiB', target: '≤ 80 MiB', met: (v) => v <= 80 },
+    { id: 'peak-rss', title: 'peak RSS during the big upload, MiB', unit: 'MiB', target: '< 200 MiB', met: (v) => v < 200 },
+  ],
+  async rep(ctx, rep) {
+    const { size } = ctx.options;
+    const one = (start: () => Promise<Proc>) =>
+      withProc(start, async (p) => {
+        await new Promise((r) => setTimeout(r, 500)); // settle after start-up
+        const idle = (await memoryOf(p.pid)).now;
+        const ms = await upload(p.url, size, `single-${rep}.bin`);
+        return { rate: mibps(size, ms), idle: idle / MB, peak: (await memoryOf(p.pid)).peak / MB };
+      });
+    const r = await alternate(rep, () => one(() => ctx.gateway()), () => one(() => ctx.bareTus()));
+    return {
+      single: { value: r.gateway.rate, baseline: r.baseline.rate },
+      'idle-rss': { value: r.gateway.idle, baseline: r.baseline.idle },
+      'peak-rss': { value: r.gateway.peak, baseline: r.baseline.peak },
+    };
+  },
+};
+
+const chunked: BenchRow = {
+  id: 'upload-chunked',
+  metrics: [{ id: 'chunked', title: '--size in PATCHes of --chunk, MiB/s', unit: 'MiB/s', target: 'ratio ≥ 0.9', met: (_v, r) => r >= 0.9 }],
+  async rep(ctx, rep) {
+    const { size, chunk } = ctx.options;
+    const one = (start: () => Promise<Proc>) =>
+      withProc(start, async (p) => {
+        const agent = keepAlive();
+        try {
+          return mibps(size, await upload(p.url, size, `chunked-${rep}.bin`, chunk, agent));
+        } finally {
+          agent.destroy();
+        }
+      });
+    const r = await alternate(rep, () => one(() => ctx.gateway()), () => one(() => ctx.bareTus()));
+    return { chunked: { value: r.gateway, baseline: r.baseline } };
+  },
+};
+
+const concurrent: BenchRow = {
+  id: 'upload-concurrent',
+  metrics: [
+    { id: 'concurrent', title: '--clients uploads at once (--size in all), aggregate MiB/s', unit: 'MiB/s', target: 'ratio ≥ 0.9', met: (_v, r) => r >= 0.9 },
+    { id: 'concurrent-p50', title: '--clients uploads at once, p50 duration, ms', unit: 'ms', target: 'ratio ≤ 1.2', met: (_v, r) => r <= 1.2 },
+  ],
+  async rep(ctx, rep) {
+    const { size, clients } = ctx.options;
+    const each = Math.max(1, Math.floor(size / clients));
+    const one = (start: () => Promise<Proc>) =>
+      withProc(start, async (p) => {
+        const started = performance.now();
+        const durations = await Promise.all(Array.from({ length: clients }, (_, i) => upload(p.url, each, `concurrent-${rep}-${i}.bin`)));
+        return { rate: mibps(each * clients, performance.now() - started), p50: median(durations) };
+      });
+    const r = await alternate(rep, () => one(() => ctx.gateway()), () => one(() => ctx.bareTus()));
+    return {
+      concurrent: { value: r.gateway.rate, baseline: r.baseline.rate },
+      'concurrent-p50': { value: r.gateway.p50, baseline: r.baseline.p50 },
+    };
+  },
+};
+
+const small: BenchRow = {
+  id: 'upload-small',
+  metrics: [{ id: 'small', title: 'small uploads (POST + PATCH of 64 KiB), uploads/s', unit: '/s', target: 'ratio ≥ 0.5', met: (_v, r) => r >= 0.5 }],
+  async rep(ctx, rep) {
+    const { count } = ctx.options;
+    const one = (start: () => Promise<Proc>) =>
+      withProc(start, async (p) => {
+        const agent = keepAlive();
+        try {
+          await upload(p.url, SMALL, `warm-${rep}.bin`, SMALL, agent);
+          const started = performance.now();
+          for (let i = 0; i < count; i++) await upload(p.url, SMALL, `small-${rep}-${i}.bin`, SMALL, agent);
+          return count / ((performance.now() - started) / 1000);
+        } finally {
+          agent.destroy();
+        }
+      });
+    const r = await alternate(rep, () => one(() => ctx.gateway()), () => one(() => ctx.bareTus()));
+    return { small: { value: r.gateway, baseline: r.baseline } satisfies Sample };
+  },
+};
+
+export const rows: BenchRow[] = [singlePatch, chunked, concurrent, small];
+
