@@ -1,24 +1,23 @@
-import { createHash } from 'node:crypto';
-import { Readable, Transform, pipeline } from 'node:stream';
+import { Readable } from 'node:stream';
 import {
   CopyObjectCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { describeBucketFailure } from './s3-check.ts';
-import { GatewayError, errors, isGatewayError } from '../errors.ts';
+import { GatewayError, errors } from '../errors.ts';
 import { validateKey, validatePrefix } from './keys.ts';
-import { checkPutBinding, sha256Base64 } from './presign-binding.ts';
-import { presignPutObject } from './s3-presign.ts';
-import { copyInParts, copySource, mapLimit, type MultipartCopyParams } from './s3-copy.ts';
-import { decodeMetadata, encodeMetadata } from './s3-metadata.ts';
+import { checkExpiresIn, presignBoundPut } from './s3-presign.ts';
+import { endpointOf } from './s3-client.ts';
+import { copyInParts, copySource, mapLimit } from './s3-copy.ts';
+import { fromS3Error } from './s3-errors.ts';
+import { decodeCursor, encodeCursor, listVisibleKeys } from './s3-list.ts';
+import { encodeMetadata, toObjectInfo } from './s3-metadata.ts';
+import { putStreamed } from './s3-put.ts';
 import type {
   CopyOptions,
   GetOptions,
@@ -33,13 +32,13 @@ import type {
   Store,
 } from './store.ts';
 
-export type { MultipartCopyParams } from './s3-copy.ts';
+// Where they were before s3.ts was split: the tests and other callers import them from here.
+export { copyObjectMultipart, type MultipartCopyParams } from './s3-copy.ts';
+export { fromS3Error } from './s3-errors.ts';
+export { endpointOf } from './s3-client.ts';
 
 const MiB = 2 ** 20;
 const GiB = 2 ** 30;
-/** SigV4 presigned URLs live at most 7 days. */
-const MAX_PRESIGN_SECONDS = 7 * 24 * 3600;
-
 export interface S3StoreOptions {
   client: S3Client;
   bucket: string;
@@ -74,81 +73,6 @@ const defaults = {
 } satisfies Partial<S3StoreOptions>;
 
 type ResolvedOptions = Omit<Required<S3StoreOptions>, 'presignClient'>;
-
-/** An S3 client error or a network failure, as one GatewayError: nothing from the SDK leaves this file. */
-export function fromS3Error(err: unknown, key?: string): GatewayError {
-  if (isGatewayError(err)) return err;
-  const e = err as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } } | undefined;
-  const name = e?.name ?? '';
-  const detail = `S3 ${name || 'error'}: ${e?.message || e?.$metadata?.httpStatusCode || 'request failed'}`;
-  const as = (g: GatewayError): GatewayError => new GatewayError(g.code, g.message, { cause: err, headers: { ...g.headers } });
-  switch (name) {
-    case 'NoSuchKey':
-    case 'NotFound': // HEAD has no body, so the SDK names the error after the status
-      return as(key === undefined ? new GatewayError('NoSuchKey', detail) : errors.noSuchKey(key));
-    case 'AccessDenied':
-    case 'Forbidden':
-      return new GatewayError('AccessDenied', detail, { cause: err });
-    case 'InvalidRange':
-      return new GatewayError('InvalidRange', 'The requested range is not satisfiable', { cause: err });
-    case 'PreconditionFailed': // CopySourceIfMatch: the source changed while it was being copied
-      return new GatewayError('PreconditionFailed', detail, { cause: err });
-    case 'MetadataTooLarge':
-      return new GatewayError('InvalidArgument', detail, { cause: err });
-    case 'EntityTooLarge':
-      return new GatewayError('EntityTooLarge', detail, { cause: err });
-    case 'KeyTooLongError':
-      return new GatewayError('InvalidKey', detail, { cause: err });
-    default:
-      return errors.internal(detail, err);
-  }
-}
-
-/**
- * Server-side copy of any size (up to 5 TiB) by UploadPartCopy, for callers that already know
- * the source's size (finalization). Leaves no parts behind on failure; rejects with a GatewayError.
- */
-export async function copyObjectMultipart(client: S3Client, params: MultipartCopyParams): Promise<void> {
-  try {
-    await copyInParts(client, params);
-  } catch (err) {
-    throw fromS3Error(err, params.from);
-  }
-}
-
-interface S3ObjectHeaders {
-  ContentLength?: number;
-  ContentType?: string;
-  ETag?: string;
-  LastModified?: Date;
-  Metadata?: Record<string, string>;
-}
-
-function toObjectInfo(key: string, o: S3ObjectHeaders, size = o.ContentLength ?? 0): ObjectInfo {
-  return {
-    key,
-    size,
-    contentType: o.ContentType ?? 'application/octet-stream',
-    etag: o.ETag ?? '',
-    lastModified: o.LastModified ?? new Date(0),
-    metadata: decodeMetadata(o.Metadata),
-  };
-}
-
-// The cursor is the last key of the page, base64url: opaque to clients, valid for
-// any S3 (StartAfter, unlike ContinuationToken, is plain data we can check).
-const encodeCursor = (key: string): string => Buffer.from(key, 'utf8').toString('base64url');
-function decodeCursor(cursor: string): string {
-  const key = Buffer.from(cursor, 'base64url').toString('utf8');
-  if (key === '' || encodeCursor(key) !== cursor) throw errors.invalidArgument('invalid cursor');
-  return key;
-}
-
-function checkExpiresIn(expiresIn: number): void {
-  if (!Number.isInteger(expiresIn) || expiresIn < 1 || expiresIn > MAX_PRESIGN_SECONDS) {
-    throw errors.invalidArgument(`expiresIn must be an integer from 1 to ${MAX_PRESIGN_SECONDS} seconds`);
-  }
-}
 
 /**
  * The Store on an S3 bucket. User metadata travels as `x-amz-meta-*`: S3 lowercases
@@ -186,44 +110,11 @@ export class S3Store implements Store {
     if (expected !== undefined && !(Number.isSafeInteger(expected) && expected >= 0)) {
       throw errors.invalidArgument('size must be a non-negative integer');
     }
-    const metadata = encodeMetadata(options.metadata);
-    // Counting on the way through: failing the stream before its end makes Upload
-    // abort the multipart upload (or never send the PutObject), so a short or long
-    // body leaves nothing behind and any previous object at `key` stays.
-    let received = 0;
-    const mismatch = (): GatewayError => errors.invalidArgument(`body length differs from the declared size ${expected}`);
-    // The digest travels with the count: a body whose sha256 is not the one asked for fails in
-    // flush, before the last part, so it never becomes the object either.
-    const hash = options.sha256 || options.recordSha256 ? createHash('sha256') : undefined;
-    const want = options.sha256?.toLowerCase();
-    let computed: string | undefined;
-    const counted = new Transform({
-      transform(chunk: Buffer, _enc, done) {
-        received += chunk.length;
-        hash?.update(chunk);
-        done(expected !== undefined && received > expected ? mismatch() : null, chunk);
-      },
-      flush(done) {
-        if (expected !== undefined && received !== expected) return done(mismatch());
-        computed = hash?.digest('hex');
-        if (want !== undefined && computed !== want) return done(errors.badDigest(want, computed!));
-        done();
-      },
+    const { partSize, queueSize } = this.#opts;
+    const computed = await putStreamed(body, {
+      client: this.#client, bucket: this.#bucket, key, contentType: options.contentType, metadata: encodeMetadata(options.metadata),
+      size: expected, sha256: options.sha256, hash: options.recordSha256 === true, partSize, queueSize,
     });
-    pipeline(body, counted, () => undefined); // errors reach Upload through `counted`
-    const upload = new Upload({
-      client: this.#client,
-      params: { Bucket: this.#bucket, Key: key, Body: counted, ContentType: options.contentType, Metadata: metadata },
-      partSize: this.#opts.partSize,
-      queueSize: this.#opts.queueSize,
-      leavePartsOnError: false,
-    });
-    try {
-      await upload.done();
-    } catch (err) {
-      counted.destroy(); // releases `body` when S3 failed first
-      throw fromS3Error(err, key);
-    }
     // S3 takes metadata before the body, so a digest known only at its end is added by a
     // server-side copy onto the object itself (no bytes pass through the gateway).
     const digest = options.recordSha256 ? computed : undefined;
@@ -285,30 +176,9 @@ export class S3Store implements Store {
     if (startAfter !== undefined && this.#hidden(startAfter)) throw errors.invalidArgument('invalid cursor');
     if (this.#hidden(prefix)) return { objects: [] };
     try {
-      // The hidden keys are left out, and the listing goes on past them, so a page is full
-      // whenever there are visible keys enough and its cursor is always a VISIBLE key (a
-      // cursor is the last key of its page, and would otherwise hand out an upload's id).
-      const visible: string[] = [];
-      let after = startAfter;
-      let more = false;
-      for (let first = true; ; first = false) {
-        const out = await this.#client.send(
-          new ListObjectsV2Command({ Bucket: this.#bucket, Prefix: prefix || undefined, MaxKeys: first ? limit : 1000, StartAfter: after }),
-        );
-        const keys = (out.Contents ?? []).flatMap((c) => (c.Key === undefined ? [] : [c.Key]));
-        for (const k of keys) if (!this.#hidden(k)) visible.push(k);
-        if (visible.length > limit) {
-          visible.length = limit;
-          more = true;
-          break;
-        }
-        if (!out.IsTruncated || keys.length === 0) break;
-        if (visible.length === limit) {
-          more = true;
-          break;
-        }
-        after = keys.at(-1);
-      }
+      const { keys: visible, more } = await listVisibleKeys(this.#client, {
+        bucket: this.#bucket, prefix, limit, startAfter, hidden: (k) => this.#hidden(k),
+      });
       // A listing has no content type or metadata, and ObjectInfo needs both: HEAD
       // each key, a few at a time. A key deleted since the listing is left out.
       const infos = await mapLimit(visible, this.#opts.concurrency, async (k) => {
@@ -369,40 +239,19 @@ export class S3Store implements Store {
   async presignedGetUrl(key: string, options: PresignOptions): Promise<string> {
     this.#writable(key); // InvalidKey, not NoSuchKey: a presign never looks at the object
     checkExpiresIn(options.expiresIn);
-    return this.#presign(new GetObjectCommand({ Bucket: this.#bucket, Key: key }), options.expiresIn, key);
+    try {
+      return await getSignedUrl(this.#presignClient, new GetObjectCommand({ Bucket: this.#bucket, Key: key }), { expiresIn: options.expiresIn });
+    } catch (err) {
+      throw fromS3Error(err, key);
+    }
   }
 
-  /**
-   * The length is bound through the signed `Content-Length` (SigV4 signs every header in
-   * X-Amz-SignedHeaders, so S3 refuses another length with SignatureDoesNotMatch); the sha256
-   * through a signed `x-amz-content-sha256` (the payload hash of the signature: every SigV4
-   * server checks the body against it) and `x-amz-checksum-sha256` (which newer S3 servers
-   * verify as well), and a signed `x-amz-meta-sha256` carrying the same digest in hex, so the
-   * object has its `metadata.sha256` as every other object does. All stay headers (unhoisted):
-   * a header moved into the query string is signed, but S3 checks no body against it.
-   */
+  /** Bound to one length and, when given, one sha256 (s3-presign.ts says how). */
   async presignedPutUrl(key: string, options: PresignPutOptions): Promise<PresignedPut> {
     this.#writable(key);
     checkExpiresIn(options.expiresIn);
-    const { size, sha256 } = checkPutBinding(options);
-    const checksum = sha256 && sha256Base64(sha256);
-    const command = new PutObjectCommand({
-      Bucket: this.#bucket,
-      Key: key,
-      ContentType: options.contentType,
-      ContentLength: size,
-      ...(sha256 ? { ChecksumSHA256: checksum, Metadata: { sha256 } } : {}),
-    });
-    // With checksums WHEN_SUPPORTED the SDK would sign a CRC32 of the empty body it
-    // sees here into the URL, and every real upload would then fail its checksum.
-    command.middlewareStack.remove('flexibleChecksumsMiddleware');
-    const headers: Record<string, string> = { 'Content-Length': String(size) };
-    if (options.contentType) headers['Content-Type'] = options.contentType;
-    if (sha256) Object.assign(headers, { 'x-amz-checksum-sha256': checksum, 'x-amz-meta-sha256': sha256, 'x-amz-content-sha256': sha256 });
-    const signed = new Set(Object.keys(headers).map((h) => h.toLowerCase()));
     try {
-      const url = await presignPutObject(this.#presignClient, command, { expiresIn: options.expiresIn, headers: signed, ...(sha256 ? { sha256 } : {}) });
-      return { url, headers };
+      return await presignBoundPut(this.#presignClient, this.#bucket, key, options);
     } catch (err) {
       throw fromS3Error(err, key);
     }
@@ -418,14 +267,6 @@ export class S3Store implements Store {
 
   #head(key: string) {
     return this.#client.send(new HeadObjectCommand({ Bucket: this.#bucket, Key: key }));
-  }
-
-  async #presign(command: GetObjectCommand, expiresIn: number, key: string): Promise<string> {
-    try {
-      return await getSignedUrl(this.#presignClient, command, { expiresIn });
-    } catch (err) {
-      throw fromS3Error(err, key);
-    }
   }
 
   #hidden(key: string): boolean {
@@ -444,12 +285,6 @@ export class S3Store implements Store {
     validateKey(key);
     if (this.#hidden(key)) throw errors.invalidKey(`keys under ${this.#opts.hiddenPrefix} are reserved for incomplete uploads`);
   }
-}
-
-/** The endpoint a client talks to, for messages ('' = AWS's, derived from the region). */
-export async function endpointOf(client: S3Client): Promise<string> {
-  const ep = await client.config.endpoint?.().catch(() => undefined);
-  return ep ? `${ep.protocol}//${ep.hostname}${ep.port ? `:${ep.port}` : ''}` : '';
 }
 
 /** The s3 Store; the client (endpoint, credentials, checksum mode) comes from wiring: see s3-client.ts. */
