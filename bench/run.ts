@@ -327,6 +327,7 @@ async function main() {
   console.log(`  gateway peak RSS ${fmt(mb(peak))} MB (bare ${fmt(mb(barePeak))} MB)   target < ${TARGET_RSS_MB} MB: ${verdict(mb(peak) < TARGET_RSS_MB)}`);
   console.log(`  sha256 in every gateway object's metadata: ${shaOk ? 'right' : 'WRONG'}`);
   console.log('(2-core machine shared with other work: expect noise of ±10–20% between runs)');
+  if (!interrupted && process.env.BENCH_S3 !== '0') await import('./s3.ts').then((m) => m.benchS3()); // the s3 row (bench/s3.ts)
 }
 
 await main().catch((err: Error) => {

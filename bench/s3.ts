@@ -151,43 +151,73 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 };
 
-export interface S3BenchResult {
-  gatewayMiBps: number[];
-  libStorageMiBps: number[];
-  ratio: number;
-  sha256Ok: boolean;
+export interface S3BenchSession {
+  endpoint: string;
+  /** One rep: the gateway and lib-storage once each (the order flips with `rep`), in MiB/s; whether the object's sha256 is right. */
+  rep(rep: number): Promise<{ gateway: number; baseline: number; sha256Ok: boolean }>;
+  close(): Promise<void>;
 }
 
-/** The s3 row: prints its runs and its summary line, resolves with the figures. */
-export async function benchS3(size = SIZE, reps = REPS): Promise<S3BenchResult> {
+/** The S3, a bucket and a gateway on them, for reps of `size` bytes. */
+export async function openS3Bench(size = SIZE): Promise<S3BenchSession> {
   const s3 = await s3Server();
   const dir = await mkdtemp(join(tmpdir(), 'gw-bench-s3-'));
   const settings = { ...s3, bucket: `bench-${Date.now().toString(36)}`, forcePathStyle: true, checksums: 'when_required' as const, tusPrefix: '.tus/' };
   const client = createS3Client(settings);
   let gateway: Awaited<ReturnType<typeof startGateway>> | undefined;
+  const close = async () => {
+    await gateway?.stop();
+    client.destroy();
+    await s3.stop();
+    await rm(dir, { recursive: true, force: true });
+  };
   try {
     await client.send(new CreateBucketCommand({ Bucket: settings.bucket }));
     gateway = await startGateway(s3, settings.bucket, dir);
-    const want = expectedSha256(size);
-    const rate = (ms: number) => size / MiB / (ms / 1000);
-    const gw: number[] = [];
-    const lib: number[] = [];
-    let sha256Ok = true;
-    console.log(`s3 datastore + s3 Store vs lib-storage, ${size / MiB} MiB, ${reps} reps, S3 at ${s3.endpoint}`);
-    for (let rep = 0; rep < reps; rep++) {
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  const want = expectedSha256(size);
+  const rate = (ms: number) => size / MiB / (ms / 1000);
+  return {
+    endpoint: s3.endpoint,
+    async rep(rep) {
+      let gw = 0;
+      let baseline = 0;
+      let sha256Ok = false;
       const runGateway = async () => {
         const { ms, key } = await viaGateway(gateway!.url, size, `s3-${rep}.bin`);
         const head = await client.send(new HeadObjectCommand({ Bucket: settings.bucket, Key: key }));
-        sha256Ok &&= head.ContentLength === size && head.Metadata?.sha256 === want;
-        gw.push(rate(ms));
+        sha256Ok = head.ContentLength === size && head.Metadata?.sha256 === want;
+        gw = rate(ms);
       };
       const runLib = async () => {
         const t = performance.now();
         await new Upload({ client, params: { Bucket: settings.bucket, Key: `direct/${rep}.bin`, Body: body(size) }, partSize: PART }).done();
-        lib.push(rate(performance.now() - t));
+        baseline = rate(performance.now() - t);
       };
       for (const run of rep % 2 === 0 ? [runGateway, runLib] : [runLib, runGateway]) await run();
-      console.log(`  rep ${rep + 1}: gateway ${gw.at(-1)!.toFixed(1)} MiB/s, lib-storage ${lib.at(-1)!.toFixed(1)} MiB/s, ratio ${(gw.at(-1)! / lib.at(-1)!).toFixed(2)}`);
+      return { gateway: gw, baseline, sha256Ok };
+    },
+    close,
+  };
+}
+
+/** The s3 row on its own: prints each rep and the summary line. */
+export async function benchS3(size = SIZE, reps = REPS): Promise<{ ratio: number; sha256Ok: boolean }> {
+  const session = await openS3Bench(size);
+  try {
+    const gw: number[] = [];
+    const lib: number[] = [];
+    let sha256Ok = true;
+    console.log(`s3 datastore + s3 Store vs lib-storage, ${size / MiB} MiB, ${reps} reps, S3 at ${session.endpoint}`);
+    for (let rep = 0; rep < reps; rep++) {
+      const r = await session.rep(rep);
+      gw.push(r.gateway);
+      lib.push(r.baseline);
+      sha256Ok &&= r.sha256Ok;
+      console.log(`  rep ${rep + 1}: gateway ${r.gateway.toFixed(1)} MiB/s, lib-storage ${r.baseline.toFixed(1)} MiB/s, ratio ${(r.gateway / r.baseline).toFixed(2)}`);
     }
     const ratio = median(gw) / median(lib);
     const perRep = gw.map((g, i) => g / lib[i]!).sort((a, b) => a - b);
@@ -196,12 +226,9 @@ export async function benchS3(size = SIZE, reps = REPS): Promise<S3BenchResult> 
         `(per rep min ${perRep[0]!.toFixed(2)} / median ${median(perRep).toFixed(2)} / max ${perRep.at(-1)!.toFixed(2)})   ` +
         `target ≥ ${TARGET}: ${ratio >= TARGET ? 'PASS' : 'FAIL'}; sha256 ${sha256Ok ? 'right' : 'WRONG'}`,
     );
-    return { gatewayMiBps: gw, libStorageMiBps: lib, ratio, sha256Ok };
+    return { ratio, sha256Ok };
   } finally {
-    await gateway?.stop();
-    client.destroy();
-    await s3.stop();
-    await rm(dir, { recursive: true, force: true });
+    await session.close();
   }
 }
 
