@@ -47,11 +47,6 @@ export class BufferedS3Store extends S3Store {
     this.partsInFlight = partsInFlight;
   }
 
-  /** The client this store sends with (for the adapter's own requests and metrics). */
-  get s3(): S3 {
-    return this.client;
-  }
-
   // The original rewrites the .info object but not its cache entry: with a shared (Redis) cache
   // every instance would go on reading the length as deferred, and the final PATCH would get 409.
   override async declareUploadLength(id: string, length: number): Promise<void> {
