@@ -93,11 +93,11 @@ function send(url: string, method: string, headers: Record<string, string | numb
   });
 }
 
-async function startGateway(s3: S3Env, bucket: string, dir: string): Promise<{ url: string; stop: () => Promise<void> }> {
-  const compiled = join(ROOT, 'dist/server/index.js');
-  const args = existsSync(compiled) ? [compiled] : ['--import', 'tsx', join(ROOT, 'server/index.ts')];
+async function startGateway(s3: S3Env, bucket: string, dir: string, root: string): Promise<{ url: string; stop: () => Promise<void> }> {
+  const compiled = join(root, 'dist/server/index.js');
+  const args = existsSync(compiled) ? [compiled] : ['--import', 'tsx', join(root, 'server/index.ts')];
   const proc = spawn(process.execPath, args, {
-    cwd: ROOT,
+    cwd: root,
     env: {
       ...process.env,
       HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', TUS_DATASTORE: 's3', STORAGE_BACKEND: 's3',
@@ -158,8 +158,8 @@ export interface S3BenchSession {
   close(): Promise<void>;
 }
 
-/** The S3, a bucket and a gateway on them, for reps of `size` bytes. */
-export async function openS3Bench(size = SIZE): Promise<S3BenchSession> {
+/** The S3, a bucket and a gateway on them (the checkout at `root`: another build to compare), for reps of `size` bytes. */
+export async function openS3Bench(size = SIZE, root = ROOT): Promise<S3BenchSession> {
   const s3 = await s3Server();
   const dir = await mkdtemp(join(tmpdir(), 'gw-bench-s3-'));
   const settings = { ...s3, bucket: `bench-${Date.now().toString(36)}`, forcePathStyle: true, checksums: 'when_required' as const, tusPrefix: '.tus/' };
@@ -173,7 +173,7 @@ export async function openS3Bench(size = SIZE): Promise<S3BenchSession> {
   };
   try {
     await client.send(new CreateBucketCommand({ Bucket: settings.bucket }));
-    gateway = await startGateway(s3, settings.bucket, dir);
+    gateway = await startGateway(s3, settings.bucket, dir, root);
   } catch (err) {
     await close();
     throw err;
