@@ -25,6 +25,7 @@ export default defineConfig({
       'test/gateway/protocol.test.ts',
       'test/gateway/bad-input.test.ts',
       'test/gateway/objects-api.test.ts',
+      'test/structure/*.test.ts',
     ],
     env: { TEST_PAIRINGS: 'file+localfs' },
     reporters: ['default'],

@@ -1,4 +1,5 @@
 import { CliError, EXIT } from './errors.ts';
+import { encodeKeyPath } from '../server/storage/keys.ts';
 
 /** The global options every command sees, resolved once (flags over environment over defaults). */
 export interface Context {
@@ -57,7 +58,7 @@ export function warn(ctx: Context, message: string): void {
 
 /** `/api/objects/{key}` with each key segment percent-encoded. */
 export function objectPath(key: string): string {
-  return `/api/objects/${key.split('/').map(encodeURIComponent).join('/')}`;
+  return `/api/objects/${encodeKeyPath(key)}`;
 }
 
 /** An error in one line on stderr, with its code (a JSON document with --json). The token is never part of it. */

@@ -43,7 +43,7 @@ export async function responseError(res: Response, what: string): Promise<CliErr
 }
 
 /** True for errors of the network (refused, reset, cut mid-body), not of the server's answer. */
-export function isNetworkError(err: unknown): boolean {
+function isNetworkError(err: unknown): boolean {
   if (err instanceof CliError) return err.code === 'NetworkError' || (err.status !== undefined && err.status >= 500 && err.status !== 501);
   const e = err as { code?: unknown; cause?: { code?: unknown } };
   const code = String(e?.cause?.code ?? e?.code ?? '');

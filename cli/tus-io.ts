@@ -40,7 +40,7 @@ export class ChunkFileReader {
 }
 
 /** tus checksum extension: "Upload-Checksum: <algorithm> <Base64 encoded checksum>". */
-export function uploadChecksum(body: Uint8Array): string {
+function uploadChecksum(body: Uint8Array): string {
   return `sha256 ${createHash('sha256').update(body).digest('base64')}`;
 }
 

@@ -1,39 +1,11 @@
 import cors from '@koa/cors';
 import Koa from 'koa';
-import type { Config } from './config.ts';
+import { ALLOWED_HEADERS, EXPOSED_HEADERS } from './http/cors.ts';
+import type { AppDeps } from './http/deps.ts';
 import { errorMiddleware } from './http/error-middleware.ts';
-import { readinessGate, type Readiness } from './http/readiness.ts';
+import { readinessGate } from './http/readiness.ts';
 import { requestLog } from './http/request-log.ts';
 import { routes } from './http/routes.ts';
-import type { Hooks } from './hooks/index.ts';
-import type { Logger } from './logger.ts';
-import type { Metrics } from './metrics.ts';
-import type { Store } from './storage/store.ts';
-import type { TusGateway } from './tus/types.ts';
-
-export interface AppDeps {
-  config: Config;
-  store: Store;
-  tus: TusGateway;
-  logger: Logger;
-  metrics: Metrics;
-  /** Cached readiness of the Store, the tus datastore and Redis (http/readiness.ts). */
-  readiness: Readiness;
-  hooks: Hooks;
-}
-
-/** Headers a browser client must be able to read (tus and the gateway's own). */
-export const EXPOSED_HEADERS = [
-  'Object-Key', 'Location', 'Upload-Offset', 'Upload-Length', 'Upload-Expires', 'Upload-Metadata',
-  'Upload-Defer-Length', 'Tus-Version', 'Tus-Resumable', 'Tus-Max-Size', 'Tus-Extension',
-  'ETag', 'Content-Range', 'Content-Length', 'Content-Disposition', 'Digest', 'Repr-Digest', 'Accept-Ranges', 'X-Request-Id',
-  'Tus-Checksum-Algorithm',
-];
-export const ALLOWED_HEADERS = [
-  'Authorization', 'Content-Type', 'Upload-Offset', 'Upload-Length', 'Upload-Metadata', 'Upload-Defer-Length',
-  'Upload-Concat', 'Tus-Resumable', 'X-HTTP-Method-Override', 'X-Requested-With', 'X-Request-Id', 'Range', 'If-None-Match',
-  'Upload-Checksum',
-];
 
 /** Koa composition, nothing else: every dependency comes in from outside. */
 export function createApp(deps: AppDeps): Koa {

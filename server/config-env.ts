@@ -13,9 +13,9 @@ import { closest } from './util/suggest.ts';
  *
  * Later wins: YAML < named variables < `UGW_*`.
  */
-export const ENV_PREFIX = 'UGW_';
+const ENV_PREFIX = 'UGW_';
 
-export const namedEnv: ReadonlyArray<readonly [string, string]> = [
+const namedEnv: ReadonlyArray<readonly [string, string]> = [
   ['PORT', 'server.port'],
   ['HOST', 'server.host'],
   ['PUBLIC_URL', 'server.publicUrl'],
@@ -38,7 +38,7 @@ const namedSecrets = new Set(['S3_ACCESS_KEY', 'S3_SECRET_KEY', 'SIGNING_SECRET'
 const snake = (segment: string) => segment.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase();
 
 /** `tus.maxSize` → `UGW_TUS__MAX_SIZE`. */
-export const envNameFor = (path: string): string => ENV_PREFIX + path.split('.').map(snake).join('__');
+const envNameFor = (path: string): string => ENV_PREFIX + path.split('.').map(snake).join('__');
 
 export class EnvError extends Error {}
 

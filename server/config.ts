@@ -132,7 +132,7 @@ function leafPaths(node: z.ZodType, prefix: string): string[] {
   if (!(node instanceof z.ZodObject)) return [prefix];
   return Object.entries(node.shape as Record<string, z.ZodType>).flatMap(([k, v]) => leafPaths(v, prefix ? `${prefix}.${k}` : k));
 }
-export const configFields: readonly string[] = leafPaths(shape, '');
+const configFields: readonly string[] = leafPaths(shape, '');
 
 /** The keys a mapping at `path` may have (for "did you mean"). */
 function keysAt(path: readonly PropertyKey[]): string[] {
@@ -161,7 +161,7 @@ export interface ConfigSources {
 }
 
 /** `${VAR}` and `${VAR:-default}` in a string, from env. An unset `${VAR}` without default is an error. */
-export function interpolate(text: string, env: Env, where: string): string {
+function interpolate(text: string, env: Env, where: string): string {
   return text.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g, (_m, name: string, fallback?: string) => {
     const value = env[name];
     if (value !== undefined && value !== '') return value;

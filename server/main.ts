@@ -24,7 +24,7 @@ export interface RunningGateway {
  * An empty `signing.secret` becomes a random one for this process (docs/api.md §4), with a
  * warning: URLs signed by it die with the process and are not valid on other instances.
  */
-export function withSigningSecret(config: Config, logger: Logger): Config {
+function withSigningSecret(config: Config, logger: Logger): Config {
   if (config.signing.secret) return config;
   logger.warn('signing.secret is empty: using a random secret for this process; presigned /storage URLs will not survive a restart (set SIGNING_SECRET)');
   return Object.freeze({ ...config, signing: Object.freeze({ ...config.signing, secret: randomBytes(32).toString('hex') }) });
@@ -56,7 +56,7 @@ export async function startGateway(loaded: Config, options: { logger?: Logger } 
     hooks = createHooks({ config, logger, metrics });
     tus = await createTusGateway({ config, store, logger, metrics, hooks });
     // Fail early, in one line: a missing bucket, bad credentials or an unreachable endpoint.
-    if (config.storage.backend === 's3') await store.ping();
+    await store.ping();
     if (config.tus.datastore === 's3' || config.redis.url) await tus.ping();
     const t = tus;
     const readiness = createReadiness({ store: () => store.ping(), tus: () => t.ping() }, logger);

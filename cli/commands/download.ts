@@ -40,7 +40,7 @@ export interface DownloadResult {
 }
 
 /** RFC 9530: `Repr-Digest: sha-256=:<base64>:` (a structured-field dictionary; other algorithms may follow). */
-export function parseReprDigest(header: string | null): string | undefined {
+function parseReprDigest(header: string | null): string | undefined {
   const m = header ? /(?:^|,)\s*sha-256=:([A-Za-z0-9+/]+={0,2}):/.exec(header) : null;
   return m ? Buffer.from(m[1]!, 'base64').toString('hex') : undefined;
 }

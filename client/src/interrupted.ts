@@ -1,9 +1,12 @@
+import { defaultOptions, type PreviousUpload } from 'tus-js-client';
+
 /**
  * Uploads this widget started on an earlier page load and never finished.
  *
- * tus-js-client keeps each upload's URL in localStorage under `tus::{fingerprint}::{n}`,
- * and @uppy/tus makes the fingerprint `tus-{file.id}-{endpoint}` with a file id that
- * begins with the Uppy id. Reading those entries back lets the widget say "add
+ * tus-js-client keeps each upload's URL in its urlStorage (localStorage, under a key that
+ * holds the fingerprint), and @uppy/tus makes the fingerprint `tus-{file.id}-{endpoint}`
+ * with a file id that begins with the Uppy id. Reading those entries back, through
+ * tus-js-client's own urlStorage API, lets the widget say "add
  * model.bin again to continue (12 MiB of 40 MiB are on the server)" after a reload.
  * That is what @uppy/golden-retriever's "ghost files" would show, without its copy of
  * every file under 10 MiB into IndexedDB and without restarting uploads on its own.
@@ -18,37 +21,28 @@ export interface InterruptedUpload {
   storageKey: string;
 }
 
-interface StoredUpload {
-  size?: number;
-  metadata?: Record<string, string>;
-  uploadUrl?: string | null;
-}
+// tus-js-client's default urlStorage, the one @uppy/tus uploads with: localStorage, or a no-op
+// where there is none (a sandboxed iframe, Safari's private mode).
+const urlStorage = defaultOptions.urlStorage;
 
-function storage(): Storage | null {
+/** The uploads tus-js-client remembers; none when its storage cannot be read. */
+async function storedUploads(): Promise<PreviousUpload[]> {
   try {
-    return globalThis.localStorage ?? null;
+    return await urlStorage.findAllUploads();
   } catch {
-    return null; // sandboxed iframes throw on access
+    return [];
   }
 }
 
 export async function findInterrupted(apiBase: string, uppyId: string, endpoint: string, owner: string): Promise<InterruptedUpload[]> {
-  const store = storage();
-  if (!store) return [];
+  // The fingerprint is in the storage key (`tus::{fingerprint}::{n}`): findUploadsByFingerprint would
+  // need the whole of it, and the file ids of an earlier page load are not known here.
   const prefix = `tus::tus-${uppyId}-`;
-  const found: Array<{ key: string; entry: StoredUpload }> = [];
-  for (let i = 0; i < store.length; i++) {
-    const key = store.key(i);
-    // The endpoint check keeps uploads to another gateway (or another tus path) out.
-    if (!key?.startsWith(prefix) || !key.includes(`-${endpoint}::`)) continue;
-    try {
-      found.push({ key, entry: JSON.parse(store.getItem(key) ?? 'null') as StoredUpload });
-    } catch {
-      // not ours to judge: tus-js-client ignores malformed entries too
-    }
-  }
+  // The endpoint check keeps uploads to another gateway (or another tus path) out.
+  const found = (await storedUploads()).filter((entry) => entry.urlStorageKey.startsWith(prefix) && entry.urlStorageKey.includes(`-${endpoint}::`));
   const checked = await Promise.all(
-    found.map(async ({ key, entry }): Promise<InterruptedUpload | null> => {
+    found.map(async (entry): Promise<InterruptedUpload | null> => {
+      const key = entry.urlStorageKey;
       // An owner that is a prefix of another ("al" / "al-x") shares the Uppy id prefix: compare the stored owner.
       if (!entry?.uploadUrl || (entry.metadata?.owner ?? '') !== owner) return null;
       const id = entry.uploadUrl.split('/').filter(Boolean).pop() ?? '';
@@ -59,13 +53,13 @@ export async function findInterrupted(apiBase: string, uppyId: string, endpoint:
         return null; // offline: say nothing rather than something wrong
       }
       if (res.status === 404) {
-        store.removeItem(key); // expired or removed on the server: nothing left to resume
+        await urlStorage.removeUpload(key); // expired or removed on the server: nothing left to resume
         return null;
       }
       if (!res.ok) return null;
       const status = (await res.json()) as { offset?: number; length?: number; status?: string };
       if (status.status === 'done') {
-        store.removeItem(key);
+        await urlStorage.removeUpload(key);
         return null;
       }
       return {
@@ -82,6 +76,6 @@ export async function findInterrupted(apiBase: string, uppyId: string, endpoint:
 
 /** Gives up on an interrupted upload: frees its space on the server (tus termination) and forgets it here. */
 export async function forgetInterrupted(upload: InterruptedUpload): Promise<void> {
-  storage()?.removeItem(upload.storageKey);
+  await urlStorage.removeUpload(upload.storageKey).catch(() => undefined);
   await fetch(upload.uploadUrl, { method: 'DELETE', headers: { 'Tus-Resumable': '1.0.0' } }).catch(() => undefined);
 }

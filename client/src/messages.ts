@@ -12,7 +12,7 @@ export function formatBytes(n: number): string {
   return `${i === 0 ? v : v.toFixed(v < 10 ? 1 : 0)} ${UNITS[i]}`;
 }
 
-/** The server's own explanation, if its body says one: `{"error":{"message"}}` (docs/api.md §4) or a short text from tus. */
+/** The server's own explanation, if its body says one: `{"error":{"message"}}` (docs/api.md §7) or a short text from tus. */
 export function serverMessage(body: string | undefined | null): string | null {
   if (!body) return null;
   try {

@@ -75,7 +75,7 @@ export const DEFAULT_RETRY_DELAYS: readonly number[] = [0, 1000, 3000, 5000, 10_
 /** Every PATCH carries about this much, rounded to whole S3 parts (fewer round trips, yet under common proxy body limits). */
 export const TARGET_CHUNK_BYTES = 32 * 2 ** 20;
 
-export const defaultOptions = {
+const defaultOptions = {
   endpoint: null,
   owner: '',
   allowedFileTypes: null,
@@ -124,7 +124,7 @@ export function absoluteUrl(name: string, value: unknown, base: string | undefin
 const isPositiveInt = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v > 0;
 
 /** The key rules of docs/api.md §2 for `owner`, so a bad owner fails here rather than as a 400 after the user picked a file. */
-export function ownerProblem(owner: string): string | null {
+function ownerProblem(owner: string): string | null {
   if (owner === '') return null;
   if (owner === '.' || owner === '..') return 'must not be "." or ".."';
   if (/[/\\\u0000-\u001f\u007f]/.test(owner)) return 'must be a single path segment (no "/", "\\" or control characters)';

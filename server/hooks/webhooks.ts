@@ -14,7 +14,7 @@ export interface AttemptResult {
  * `webhook-signature: v1,<base64 HMAC-SHA256 of id.timestamp.body>`, made by the
  * `standardwebhooks` package from the endpoint's `whsec_…` secret.
  */
-export function signedHeaders(secret: string, id: string, body: string, now = new Date()): Record<string, string> {
+function signedHeaders(secret: string, id: string, body: string, now = new Date()): Record<string, string> {
   return {
     'webhook-id': id,
     'webhook-timestamp': String(Math.floor(now.getTime() / 1000)),

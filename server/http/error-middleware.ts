@@ -1,10 +1,10 @@
 import type { Middleware } from 'koa';
-import { GatewayError, toGatewayError } from '../errors.ts';
+import { errors, toGatewayError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 
 /**
  * Registered first: every error thrown below becomes `{"error":{"code","message"}}`
- * with the GatewayError's status (docs/api.md §4). An unknown error is logged with its
+ * with the GatewayError's status (docs/api.md §7). An unknown error is logged with its
  * stack and answered as a bare InternalError: internals never reach the client.
  */
 export function errorMiddleware(logger: Logger): Middleware {
@@ -12,7 +12,7 @@ export function errorMiddleware(logger: Logger): Middleware {
     try {
       await next();
       if (ctx.status === 404 && ctx.body === undefined && ctx.respond !== false) {
-        throw new GatewayError('NotFound', `No route for ${ctx.method} ${ctx.path}`);
+        throw errors.noRoute(ctx.method, ctx.path);
       }
     } catch (err) {
       const gw = toGatewayError(err);
@@ -32,5 +32,3 @@ export function errorMiddleware(logger: Logger): Middleware {
     }
   };
 }
-
-export { GatewayError };

@@ -1,6 +1,6 @@
 import Router from '@koa/router';
 import type { Middleware } from 'koa';
-import type { AppDeps } from '../app.ts';
+import type { AppDeps } from './deps.ts';
 import { errors } from '../errors.ts';
 import type { DeliveryStatus } from '../hooks/events.ts';
 import { routerMiddleware } from './router-middleware.ts';

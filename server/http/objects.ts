@@ -1,14 +1,13 @@
 import Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
-import type { AppDeps } from '../app.ts';
+import type { AppDeps } from './deps.ts';
 import { errors } from '../errors.ts';
-import type { ObjectInfo } from '../storage/store.ts';
-import { decodeKeyPath, validateKey, validatePrefix } from '../storage/keys.ts';
+import { MAX_LIST_LIMIT, type ObjectInfo, type Store } from '../storage/store.ts';
+import { decodeKeyPath, validatePrefix } from '../storage/keys.ts';
 import { routerMiddleware } from './router-middleware.ts';
 import { serveObject } from './serve-object.ts';
 
 const PREFIX = '/api/objects/';
-export const MAX_LIST_LIMIT = 1000;
 
 /**
  * The key of a `/api/objects/{key}` request, from the raw path: Koa's `ctx.path` is not
@@ -16,8 +15,8 @@ export const MAX_LIST_LIMIT = 1000;
  * to a `/` ("`{key}` in a path is the object key with each segment percent-encoded"), so
  * `models%2Falice%2Fx` is a 400, never `models/alice/x`.
  */
-export function keyFromPath(ctx: Context, prefix: string, localfs: boolean): string {
-  return validateKey(decodeKeyPath(ctx.path.slice(prefix.length)), { localfs });
+export function keyFromPath(ctx: Context, prefix: string, store: Store): string {
+  return store.checkKey(decodeKeyPath(ctx.path.slice(prefix.length)));
 }
 
 /** One query parameter as a string; a repeated one is an error, not a silent pick. */
@@ -46,7 +45,6 @@ const toJSON = (o: ObjectInfo) => ({
 /** docs/api.md §4: list, HEAD, GET (streamed, ranges, conditionals) and DELETE of objects. */
 export function objectRoutes(deps: AppDeps): Middleware {
   const { store } = deps;
-  const localfs = store.kind === 'localfs';
   const router = new Router();
 
   router.get('/api/objects', async (ctx) => {
@@ -59,12 +57,12 @@ export function objectRoutes(deps: AppDeps): Middleware {
 
   // @koa/router answers HEAD with a GET route; serveObject tells them apart.
   router.get('/api/objects/*key', async (ctx) => {
-    await serveObject(ctx, keyFromPath(ctx, PREFIX, localfs), deps, 'objects');
+    await serveObject(ctx, keyFromPath(ctx, PREFIX, store), deps, 'objects');
   });
 
   router.delete('/api/objects/*key', async (ctx) => {
     // "204 (also when absent, as S3)"
-    const key = keyFromPath(ctx, PREFIX, localfs);
+    const key = keyFromPath(ctx, PREFIX, store);
     await store.delete(key);
     await deps.hooks.emit('object.deleted', { key });
     ctx.status = 204;

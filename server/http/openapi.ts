@@ -1,6 +1,7 @@
 import Router from '@koa/router';
 import type { Middleware } from 'koa';
 import { errorStatus } from '../errors.ts';
+import { MAX_LIST_LIMIT } from '../storage/store.ts';
 import { routerMiddleware } from './router-middleware.ts';
 
 /*
@@ -74,7 +75,7 @@ export const openapiDocument = {
         summary: 'list objects in key order',
         parameters: [
           { name: 'prefix', in: 'query', schema: { type: 'string' } },
-          { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 1000 } },
+          { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: MAX_LIST_LIMIT } },
           { name: 'cursor', in: 'query', schema: { type: 'string' } },
         ],
         responses: { 200: { description: 'a page', content: json(ref('ObjectList')) }, 400: error('InvalidArgument') },
@@ -129,7 +130,7 @@ export const openapiDocument = {
             type: 'object',
             required: ['code', 'message'],
             additionalProperties: false,
-            properties: { code: { enum: [...Object.keys(errorStatus), 'Locked', 'ChecksumMismatch'] }, message: { type: 'string', minLength: 1 } },
+            properties: { code: { enum: Object.keys(errorStatus) }, message: { type: 'string', minLength: 1 } },
           },
         },
       },

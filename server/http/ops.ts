@@ -1,6 +1,7 @@
 import Router from '@koa/router';
 import type { Middleware } from 'koa';
-import type { AppDeps } from '../app.ts';
+import type { AppDeps } from './deps.ts';
+import { errors } from '../errors.ts';
 import { RETRY_AFTER_S } from './readiness.ts';
 import { routerMiddleware } from './router-middleware.ts';
 
@@ -25,7 +26,7 @@ export function opsRoutes(deps: AppDeps): Middleware {
     ctx.status = 503;
     ctx.set('Retry-After', String(RETRY_AFTER_S));
     // The gateway's error shape, plus which dependency failed and why.
-    ctx.body = { error: { code: 'ServiceUnavailable', message: `not ready: ${failed.join(', ')}` }, checks };
+    ctx.body = { ...errors.unavailable(`not ready: ${failed.join(', ')}`).toJSON(), checks };
   });
 
   router.get('/metrics', async (ctx) => {

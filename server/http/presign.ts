@@ -1,72 +1,36 @@
 import Router from '@koa/router';
+import { json as parseJson } from 'co-body';
 import type { Context, Middleware } from 'koa';
 import { z } from 'zod';
-import type { AppDeps } from '../app.ts';
-import { GatewayError, errors } from '../errors.ts';
-import { validateKey } from '../storage/keys.ts';
+import type { AppDeps } from './deps.ts';
+import { errors, toGatewayError } from '../errors.ts';
 import { forwardedBaseUrl } from './forwarded.ts';
 import { routerMiddleware } from './router-middleware.ts';
 
 /** The presign body is three small fields: anything near this size is not one. */
-export const PRESIGN_BODY_LIMIT = 16 * 1024;
-// SigV4: "X-Amz-Expires … minimum 1 second, maximum 604800 seconds (seven days)".
-const SIGV4_MAX_EXPIRES = 604_800;
-
-function tooLarge(limit: number): GatewayError {
-  // The rest of the body is never read: close the connection rather than drain it.
-  return new GatewayError('EntityTooLarge', `The body exceeds the limit of ${limit} bytes`, { headers: { Connection: 'close' } });
-}
+const PRESIGN_BODY_LIMIT = 16 * 1024;
 
 /**
- * Reads a small JSON body from the raw request. There is no global body parser on
- * purpose: the tus middleware owns the request stream under /files.
+ * Reads a small JSON body from the raw request with co-body (raw-body underneath: it stops
+ * reading at `limit`, declared or not). There is no global body parser on purpose: the tus
+ * middleware owns the request stream under /files.
  */
-export function readJsonBody(ctx: Context, limit: number): Promise<unknown> {
-  const declared = ctx.get('Content-Length');
-  if (/^\d+$/.test(declared) && Number(declared) > limit) return Promise.reject(tooLarge(limit));
-  const req = ctx.req;
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let total = 0;
-    const cleanup = () => {
-      req.off('data', onData);
-      req.off('end', onEnd);
-      req.off('error', onError);
-      req.off('close', onClose);
-    };
-    const onData = (chunk: Buffer) => {
-      total += chunk.length;
-      if (total > limit) {
-        cleanup();
-        req.pause();
-        reject(tooLarge(limit));
-        return;
-      }
-      chunks.push(chunk);
-    };
-    const onEnd = () => {
-      cleanup();
-      const text = Buffer.concat(chunks).toString('utf8');
-      try {
-        resolve(JSON.parse(text));
-      } catch {
-        reject(errors.invalidArgument('The body is not valid JSON'));
-      }
-    };
-    const onError = (err: Error) => {
-      cleanup();
-      reject(errors.invalidArgument(`The body could not be read: ${err.message}`));
-    };
-    const onClose = () => onError(new Error('the client closed the connection'));
-    req.on('data', onData);
-    req.on('end', onEnd);
-    req.on('error', onError);
-    req.on('close', onClose);
-  });
+async function readJsonBody(ctx: Context, limit: number): Promise<unknown> {
+  try {
+    // strict: only an object or an array is JSON here; `__proto__` keys are refused (co-body's default).
+    return await parseJson(ctx.req, { limit, strict: true });
+  } catch (err) {
+    const e = err as { type?: string; status?: number };
+    // The rest of the body is never read: close the connection rather than drain it.
+    if (e.type === 'entity.too.large') throw errors.entityTooLarge(limit, { closeConnection: true });
+    if (err instanceof SyntaxError) throw errors.invalidArgument('The body is not valid JSON (an object is expected)', err);
+    if (e.status === 400) throw errors.invalidArgument(`The body could not be read: ${(err as Error).message}`, err);
+    throw toGatewayError(err); // a library error keeps its status (415 for an unknown Content-Encoding)
+  }
 }
 
 /** Without `expiresIn` a URL lives an hour (capped by signing.maxTtl). */
-export const DEFAULT_EXPIRES_IN = 3600;
+const DEFAULT_EXPIRES_IN = 3600;
 
 function presignSchema(maxSeconds: number) {
   return z.object({
@@ -98,8 +62,8 @@ function presignSchema(maxSeconds: number) {
  */
 export function presignRoutes(deps: AppDeps): Middleware {
   const { store, config } = deps;
-  let maxSeconds = Math.floor(config.signing.maxTtl / 1000);
-  if (store.kind === 's3') maxSeconds = Math.min(maxSeconds, SIGV4_MAX_EXPIRES);
+  // The backend may cap it further (s3: SigV4's seven days).
+  const maxSeconds = Math.min(Math.floor(config.signing.maxTtl / 1000), store.capabilities.maxPresignSeconds);
   const schema = presignSchema(maxSeconds);
   const router = new Router();
 
@@ -113,7 +77,7 @@ export function presignRoutes(deps: AppDeps): Middleware {
     }
     const { method, size, sha256, contentType } = parsed.data;
     const expiresIn = parsed.data.expiresIn ?? Math.min(DEFAULT_EXPIRES_IN, maxSeconds);
-    const key = validateKey(parsed.data.key.normalize('NFC'), { localfs: store.kind === 'localfs' });
+    const key = store.checkKey(parsed.data.key.normalize('NFC'));
     // Both SigV4 (X-Amz-Date + X-Amz-Expires) and the localfs signature count whole seconds from now, rounded down.
     const expiresAt = new Date((Math.floor(Date.now() / 1000) + expiresIn) * 1000);
     const baseUrl = forwardedBaseUrl(ctx, config.server.trustProxy);

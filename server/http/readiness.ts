@@ -1,11 +1,11 @@
 import type { Middleware } from 'koa';
-import { GatewayError, errors, toGatewayError } from '../errors.ts';
+import { errors, toGatewayError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 
 /** How long each dependency may take to answer: a hung backend is as unready as a failing one. */
-export const READY_TIMEOUT_MS = 2000;
+const READY_TIMEOUT_MS = 2000;
 /** How often the cached readiness is refreshed while nothing goes wrong. */
-export const READY_REFRESH_MS = 5000;
+const READY_REFRESH_MS = 5000;
 /** `Retry-After` of a creation refused while a dependency is down, in seconds. */
 export const RETRY_AFTER_S = 5;
 
@@ -16,7 +16,7 @@ export type Probes = Record<string, () => Promise<void>>;
 async function check(probe: () => Promise<void>, ms: number): Promise<string> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new GatewayError('ServiceUnavailable', `no answer within ${ms} ms`)), ms);
+    timer = setTimeout(() => reject(errors.unavailable(`no answer within ${ms} ms`)), ms);
   });
   try {
     await Promise.race([probe(), timeout]);

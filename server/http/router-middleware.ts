@@ -1,7 +1,7 @@
 import type Router from '@koa/router';
 import type { Middleware } from 'koa';
 import compose from 'koa-compose';
-import { GatewayError } from '../errors.ts';
+import { errors } from '../errors.ts';
 
 /**
  * A router's routes plus its `allowedMethods()`, with the 405/501 that
@@ -14,7 +14,7 @@ export function routerMiddleware(router: Router): Middleware {
     await inner(ctx, next);
     if ((ctx.status === 405 || ctx.status === 501) && ctx.body == null) {
       const allow = ctx.response.get('Allow');
-      throw new GatewayError('MethodNotAllowed', `${ctx.method} is not allowed on ${ctx.path}`, { headers: allow ? { Allow: allow } : {} });
+      throw errors.methodNotAllowed(`${ctx.method} is not allowed on ${ctx.path}`, allow);
     }
   };
 }

@@ -1,6 +1,6 @@
 import compose from 'koa-compose';
 import type { Middleware } from 'koa';
-import type { AppDeps } from '../app.ts';
+import type { AppDeps } from './deps.ts';
 import { eventRoutes } from './events.ts';
 import { objectRoutes } from './objects.ts';
 import { openapiRoutes } from './openapi.ts';

@@ -1,8 +1,8 @@
 import { create as contentDisposition } from 'content-disposition';
 import type { Context } from 'koa';
 import { Transform, pipeline } from 'node:stream';
-import type { AppDeps } from '../app.ts';
-import { GatewayError, errors, isGatewayError } from '../errors.ts';
+import type { AppDeps } from './deps.ts';
+import { errors, isGatewayError } from '../errors.ts';
 import type { ByteRange, GetResult, ObjectInfo } from '../storage/store.ts';
 import { evaluatePreconditions, ifRangeAllows, normalizeEtag, parseRange, type Validators } from './range.ts';
 
@@ -56,7 +56,7 @@ function answeredByPreconditions(ctx: Context, info: ObjectInfo): boolean {
     },
     validators(info),
   );
-  if (outcome === 'failed') throw new GatewayError('PreconditionFailed', 'At least one of the preconditions you specified did not hold');
+  if (outcome === 'failed') throw errors.preconditionFailed();
   if (outcome !== 'not-modified') return false;
   // §15.4.5: a 304 MUST carry the ETag a 200 would have carried.
   ctx.status = 304;

@@ -1,8 +1,9 @@
 import { pipeline, Transform } from 'node:stream';
 import Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
-import type { AppDeps } from '../app.ts';
+import type { AppDeps } from './deps.ts';
 import { errors } from '../errors.ts';
+import { servesSignedUrls } from '../storage/index.ts';
 import { decodeKeyPath, validateKey } from '../storage/keys.ts';
 import { verifyStorageSignature, type SignedBody, type SignedMethod } from '../storage/signing.ts';
 import type { PutOptions } from '../storage/store.ts';
@@ -52,7 +53,7 @@ function byteLimit(limit: number): Transform {
 }
 
 export function storageRoutes(deps: AppDeps): Middleware {
-  if (deps.config.storage.backend !== 'localfs') return (_ctx, next) => next();
+  if (!servesSignedUrls(deps.config)) return (_ctx, next) => next();
   const { store } = deps;
   // index.ts puts the effective secret (a random one when none is configured) into the config.
   const secret = deps.config.signing.secret;

@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import mime from 'mime-types';
-import type { AppDeps } from '../app.ts';
-import { GatewayError } from '../errors.ts';
+import type { AppDeps } from './deps.ts';
+import { errors } from '../errors.ts';
 import { PACKAGE_ROOT } from '../package-root.ts';
 import { routerMiddleware } from './router-middleware.ts';
 
@@ -61,7 +61,7 @@ export function widgetRoutes(deps: AppDeps): Middleware {
 
   router.get('/', async (ctx) => {
     const page = await load(join(CLIENT_DIR, 'index.html'));
-    if (!page) throw new GatewayError('NotFound', 'The demo page is missing (client/index.html)');
+    if (!page) throw errors.notFound('The demo page is missing (client/index.html)');
     send(ctx, page, 'text/html; charset=utf-8', 'no-cache');
   });
 
@@ -70,7 +70,7 @@ export function widgetRoutes(deps: AppDeps): Middleware {
     const file = ASSET_NAME.test(name) ? await load(join(DIST_DIR, name)) : undefined;
     if (!file) {
       const built = await stat(join(DIST_DIR, 'widget.js')).catch(() => undefined);
-      throw new GatewayError('NotFound', built ? `No widget asset ${name}` : 'The widget is not built: run `npm run build:widget`');
+      throw errors.notFound(built ? `No widget asset ${name}` : 'The widget is not built: run `npm run build:widget`');
     }
     // Any origin may embed the widget, also pages that send Cross-Origin-Embedder-Policy.
     ctx.set('Cross-Origin-Resource-Policy', 'cross-origin');

@@ -3,6 +3,13 @@ import type { Metrics } from '../metrics.ts';
 import type { Store } from './store.ts';
 
 /**
+ * The configured backend's presigned URLs point at the gateway's own `/storage/{key}`
+ * (signed by storage/signing.ts), which must then serve them: localfs. Decided by the
+ * configuration, before and whatever the Store (a test may put another behind the routes).
+ */
+export const servesSignedUrls = (config: Config): boolean => config.storage.backend === 'localfs';
+
+/**
  * The Store chosen by `storage.backend`: switching backends is configuration, never
  * code. Each backend is imported only when chosen, so the embedded default does not
  * load the AWS SDK.

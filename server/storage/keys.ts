@@ -3,7 +3,7 @@ import { errors } from '../errors.ts';
 export const MAX_KEY_BYTES = 1024;
 export const SIDECAR_SUFFIX = '.meta.json';
 
-// docs/api.md §3: "Keys: UTF-8, 1–1024 bytes, no leading `/`, no empty, `.` or `..`
+// docs/api.md §3: "Keys are UTF-8, 1–1024 bytes, with no leading `/`, no empty, `.` or `..`
 // segment, no control characters, and on localfs never ending in `.meta.json`."
 // Backslash is refused as well: on a local disk it is a separator on some systems,
 // and no S3 client expects it to mean one.

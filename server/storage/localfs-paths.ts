@@ -1,7 +1,7 @@
 import { constants as fsc } from 'node:fs';
 import { lstat, mkdir, open, realpath, rmdir } from 'node:fs/promises';
 import { dirname, join, sep } from 'node:path';
-import { errors, GatewayError } from '../errors.ts';
+import { errors } from '../errors.ts';
 import { SIDECAR_SUFFIX, validateKey } from './keys.ts';
 
 /*
@@ -23,9 +23,6 @@ export interface Location {
 }
 
 export const errno = (err: unknown): string | undefined => (err as NodeJS.ErrnoException | null)?.code;
-export const accessDenied = (key: string) => new GatewayError('AccessDenied', `Access denied: a symbolic link is on the path of ${key}`);
-export const conflict = (key: string) =>
-  new GatewayError('Conflict', `${key} clashes with an existing object or prefix (on localfs a key cannot be both)`);
 
 export function locate(root: string, key: string): Location {
   validateKey(key, { localfs: true });
@@ -42,7 +39,7 @@ export function locate(root: string, key: string): Location {
 
 /** For reads: the parent directory exists and no component of it is a symlink. */
 export async function checkParent(dir: string, key: string): Promise<void> {
-  if ((await realpath(dir)) !== dir) throw accessDenied(key);
+  if ((await realpath(dir)) !== dir) throw errors.symlinkOnPath(key);
 }
 
 /** For writes: creates missing parents one level at a time, refusing symlinks and files on the way. */
@@ -57,8 +54,8 @@ export async function ensureParents(root: string, dir: string, key: string): Pro
       if (errno(err) !== 'EEXIST') throw err;
     }
     const st = await lstat(cur);
-    if (st.isSymbolicLink()) throw accessDenied(key);
-    if (!st.isDirectory()) throw conflict(key);
+    if (st.isSymbolicLink()) throw errors.symlinkOnPath(key);
+    if (!st.isDirectory()) throw errors.keyClash(key);
   }
 }
 
@@ -66,8 +63,8 @@ export async function prepareWrite(root: string, loc: Location, key: string): Pr
   await ensureParents(root, loc.dir, key);
   for (const path of [loc.data, loc.sidecar]) {
     const st = await lstat(path).catch((err) => (errno(err) === 'ENOENT' ? null : Promise.reject(err)));
-    if (st?.isSymbolicLink()) throw accessDenied(key);
-    if (st && !st.isFile()) throw conflict(key);
+    if (st?.isSymbolicLink()) throw errors.symlinkOnPath(key);
+    if (st && !st.isFile()) throw errors.keyClash(key);
   }
 }
 

@@ -5,12 +5,10 @@ import { dirname, join, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { errors, GatewayError, isGatewayError } from '../errors.ts';
-import { validatePrefix } from './keys.ts';
+import { validateKey, validatePrefix } from './keys.ts';
 import { decodeCursor, encodeCursor, walk } from './localfs-list.ts';
 import {
-  accessDenied,
   checkParent,
-  conflict,
   ensureParents,
   errno,
   fsyncDir,
@@ -29,6 +27,7 @@ import type {
   CopyOptions,
   GetOptions,
   GetResult,
+  ImportFileOptions,
   ListOptions,
   ListResult,
   ObjectInfo,
@@ -37,7 +36,9 @@ import type {
   PresignPutOptions,
   PutOptions,
   Store,
+  StoreCapabilities,
 } from './store.ts';
+import { listLimit } from './store.ts';
 
 /*
  * Layout (docs/api.md §3): bytes at {root}/{key}, metadata at {root}/{key}.meta.json.
@@ -73,24 +74,8 @@ export { TEMP_DIR };
 const DEFAULT_CONTENT_TYPE = 'application/octet-stream';
 const TORN_RETRIES = 3;
 
-export interface ImportFileOptions {
-  size: number;
-  /** Hex sha256 of the whole file, computed by the caller as the bytes arrived; the etag derives from it. */
-  sha256: string;
-  contentType?: string;
-  metadata?: Record<string, string>;
-}
-
-/** Zero-copy finalization: a Store that can adopt a finished file on its own filesystem. */
-export interface FileImporter {
-  /**
-   * Moves the regular file at `path` into `key` by rename (a streaming copy when it is on
-   * another filesystem, then the source is removed). Resolves with the object's info.
-   * `InvalidArgument` if the file's size is not `size` or `sha256` is not 64 hex digits;
-   * on failure the source file is left in place.
-   */
-  importFile(path: string, key: string, options: ImportFileOptions): Promise<ObjectInfo>;
-}
+// Declared with the Store's capabilities (store.ts); re-exported for the callers of importFile.
+export type { ImportFileOptions };
 
 export interface LocalFsStoreOptions {
   root: string;
@@ -108,14 +93,20 @@ function translate(err: unknown, key: string, op: 'read' | 'write'): GatewayErro
   if (isGatewayError(err)) return err;
   const code = errno(err);
   if (op === 'read' && (code === 'ENOENT' || code === 'ENOTDIR' || code === 'EISDIR')) return errors.noSuchKey(key);
-  if (code === 'ELOOP') return accessDenied(key);
-  if (code === 'ENOTDIR' || code === 'EISDIR' || code === 'EEXIST' || code === 'ENOTEMPTY') return conflict(key);
+  if (code === 'ELOOP') return errors.symlinkOnPath(key);
+  if (code === 'ENOTDIR' || code === 'EISDIR' || code === 'EEXIST' || code === 'ENOTEMPTY') return errors.keyClash(key);
   if (code === 'ENOSPC' || code === 'EDQUOT') return errors.internal('no space left on the storage volume', err);
   return errors.internal(`local storage failed (${code ?? (err as Error)?.message ?? 'unknown'})`, err);
 }
 
-export class LocalFsStore implements Store, FileImporter {
+export class LocalFsStore implements Store {
   readonly kind = 'localfs' as const;
+  readonly capabilities: StoreCapabilities = {
+    importFile: (path, key, options) => this.importFile(path, key, options),
+    copyFromS3Datastore: false,
+    // The gateway signs and checks its own URLs (signing.ts): only signing.maxTtl limits them.
+    maxPresignSeconds: Number.POSITIVE_INFINITY,
+  };
   private readonly locks = new Map<string, Promise<void>>();
   private lastStamp = 0;
 
@@ -160,7 +151,7 @@ export class LocalFsStore implements Store, FileImporter {
         await fh?.close();
         throw err;
       });
-      if (st.isSymbolicLink()) throw accessDenied(key); // lstat only: O_NOFOLLOW already refused one
+      if (st.isSymbolicLink()) throw errors.symlinkOnPath(key); // lstat only: O_NOFOLLOW already refused one
       if (consistent(st, side)) return { info: toInfo(key, side), fh };
       await fh?.close();
       if (attempt === TORN_RETRIES) throw errors.noSuchKey(key); // torn by a crash mid-commit
@@ -259,6 +250,17 @@ export class LocalFsStore implements Store, FileImporter {
     }
   }
 
+  /** docs/api.md §3: on localfs a key never ends in `.meta.json`, the name of its sidecar. */
+  checkKey(key: string): string {
+    return validateKey(key, { localfs: true });
+  }
+
+  /** A sidecar holds any metadata: only the key has rules of its own here. */
+  checkNewObject(key: string): void {
+    this.checkKey(key);
+  }
+
+  /** StoreCapabilities.importFile (store.ts). */
   async importFile(path: string, key: string, options: ImportFileOptions): Promise<ObjectInfo> {
     try {
       const loc = locate(this.root, key);
@@ -335,7 +337,7 @@ export class LocalFsStore implements Store, FileImporter {
         const stats = [];
         for (const path of [loc.sidecar, loc.data]) {
           const st = await lstat(path).catch((err) => (['ENOENT', 'ENOTDIR'].includes(errno(err)!) ? null : Promise.reject(err)));
-          if (st?.isSymbolicLink()) throw accessDenied(key);
+          if (st?.isSymbolicLink()) throw errors.symlinkOnPath(key);
           stats.push(st);
         }
         if (stats.every((st) => !st)) return; // absent: fine, as S3
@@ -353,8 +355,7 @@ export class LocalFsStore implements Store, FileImporter {
 
   async list(options: ListOptions = {}): Promise<ListResult> {
     const prefix = validatePrefix(options.prefix ?? '');
-    const limit = options.limit ?? 1000;
-    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw errors.invalidArgument('limit must be an integer from 1 to 1000');
+    const limit = listLimit(options.limit);
     const after = options.cursor === undefined ? undefined : decodeCursor(options.cursor);
     // Start in the deepest directory the prefix names; the rest of it filters names there.
     const startDir = prefix.includes('/') ? prefix.slice(0, prefix.lastIndexOf('/')) : '';
@@ -438,7 +439,7 @@ export class LocalFsStore implements Store, FileImporter {
         await access(dir, fsc.W_OK);
       }
     } catch (err) {
-      throw new GatewayError('ServiceUnavailable', `local storage is not a writable directory: ${this.root}`, { cause: err });
+      throw errors.unavailable(`local storage is not a writable directory: ${this.root}`, err);
     }
   }
 }

@@ -17,7 +17,7 @@ const MAX_SOCKETS = 64;
 export function createS3Client(s3: S3Settings): S3 {
   // The SDK's default (WHEN_SUPPORTED) adds CRC32 checksums to every request; RGW
   // refuses streamed UploadPart bodies then (411 MissingContentLength), and MinIO, R2
-  // and older Ceph have had similar trouble. S3-TEST-SERVER.md: make it a setting.
+  // and older Ceph have had similar trouble. docs/s3-test-server.md: hence a setting.
   const checksumMode = s3.checksums === 'when_supported' ? 'WHEN_SUPPORTED' : 'WHEN_REQUIRED';
 
   // Agent options rather than a NodeHttpHandler instance: the SDK builds its own

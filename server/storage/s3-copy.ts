@@ -6,6 +6,7 @@ import {
   UploadPartCopyCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
+import { encodeKeyPath } from './keys.ts';
 
 import { fromS3Error } from './s3-errors.ts';
 
@@ -13,7 +14,7 @@ const MAX_PARTS = 10_000;
 
 /** S3 CopySource: `bucket/key`, each key segment percent-encoded (the `/` separators stay). */
 export function copySource(bucket: string, key: string): string {
-  return `${bucket}/${key.split('/').map(encodeURIComponent).join('/')}`;
+  return `${bucket}/${encodeKeyPath(key)}`;
 }
 
 /** Runs `fn` over `items`, `limit` at a time; after a failure starts no new item, waits for those running, rethrows the first error. */

@@ -1,4 +1,4 @@
-import { GatewayError, errors, isGatewayError } from '../errors.ts';
+import { errors, isGatewayError, type GatewayError } from '../errors.ts';
 
 /** An S3 client error or a network failure, as one GatewayError: nothing from the SDK leaves storage/. */
 export function fromS3Error(err: unknown, key?: string): GatewayError {
@@ -6,24 +6,23 @@ export function fromS3Error(err: unknown, key?: string): GatewayError {
   const e = err as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } } | undefined;
   const name = e?.name ?? '';
   const detail = `S3 ${name || 'error'}: ${e?.message || e?.$metadata?.httpStatusCode || 'request failed'}`;
-  const as = (g: GatewayError): GatewayError => new GatewayError(g.code, g.message, { cause: err, headers: { ...g.headers } });
   switch (name) {
     case 'NoSuchKey':
     case 'NotFound': // HEAD has no body, so the SDK names the error after the status
-      return as(key === undefined ? new GatewayError('NoSuchKey', detail) : errors.noSuchKey(key));
+      return key === undefined ? errors.translated('NoSuchKey', detail, err) : errors.noSuchKey(key, err);
     case 'AccessDenied':
     case 'Forbidden':
-      return new GatewayError('AccessDenied', detail, { cause: err });
+      return errors.accessDenied(detail, err);
     case 'InvalidRange':
-      return new GatewayError('InvalidRange', 'The requested range is not satisfiable', { cause: err });
+      return errors.invalidRange(undefined, err);
     case 'PreconditionFailed': // CopySourceIfMatch: the source changed while it was being copied
-      return new GatewayError('PreconditionFailed', detail, { cause: err });
+      return errors.preconditionFailed(detail, err);
     case 'MetadataTooLarge':
-      return new GatewayError('InvalidArgument', detail, { cause: err });
+      return errors.invalidArgument(detail, err);
     case 'EntityTooLarge':
-      return new GatewayError('EntityTooLarge', detail, { cause: err });
+      return errors.translated('EntityTooLarge', detail, err);
     case 'KeyTooLongError':
-      return new GatewayError('InvalidKey', detail, { cause: err });
+      return errors.translated('InvalidKey', detail, err);
     default:
       return errors.internal(detail, err);
   }

@@ -1,5 +1,6 @@
 import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { errors } from '../errors.ts';
+import { MAX_LIST_LIMIT } from './store.ts';
 
 // The cursor is the last key of the page, base64url: opaque to clients, valid for
 // any S3 (StartAfter, unlike ContinuationToken, is plain data we can check).
@@ -31,7 +32,7 @@ export async function listVisibleKeys(
   let after = p.startAfter;
   for (let first = true; ; first = false) {
     const out = await client.send(
-      new ListObjectsV2Command({ Bucket: p.bucket, Prefix: p.prefix || undefined, MaxKeys: first ? p.limit : 1000, StartAfter: after }),
+      new ListObjectsV2Command({ Bucket: p.bucket, Prefix: p.prefix || undefined, MaxKeys: first ? p.limit : MAX_LIST_LIMIT, StartAfter: after }),
     );
     const keys = (out.Contents ?? []).flatMap((c) => (c.Key === undefined ? [] : [c.Key]));
     for (const k of keys) if (!p.hidden(k)) visible.push(k);

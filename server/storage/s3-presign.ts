@@ -4,12 +4,12 @@ import { errors } from '../errors.ts';
 import { checkPutBinding, sha256Base64 } from './presign-binding.ts';
 import type { PresignedPut, PresignPutOptions } from './store.ts';
 
-/** SigV4 presigned URLs live at most 7 days. */
-const MAX_PRESIGN_SECONDS = 7 * 24 * 3600;
+// SigV4: "X-Amz-Expires … minimum 1 second, maximum 604800 seconds (seven days)".
+export const SIGV4_MAX_EXPIRES = 604_800;
 
 export function checkExpiresIn(expiresIn: number): void {
-  if (!Number.isInteger(expiresIn) || expiresIn < 1 || expiresIn > MAX_PRESIGN_SECONDS) {
-    throw errors.invalidArgument(`expiresIn must be an integer from 1 to ${MAX_PRESIGN_SECONDS} seconds`);
+  if (!Number.isInteger(expiresIn) || expiresIn < 1 || expiresIn > SIGV4_MAX_EXPIRES) {
+    throw errors.invalidArgument(`expiresIn must be an integer from 1 to ${SIGV4_MAX_EXPIRES} seconds`);
   }
 }
 

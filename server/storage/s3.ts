@@ -11,12 +11,13 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { describeBucketFailure } from './s3-check.ts';
 import { GatewayError, errors } from '../errors.ts';
 import { validateKey, validatePrefix } from './keys.ts';
-import { checkExpiresIn, presignBoundPut } from './s3-presign.ts';
+import { checkExpiresIn, presignBoundPut, SIGV4_MAX_EXPIRES } from './s3-presign.ts';
 import { endpointOf } from './s3-client.ts';
 import { copyInParts, copySource, mapLimit } from './s3-copy.ts';
 import { fromS3Error } from './s3-errors.ts';
 import { decodeCursor, encodeCursor, listVisibleKeys } from './s3-list.ts';
-import { encodeMetadata, toObjectInfo } from './s3-metadata.ts';
+import { encodeMetadata, S3_METADATA_LIMIT, s3MetadataBytes, toObjectInfo } from './s3-metadata.ts';
+import { resolveOptions, type ResolvedOptions, type S3StoreOptions } from './s3-options.ts';
 import { putStreamed } from './s3-put.ts';
 import type {
   CopyOptions,
@@ -30,49 +31,15 @@ import type {
   PresignPutOptions,
   PutOptions,
   Store,
+  StoreCapabilities,
 } from './store.ts';
+import { listLimit } from './store.ts';
 
 // Where they were before s3.ts was split: the tests and other callers import them from here.
 export { copyObjectMultipart, type MultipartCopyParams } from './s3-copy.ts';
 export { fromS3Error } from './s3-errors.ts';
 export { endpointOf } from './s3-client.ts';
-
-const MiB = 2 ** 20;
-const GiB = 2 ** 30;
-export interface S3StoreOptions {
-  client: S3Client;
-  bucket: string;
-  /** Part size of streamed puts; bodies shorter than one part go up as one PutObject. Default 8 MiB (S3 minimum 5 MiB). */
-  partSize?: number;
-  /** Parts of one put in flight: a put holds about (queueSize + 1) × partSize in memory. Default 2. */
-  queueSize?: number;
-  /** Sources larger than this are copied part by part (UploadPartCopy); CopyObject itself stops at 5 GiB. */
-  multipartCopyThreshold?: number;
-  /** Byte range of each UploadPartCopy. Default 512 MiB. */
-  copyPartSize?: number;
-  /** Parallel HEADs in list, parallel UploadPartCopy in copy. Default 8. */
-  concurrency?: number;
-  /**
-   * The tus s3 datastore's incomplete uploads (`.tus/`) live under this prefix: they are not
-   * objects. A key under it is refused by every method (reads: NoSuchKey; writes, deletes and
-   * presigns: InvalidKey) except as the SOURCE of copy (finalization adopts a finished upload's
-   * data that way), and list never returns one nor builds a cursor from one.
-   */
-  hiddenPrefix?: string;
-  /** Signs presigned URLs: a client on `storage.s3.publicEndpoint` when browsers reach S3 by another name. Default: `client`. */
-  presignClient?: S3Client;
-}
-
-const defaults = {
-  partSize: 8 * MiB,
-  queueSize: 2,
-  multipartCopyThreshold: 5 * GiB,
-  copyPartSize: 512 * MiB,
-  concurrency: 8,
-  hiddenPrefix: '',
-} satisfies Partial<S3StoreOptions>;
-
-type ResolvedOptions = Omit<Required<S3StoreOptions>, 'presignClient'>;
+export type { S3StoreOptions } from './s3-options.ts';
 
 /**
  * The Store on an S3 bucket. User metadata travels as `x-amz-meta-*`: S3 lowercases
@@ -82,26 +49,32 @@ type ResolvedOptions = Omit<Required<S3StoreOptions>, 'presignClient'>;
  */
 export class S3Store implements Store {
   readonly kind = 's3' as const;
+  // The tus s3 datastore writes into this bucket (config.storage.s3.bucket), so its objects are copy() sources.
+  readonly capabilities: StoreCapabilities = { copyFromS3Datastore: true, maxPresignSeconds: SIGV4_MAX_EXPIRES };
   readonly #client: S3Client;
   readonly #presignClient: S3Client;
   readonly #bucket: string;
   readonly #opts: ResolvedOptions;
 
   constructor(options: S3StoreOptions) {
-    const o: ResolvedOptions = { ...defaults, ...options };
-    const fail = (msg: string): never => {
-      throw new Error(`S3Store: ${msg}`);
-    };
-    if (!o.bucket) fail('bucket is required');
-    if (!(o.partSize >= 5 * MiB)) fail('partSize must be at least 5 MiB (the S3 minimum part size)');
-    if (!(Number.isInteger(o.queueSize) && o.queueSize >= 1)) fail('queueSize must be an integer >= 1');
-    if (!(o.copyPartSize >= 5 * MiB && o.copyPartSize <= 5 * GiB)) fail('copyPartSize must be from 5 MiB to 5 GiB');
-    if (!(o.multipartCopyThreshold >= 0 && o.multipartCopyThreshold <= 5 * GiB)) fail('multipartCopyThreshold must be from 0 to 5 GiB');
-    if (!(Number.isInteger(o.concurrency) && o.concurrency >= 1)) fail('concurrency must be an integer >= 1');
+    const o = resolveOptions(options);
     this.#client = o.client;
     this.#presignClient = options.presignClient ?? o.client;
     this.#bucket = o.bucket;
     this.#opts = o;
+  }
+
+  checkKey(key: string): string {
+    return validateKey(key);
+  }
+
+  /** S3 refuses a PUT whose user metadata exceeds 2 KB: say so before the first byte, not after the last. */
+  checkNewObject(key: string, metadata: Record<string, string>): void {
+    this.#writable(key);
+    const bytes = s3MetadataBytes(metadata);
+    if (bytes > S3_METADATA_LIMIT) {
+      throw errors.invalidArgument(`the object's metadata takes ${bytes} bytes as S3 metadata; S3 keeps at most ${S3_METADATA_LIMIT}`);
+    }
   }
 
   async put(key: string, body: Readable, options: PutOptions = {}): Promise<ObjectInfo> {
@@ -169,8 +142,7 @@ export class S3Store implements Store {
 
   async list(options: ListOptions = {}): Promise<ListResult> {
     const prefix = validatePrefix(options.prefix ?? '');
-    const limit = options.limit ?? 1000;
-    if (!(Number.isInteger(limit) && limit >= 1 && limit <= 1000)) throw errors.invalidArgument('limit must be an integer from 1 to 1000');
+    const limit = listLimit(options.limit);
     const startAfter = options.cursor === undefined ? undefined : decodeCursor(options.cursor);
     // Nothing under the tus prefix is an object; a cursor there was never handed out.
     if (startAfter !== undefined && this.#hidden(startAfter)) throw errors.invalidArgument('invalid cursor');
@@ -261,7 +233,7 @@ export class S3Store implements Store {
     try {
       await this.#client.send(new HeadBucketCommand({ Bucket: this.#bucket }));
     } catch (err) {
-      throw new GatewayError('ServiceUnavailable', describeBucketFailure(err, this.#bucket, await endpointOf(this.#client)), { cause: err });
+      throw errors.unavailable(describeBucketFailure(err, this.#bucket, await endpointOf(this.#client)), err);
     }
   }
 

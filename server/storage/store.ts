@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import { errors } from '../errors.ts';
 
 /** What the Store knows of one object (docs/api.md §3, §4 ObjectInfo). */
 export interface ObjectInfo {
@@ -40,9 +41,18 @@ export interface GetResult {
   range?: ByteRange;
 }
 
+/** A list page holds at most this many objects (S3's ListObjectsV2 MaxKeys; docs/api.md §4 `limit` 1–1000). */
+export const MAX_LIST_LIMIT = 1000;
+
+/** `limit` of a list call: 1..MAX_LIST_LIMIT, MAX_LIST_LIMIT when not given. */
+export function listLimit(limit: number = MAX_LIST_LIMIT): number {
+  if (!(Number.isInteger(limit) && limit >= 1 && limit <= MAX_LIST_LIMIT)) throw errors.invalidArgument(`limit must be an integer from 1 to ${MAX_LIST_LIMIT}`);
+  return limit;
+}
+
 export interface ListOptions {
   prefix?: string;
-  /** 1..1000; default 1000. */
+  /** 1..MAX_LIST_LIMIT; default MAX_LIST_LIMIT. */
   limit?: number;
   /** Opaque: the `nextCursor` of the previous page. */
   cursor?: string;
@@ -77,6 +87,37 @@ export interface PresignPutOptions extends PresignOptions {
   sha256?: string;
 }
 
+/** What importFile is told of the file it adopts. */
+export interface ImportFileOptions {
+  size: number;
+  /** Hex sha256 of the whole file, computed by the caller as the bytes arrived; the etag derives from it. */
+  sha256: string;
+  contentType?: string;
+  metadata?: Record<string, string>;
+}
+
+/**
+ * What a backend can do beyond the methods every Store has. Declared here once, so that
+ * callers ask the Store what it can do and never which backend it is.
+ */
+export interface StoreCapabilities {
+  /**
+   * Zero-copy finalization: adopts the regular file at `path` (on the gateway's own
+   * filesystem) as `key`, by rename (a streaming copy when it is on another filesystem,
+   * then the source is removed). Resolves with the object's info. `InvalidArgument` if the
+   * file's size is not `size` or `sha256` is not 64 hex digits; on failure the source file
+   * is left in place. Absent: the bytes are streamed into put().
+   */
+  importFile?: (path: string, key: string, options: ImportFileOptions) => Promise<ObjectInfo>;
+  /**
+   * copy() reads the objects the tus s3 datastore writes (they live in this Store's bucket,
+   * under its hidden prefix), so a finished s3 upload becomes its object by a server-side copy.
+   */
+  copyFromS3Datastore: boolean;
+  /** The longest a presigned URL may live, in seconds (Infinity: only `signing.maxTtl` limits it). */
+  maxPresignSeconds: number;
+}
+
 export interface PresignedPut {
   url: string;
   /** The headers the client must send with the URL, exactly as given (they are signed or checked). */
@@ -90,7 +131,19 @@ export interface PresignedPut {
  * for a backend failure (keeping the backend's error as `cause`).
  */
 export interface Store {
+  /** For logs and messages only: callers ask `capabilities`, never the backend's name. */
   readonly kind: 'localfs' | 's3';
+
+  readonly capabilities: StoreCapabilities;
+
+  /** Returns `key` if this backend can keep an object there (storage/keys.ts plus the backend's own rules); `InvalidKey` otherwise. */
+  checkKey(key: string): string;
+
+  /**
+   * Refuses, before any byte arrives, an object this backend could not keep: its key
+   * (checkKey) and its metadata (s3: all of it within S3's 2 KB). `InvalidKey` or `InvalidArgument`.
+   */
+  checkNewObject(key: string, metadata: Record<string, string>): void;
 
   /**
    * Streams `body` into `key`, replacing any object there. Atomic: readers see the

@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { DataStore } from '@tus/utils';
+import type { StoreCapabilities } from '../storage/store.ts';
 import type { ResumableSha256 } from './sha256-state.ts';
 
 /**
@@ -17,9 +18,10 @@ export interface TusAdapter {
    * Writes a PATCH body and feeds the same bytes to `hash`, in one pass (the file adapter:
    * one pool job per batch hashes, writes and starts writeback). Resolves with the new
    * offset once the bytes are as durable as `flush` makes them. Without it, the hashing
-   * wrapper hashes in front of `datastore.write`. Takes the gateway's id.
+   * wrapper hashes in front of `datastore.write`. `hash` (at `offset`) is undefined when the
+   * state is lost and cannot be had again cheaply. Takes the gateway's id.
    */
-  writeHashed?: (body: Readable, id: string, offset: number, hash: ResumableSha256) => Promise<number>;
+  writeHashed?: (body: Readable, id: string, offset: number, hash: ResumableSha256 | undefined) => Promise<number>;
   /** Reads bytes [start, end) of an upload's data as it is now, where the datastore can (file: yes; s3: no). */
   readRange?: RangeReader;
   /** Reads an upload's whole data once (finalization, when the hash state was lost). Takes the gateway's id. */
@@ -54,8 +56,5 @@ export type Placement =
   /** Any other pairing: stream the data from the datastore into Store.put. */
   | { kind: 'stream'; read: (id: string) => Promise<Readable> };
 
-export type ImportFile = (
-  path: string,
-  key: string,
-  info: { size: number; contentType: string; metadata: Record<string, string>; sha256: string },
-) => Promise<unknown>;
+/** The Store's own importFile (storage/store.ts: StoreCapabilities). */
+export type ImportFile = NonNullable<StoreCapabilities['importFile']>;

@@ -5,11 +5,11 @@ import { FileStore } from '@tus/file-store';
 import type { MetadataValue } from '@tus/s3-store';
 import type { Metrics } from '../metrics.ts';
 import type { DataStore, KvStore, Upload } from '@tus/utils';
-import { GatewayError } from '../errors.ts';
+import { errors } from '../errors.ts';
 import type { Config } from '../config.ts';
 import type { Store } from '../storage/store.ts';
 import type { RangeReader } from './datastore.ts';
-import { fileDataPath, readFileData, type ImportFile, type Placement } from './finalize.ts';
+import { fileDataPath, readFileData, type Placement } from './finalize.ts';
 import { FileRecordStore } from './records.ts';
 
 export interface InnerDatastore {
@@ -33,13 +33,12 @@ export interface InnerDatastore {
   sync?: (id: string) => Promise<void>;
 }
 
-const hasImportFile = (store: Store): store is Store & { importFile: ImportFile } =>
-  typeof (store as { importFile?: unknown }).importFile === 'function';
 
 /** The tus datastore chosen by `tus.datastore`, with how its data reaches the Store. */
 export async function createInnerDatastore(config: Config, store: Store, s3Cache?: KvStore<MetadataValue>, metrics?: Metrics): Promise<InnerDatastore> {
   const expiration = config.tus.expiration;
   if (config.tus.datastore === 'file') {
+    const { importFile } = store.capabilities;
     const directory = config.tus.file.directory;
     const dataPath = fileDataPath(directory);
     // Atomic replacement of the per-upload JSON (docs/tus-server-notes.md #9: FileKvStore's plain writeFile can tear).
@@ -49,13 +48,13 @@ export async function createInnerDatastore(config: Config, store: Store, s3Cache
       datastore,
       readRange: (id, start, end) =>
         end > start ? createReadStream(dataPath(id), { start, end: end - 1 }) : Readable.from([]),
-      placement: hasImportFile(store)
-        ? { kind: 'link', dataPath, importFile: (p, k, i) => store.importFile(p, k, i) }
+      placement: importFile
+        ? { kind: 'link', dataPath, importFile }
         : { kind: 'stream', read: readFileData(directory) },
       readAll: readFileData(directory),
       ping: () =>
         access(directory, constants.W_OK).catch((err) => {
-          throw new GatewayError('ServiceUnavailable', `tus directory not writable: ${directory}`, { cause: err });
+          throw errors.unavailable(`tus directory not writable: ${directory}`, err);
         }),
       listLive: () => configstore.list(),
       sync: async (id) => {

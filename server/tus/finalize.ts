@@ -7,7 +7,7 @@ import { GatewayError, errors, toGatewayError } from '../errors.ts';
 import type { Hooks } from '../hooks/index.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
-import type { Store } from '../storage/store.ts';
+import type { Store, StoreCapabilities } from '../storage/store.ts';
 import type { GatewayDataStore } from './datastore.ts';
 import { contentTypeFor, normalizeMetadata, objectKeyFor } from './metadata.ts';
 import type { RecordStore } from './records.ts';
@@ -23,11 +23,8 @@ export type Placement =
   /** Any other pairing: stream the data from the datastore into Store.put. */
   | { kind: 'stream'; read: (id: string) => Promise<Readable> };
 
-export type ImportFile = (
-  path: string,
-  key: string,
-  info: { size: number; contentType: string; metadata: Record<string, string>; sha256: string },
-) => Promise<unknown>;
+/** The Store's own importFile (store.ts StoreCapabilities). */
+export type ImportFile = NonNullable<StoreCapabilities['importFile']>;
 
 export interface FinalizerDeps {
   datastore: GatewayDataStore;
@@ -99,7 +96,7 @@ export class Finalizer {
     const started = process.hrtime.bigint();
     const upload = await datastore.getLiveUpload(id);
     if (upload.size === undefined || upload.offset !== upload.size) {
-      throw new GatewayError('Conflict', `upload ${id} is not complete (${upload.offset} of ${upload.size ?? '?'} bytes)`);
+      throw errors.conflict(`upload ${id} is not complete (${upload.offset} of ${upload.size ?? '?'} bytes)`);
     }
     const metadata = normalizeMetadata(upload.metadata, id);
     const key = objectKeyFor(metadata);
@@ -176,7 +173,7 @@ export class Finalizer {
       if (hash.backlog >= 16 * 2 ** 20) await hash.settled();
     }
     await hash.settled();
-    if (hash.offset !== size) throw new GatewayError('InternalError', `upload ${id}: read ${hash.offset} bytes, expected ${size}`);
+    if (hash.offset !== size) throw errors.internal(`upload ${id}: read ${hash.offset} bytes, expected ${size}`);
     return hash.digest();
   }
 

@@ -1,19 +1,20 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { EVENTS, Server } from '@tus/server';
-import { errors, GatewayError, toGatewayError } from '../errors.ts';
+import { EVENTS } from '@tus/server';
+import { errors, toGatewayError } from '../errors.ts';
+import { ALLOWED_HEADERS, EXPOSED_HEADERS } from '../http/cors.ts';
 import { forwardedPrefix } from '../http/forwarded.ts';
 import type { Config } from '../config.ts';
 import { OPEN_SCOPES, type Hooks } from '../hooks/index.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
-import { encodeKeyPath, validateKey } from '../storage/keys.ts';
-import { S3_METADATA_LIMIT, s3MetadataBytes } from '../storage/s3-metadata.ts';
+import { encodeKeyPath } from '../storage/keys.ts';
 import type { Store } from '../storage/store.ts';
 import { prepareSpool } from './checksum.ts';
 import { GatewayDataStore } from './datastore.ts';
 import { createInnerDatastore } from './datastores.ts';
 import { tusEdge, uploadIdFromPath } from './edge.ts';
+import { JsonErrorServer } from './json-errors.ts';
 import { uploadLocation } from './location.ts';
 import { Finalizer } from './finalize.ts';
 import { QueueLocker } from './locker.ts';
@@ -33,20 +34,6 @@ export interface TusDeps {
   hooks: Hooks;
 }
 
-const errorCodeForStatus: Record<number, string> = {
-  400: 'InvalidArgument', 403: 'AccessDenied', 404: 'NoSuchUpload', 409: 'Conflict', 410: 'Gone',
-  412: 'PreconditionFailed', 413: 'EntityTooLarge', 415: 'UnsupportedMediaType', 423: 'Locked', 460: 'ChecksumMismatch', 500: 'InternalError',
-};
-
-/** The object's metadata on S3 will also hold `sha256` and `uploadId`: all of it must fit S3's 2 KB. */
-function checkS3Metadata(metadata: Record<string, string>): void {
-  const full = { ...normalizeMetadata(metadata, '0'.repeat(32)), sha256: '0'.repeat(64), uploadId: '0'.repeat(32) };
-  const bytes = s3MetadataBytes(full);
-  if (bytes > S3_METADATA_LIMIT) {
-    throw new GatewayError('InvalidArgument', `Upload-Metadata: ${bytes} bytes as S3 metadata (with sha256 and uploadId); S3 keeps at most ${S3_METADATA_LIMIT}`);
-  }
-}
-
 /** Builds the tus endpoint: datastore, locker, hooks, the edge middleware, the sweeper. */
 export async function createTusGateway({ config, store, logger, metrics, hooks }: TusDeps): Promise<TusGateway> {
   const stateDir = join(config.tus.file.directory, '.gateway');
@@ -64,12 +51,13 @@ export async function createTusGateway({ config, store, logger, metrics, hooks }
   const finalizer = new Finalizer({ datastore, store, records, hashes, placement: inner.placement, readAll: inner.readAll, ensureComplete: inner.ensureComplete, logger, metrics, locker: shared?.finalizeLocker, hooks });
   // The key rules hold for the object this upload will become: refuse at creation, not after the last byte
   // (also for the metadata a preCreate hook merged in).
+  // The object will also carry `sha256` and `uploadId` (finalize.ts): the Store judges the metadata with them.
   const checkNewObject = (metadata: Record<string, string>) => {
-    validateKey(objectKeyFor(normalizeMetadata(metadata, '0'.repeat(32))), { localfs: store.kind === 'localfs' });
-    if (store.kind === 's3') checkS3Metadata(metadata);
+    const kept = normalizeMetadata(metadata, '0'.repeat(32));
+    store.checkNewObject(objectKeyFor(kept), { ...kept, sha256: '0'.repeat(64), uploadId: '0'.repeat(32) });
   };
 
-  const tus = new Server({
+  const tus = new JsonErrorServer({
     path: config.tus.path,
     datastore: announcingTermination(datastore, hooks),
     locker: shared?.locker ?? new QueueLocker(30_000, (s) => metrics.lockWait.observe({ locker: 'queue' }, s)),
@@ -82,11 +70,12 @@ export async function createTusGateway({ config, store, logger, metrics, hooks }
         proto, host, path, id,
         prefix: config.server.trustProxy ? forwardedPrefix(req.headers.get('x-forwarded-prefix')) : '',
       }),
-    exposedHeaders: ['Object-Key'],
+    // @tus/server sets its own CORS headers on its answers: the same lists as the rest of the gateway.
+    exposedHeaders: EXPOSED_HEADERS,
     // The id the edge checked (from the path), never one smuggled in a query string
     // (`/files/A?x=/B`: @tus/server's default reads the end of the whole URL).
     getFileIdFromRequest: (req) => uploadIdFromPath(config.tus.path, new URL(req.url).pathname),
-    allowedHeaders: ['X-HTTP-Method-Override', 'X-Request-Id', 'Upload-Checksum'],
+    allowedHeaders: ALLOWED_HEADERS,
     // Always return an object: PostHandler reads the result without a null check (docs/tus-server-notes.md #3).
     async onUploadCreate(req, upload) {
       const client = parseUploadMetadata(req.headers.get('upload-metadata') ?? undefined);
@@ -113,16 +102,15 @@ export async function createTusGateway({ config, store, logger, metrics, hooks }
       // Header values must be Latin-1: the key is percent-encoded per segment (docs/tus-server-notes.md #3).
       return { headers: { 'Object-Key': encodeKeyPath(rec.key!) } };
     },
-    // Every error the tus endpoint answers is JSON, as everywhere else in the gateway.
+    // A gateway error keeps its code and status; @tus/server's own (status and text) are made JSON by JsonErrorServer.
     onResponseError(_req, err) {
       if (err instanceof Error && !('status_code' in err)) {
         const gw = toGatewayError(err);
         if (gw.status >= 500) logger.error({ err: gw.cause ?? gw }, 'tus request failed');
         return { status_code: gw.status, body: JSON.stringify(gw.toJSON()) };
       }
-      const e = err as { status_code: number; body: string };
-      const code = errorCodeForStatus[e.status_code] ?? (e.status_code >= 500 ? 'InternalError' : 'InvalidRequest');
-      return { status_code: e.status_code, body: JSON.stringify({ error: { code, message: String(e.body).trim() } }) };
+      const gw = errors.fromTus(err as { status_code: number; body: string });
+      return { status_code: gw.status, body: JSON.stringify(gw.toJSON()) };
     },
   });
 
@@ -148,7 +136,7 @@ export async function createTusGateway({ config, store, logger, metrics, hooks }
       if (rec?.status === 'done') {
         return { id, offset: rec.size!, length: rec.size!, status: 'done', key: rec.key, metadata: rec.metadata };
       }
-      if (!live && !rec) throw new GatewayError('NoSuchUpload', `No upload ${id}`);
+      if (!live && !rec) throw errors.noSuchUpload(`No upload ${id}`);
       const status = finalizer.isFinalizing(id) ? 'finalizing' : (rec?.status ?? 'uploading');
       // Finalizing or failed: every byte arrived (finalization starts at offset == length).
       const complete = (status === 'finalizing' || status === 'failed') && rec?.size !== undefined;

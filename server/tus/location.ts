@@ -7,6 +7,9 @@
  * why that case is told apart here; everything else gets a path-absolute URL under
  * `server.publicUrl`'s path, right for every client that reached the gateway at all.
  */
+/** Upload ids are tus ids: URL-safe and short. Anything else cannot name an upload. */
+export const UPLOAD_ID = /^[A-Za-z0-9_-]{1,128}$/;
+
 const HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::(\d{1,5}))?$/;
 
 /** Whether `host` is a well-formed `host[:port]` (a port within 1–65535). */

@@ -1,5 +1,6 @@
 import { lookup as mimeLookup } from 'mime-types';
-import { GatewayError } from '../errors.ts';
+import { Metadata } from '@tus/utils';
+import { errors } from '../errors.ts';
 import { INVISIBLE } from '../storage/keys.ts';
 
 // docs/api.md §2: "`owner` and `filename` are single path segments: no `/`, `\`, NUL or
@@ -18,31 +19,38 @@ function checkSegment(name: 'filename' | 'owner', value: string): void {
   if (value === '.' || value === '..') throw invalid(`${name} must not be "." or ".."`);
 }
 
-const invalid = (message: string) => new GatewayError('InvalidArgument', `Upload-Metadata: ${message}`);
+const invalid = errors.invalidUploadMetadata;
 
 /**
  * Parses an `Upload-Metadata` header: "comma-separated key-value pairs… The key and value
  * MUST be separated by a space. The key MUST NOT contain spaces and commas… The value
- * MUST be Base64 encoded." (tus 1.0.0). Throws InvalidArgument on a malformed header.
+ * MUST be Base64 encoded." (tus 1.0.0). The grammar is @tus/utils' Metadata.parse, the one
+ * @tus/server itself reads the header with; around it the gateway keeps two rules of its
+ * own. Throws InvalidArgument on a malformed header.
  */
 export function parseUploadMetadata(header: string | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
-  if (!header || header.trim() === '') return out;
-  for (const pair of header.split(',')) {
-    const [key, value, ...rest] = pair.trim().split(' ');
-    if (!key || !META_KEY.test(key) || rest.length > 0) throw invalid(`malformed pair "${pair.trim().slice(0, 40)}"`);
-    if (key in out) throw invalid(`duplicate key "${key}"`);
-    if (value !== undefined && value !== '' && !/^[A-Za-z0-9+/]*={0,2}$/.test(value)) throw invalid(`value of "${key}" is not base64`);
-    const decoded = Buffer.from(value ?? '', 'base64').toString('utf8');
-    out[key] = decoded;
+  if (!header || header.trim() === '') return {}; // Metadata.parse refuses an empty header: no metadata is not an error here
+  // Pairs are trimmed: a space after the comma (`a YQ==, b Yg==`) was always taken, and Metadata.parse would refuse it.
+  const pairs = header.split(',').map((pair) => pair.trim());
+  for (const pair of pairs) {
+    // Stricter than Metadata.parse (any ASCII but space and comma): no control character or DEL in a key,
+    // which would be echoed back in HEAD's Upload-Metadata and in every log line of the upload.
+    const key = pair.split(' ')[0]!;
+    if (key !== '' && !META_KEY.test(key)) throw invalid(`malformed key "${key.slice(0, 40)}"`);
   }
-  return out;
+  let parsed: Record<string, string | null>;
+  try {
+    parsed = Metadata.parse(pairs.join(','));
+  } catch {
+    throw invalid('it must be comma-separated pairs of a key and its base64 value, each key once');
+  }
+  // A key without a value is an empty string, as the gateway keeps metadata.
+  return Object.fromEntries(Object.entries(parsed).map(([k, v]) => [k, v ?? '']));
 }
 
+/** The header of `metadata`, an empty value as a bare key (Metadata.stringify writes a null one so). */
 export function encodeUploadMetadata(metadata: Record<string, string>): string {
-  return Object.entries(metadata)
-    .map(([k, v]) => (v === '' ? k : `${k} ${Buffer.from(v, 'utf8').toString('base64')}`))
-    .join(',');
+  return Metadata.stringify(Object.fromEntries(Object.entries(metadata).map(([k, v]) => [k, v === '' ? null : v])));
 }
 
 /** Checks `owner` and `filename` against docs/api.md §2; throws InvalidArgument (→ 400, nothing created). */

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import type { MetadataValue } from '@tus/s3-store';
 import { MemoryKvStore, type KvStore } from '@tus/utils';
-import { GatewayError } from '../errors.ts';
+import { errors } from '../errors.ts';
 import type { Config } from '../config.ts';
 import type { Metrics } from '../metrics.ts';
 import { describeBucketFailure } from '../storage/s3-check.ts';
@@ -46,7 +46,7 @@ export async function createS3Adapter(config: Config, store: Store, s3Cache?: Kv
     // copying data (the new object shares the source's stored parts: 128 MiB in 0.1-0.2 s on the
     // RGW the tests use, where 8 parallel UploadPartCopy of 32-64 MiB took 9-12 s, copying every
     // byte); above 5 GiB, parallel UploadPartCopy (storage/s3-copy.ts), as S3 requires.
-    placement: store.kind === 's3' ? { kind: 'copy', sourceKey: (id) => prefix + id } : { kind: 'stream', read },
+    placement: store.capabilities.copyFromS3Datastore ? { kind: 'copy', sourceKey: (id) => prefix + id } : { kind: 'stream', read },
     readAll: read,
     remove: async (id) => {
       const key = prefix + id;
@@ -75,7 +75,7 @@ export async function createS3Adapter(config: Config, store: Store, s3Cache?: Kv
         } catch (cause) {
           // An upload whose multipart upload is gone (aborted by a bucket lifecycle rule, say)
           // reads as complete: ListParts' NoSuchUpload means "done" to @tus/s3-store.
-          if (isS3NotFound(cause)) throw new GatewayError('Gone', `upload ${id}: its multipart upload no longer exists`, { cause });
+          if (isS3NotFound(cause)) throw errors.gone(`upload ${id}: its multipart upload no longer exists`, cause);
           throw cause;
         }
       }
@@ -84,7 +84,7 @@ export async function createS3Adapter(config: Config, store: Store, s3Cache?: Kv
       try {
         await client.headBucket({ Bucket: bucket });
       } catch (err) {
-        throw new GatewayError('ServiceUnavailable', `tus datastore: ${describeBucketFailure(err, bucket, s3.endpoint)}`, { cause: err });
+        throw errors.unavailable(`tus datastore: ${describeBucketFailure(err, bucket, s3.endpoint)}`, err);
       }
     },
   };

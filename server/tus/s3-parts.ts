@@ -1,8 +1,9 @@
 import type { Readable } from 'node:stream';
 import type { Part, S3 } from '@aws-sdk/client-s3';
-import { S3Store, type MetadataValue, type Options } from '@tus/s3-store';
+import type { MetadataValue, Options } from '@tus/s3-store';
 import { ERRORS, Upload } from '@tus/utils';
 import { isS3NotFound } from '../storage/s3-errors.ts';
+import { ContiguousPartsS3Store } from './s3-contiguous-parts.ts';
 
 /** Metadata of a `.part` object: the number of the part its bytes will open (see write()). */
 const OPENS_PART = 'tus-opens-part';
@@ -34,10 +35,10 @@ export interface BufferedS3StoreOptions extends Omit<Options, 's3ClientConfig' |
  *   its bytes is stored, and a `.part` names the part it opens (`x-amz-meta-tus-opens-part`): once
  *   that part exists, the `.part` is stale and not counted, never counted twice.
  * - a tail was sent while earlier parts were still in flight: if one of them failed, the offset
- *   counted the tail past a gap. Here the tail is sent after every part before it is stored, and
- *   only the parts numbered 1, 2, 3 … without a gap count.
+ *   counted the tail past a gap. Here the tail is sent after every part before it is stored (and,
+ *   from ContiguousPartsS3Store, only the parts numbered 1, 2, 3 … without a gap count).
  */
-export class BufferedS3Store extends S3Store {
+export class BufferedS3Store extends ContiguousPartsS3Store {
   private readonly partsInFlight: number;
 
   constructor({ client, bucket, partsInFlight, ...options }: BufferedS3StoreOptions) {
@@ -52,14 +53,6 @@ export class BufferedS3Store extends S3Store {
   override async declareUploadLength(id: string, length: number): Promise<void> {
     await super.declareUploadLength(id, length);
     await this.cache.delete(id);
-  }
-
-  /** Only the parts 1 … n without a gap: a part after a gap (an earlier one failed) holds bytes of no known offset. */
-  protected override async retrieveParts(id: string, partNumberMarker?: string): Promise<Part[]> {
-    const parts = await super.retrieveParts(id, partNumberMarker);
-    if (partNumberMarker) return parts; // a later page of the listing: the first call filters the whole
-    const gap = parts.findIndex((p, i) => p.PartNumber !== i + 1);
-    return gap === -1 ? parts : parts.slice(0, gap);
   }
 
   override async getUpload(id: string): Promise<Upload> {

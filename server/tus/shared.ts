@@ -1,6 +1,6 @@
 import type { MetadataValue } from '@tus/s3-store';
 import { IoRedisKvStore } from '@tus/utils';
-import { GatewayError } from '../errors.ts';
+import { errors } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { RedisLocker } from './redis-locker.ts';
@@ -46,7 +46,7 @@ export async function createShared(url: string, logger?: Logger, metrics?: Metri
       try {
         await redis.ping();
       } catch (err) {
-        throw new GatewayError('ServiceUnavailable', 'redis does not answer', { cause: err });
+        throw errors.unavailable('redis does not answer', err);
       }
     },
     async close() {

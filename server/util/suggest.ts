@@ -2,7 +2,7 @@
  * "Did you mean …?" for a mistyped name. By hand: a Levenshtein distance over names
  * of a few dozen characters is ten lines, not worth a dependency.
  */
-export function editDistance(a: string, b: string): number {
+function editDistance(a: string, b: string): number {
   let prev = Array.from({ length: b.length + 1 }, (_v, j) => j);
   for (let i = 1; i <= a.length; i++) {
     const cur = [i];

@@ -2,10 +2,10 @@ import { createHash } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestGateway } from '../support/gateway.ts';
+import { startGateway } from '../support/gateway.ts';
 import { cliHome, freePort, jsonLines, randomFile, runCli } from './cli-kit.ts';
 
-type Gateway = Awaited<ReturnType<typeof startTestGateway>>;
+type Gateway = Awaited<ReturnType<typeof startGateway>>;
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 let gw: Gateway;
@@ -15,7 +15,7 @@ let env: Record<string, string>;
 beforeAll(async () => {
   // publicUrl must name the real port: localfs presigned URLs are built from it.
   const port = await freePort();
-  gw = await startTestGateway({ PORT: String(port), PUBLIC_URL: `http://127.0.0.1:${port}` });
+  gw = await startGateway({ env: { PORT: String(port), PUBLIC_URL: `http://127.0.0.1:${port}` } });
   home = await cliHome();
   env = { UGW_SERVER: gw.url, XDG_CONFIG_HOME: home.xdg };
 });

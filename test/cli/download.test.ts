@@ -2,11 +2,11 @@ import { createHash } from 'node:crypto';
 import { readFile, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestGateway } from '../support/gateway.ts';
+import { startGateway } from '../support/gateway.ts';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.ts';
 import { cliHome, jsonLines, randomFile, runCli, spawnCli, until } from './cli-kit.ts';
 
-type Gateway = Awaited<ReturnType<typeof startTestGateway>>;
+type Gateway = Awaited<ReturnType<typeof startGateway>>;
 const MiB = 1024 * 1024;
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const sizeOf = async (p: string) => (await stat(p).catch(() => undefined))?.size;
@@ -29,7 +29,7 @@ let data: Buffer;
 const KEY = 'models/dl/weights.bin';
 
 beforeAll(async () => {
-  gw = await startTestGateway();
+  gw = await startGateway();
   proxy = await startTcpProxy({ port: Number(new URL(gw.url).port) });
   home = await cliHome();
   data = await randomFile(join(home.dir, 'weights.bin'), 16 * MiB + 123);

@@ -3,11 +3,11 @@ import { readdir, readFile } from 'node:fs/promises';
 import { createServer, request, type Server } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestGateway } from '../support/gateway.ts';
+import { startGateway } from '../support/gateway.ts';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.ts';
 import { cliHome, freePort, jsonLines, randomFile, runCli, spawnCli, until } from './cli-kit.ts';
 
-type Gateway = Awaited<ReturnType<typeof startTestGateway>>;
+type Gateway = Awaited<ReturnType<typeof startGateway>>;
 const MiB = 1024 * 1024;
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
@@ -24,7 +24,7 @@ let gw: Gateway;
 let proxy: TcpProxy;
 
 beforeAll(async () => {
-  gw = await startTestGateway();
+  gw = await startGateway();
   proxy = await startTcpProxy({ port: Number(new URL(gw.url).port) });
 });
 afterAll(async () => {

@@ -3,8 +3,9 @@
  * request is refused with a 4xx JSON error (never a 500), creates nothing, and the
  * gateway stays up.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
+  OCTETS,
   PAIRINGS,
   createUpload,
   encodeMetadata,
@@ -15,42 +16,31 @@ import {
   patch,
   randomData,
   raw,
-  startPairingGateway,
+  usePairingGateway,
   tusArtifacts,
   tusHeaders,
   uniqueName,
   type RawResponse,
-  type TestGateway,
 } from './pairings.ts';
 
-const OCTETS = 'application/offset+octet-stream';
 const MAX_SIZE = 20 * 2 ** 30; // tus.maxSize in config/default.yaml
 
 describe.each(PAIRINGS)('bad tus input on %s', { timeout: 60_000 }, (pairing) => {
-  let gw: TestGateway;
-  let base: string;
+  const gw = usePairingGateway(pairing);
 
-  beforeAll(async () => {
-    gw = await startPairingGateway(pairing);
-    base = gw.url;
-  }, 120_000);
-
-  afterAll(async () => {
-    await gw?.close();
-  });
 
   /** Runs `send` and checks that it created no upload: no tus file, record or S3 object, no creation counted. */
   async function expectNothingCreated(send: () => Promise<RawResponse>): Promise<RawResponse> {
     const before = await tusArtifacts(gw);
-    const created = await metricValue(base, 'gateway_uploads_created_total');
+    const created = await metricValue(gw.url, 'gateway_uploads_created_total');
     const res = await send();
     expect(await tusArtifacts(gw)).toEqual(before);
-    expect(await metricValue(base, 'gateway_uploads_created_total')).toBe(created);
+    expect(await metricValue(gw.url, 'gateway_uploads_created_total')).toBe(created);
     return res;
   }
 
   function post(headers: Record<string, string>, body?: Buffer) {
-    return raw(`${base}/files`, {
+    return raw(`${gw.url}/files`, {
       method: 'POST',
       headers: tusHeaders({ ...(body ? { 'Content-Type': OCTETS } : {}), ...headers }),
       ...(body ? { body } : {}),
@@ -114,7 +104,7 @@ describe.each(PAIRINGS)('bad tus input on %s', { timeout: 60_000 }, (pairing) =>
       expect(res.status, res.text).toBe(201);
       const key = `models/${owner}/${exact}`;
       expect(res.headers['object-key']).toBe(key.split('/').map(encodeURIComponent).join('/'));
-      expect((await raw(base + objectPath(key))).body.equals(data)).toBe(true);
+      expect((await raw(gw.url + objectPath(key))).body.equals(data)).toBe(true);
     });
   });
 
@@ -125,7 +115,7 @@ describe.each(PAIRINGS)('bad tus input on %s', { timeout: 60_000 }, (pairing) =>
       expect(res.status, res.text).toBe(201);
       const id = String(res.headers.location).split('/').pop()!;
       expect(res.headers['object-key']).toBe(`models/noname/${id}`);
-      expect((await objectInfo(base, `models/noname/${id}`))!.metadata).toMatchObject({ owner: 'noname', filename: id, uploadId: id });
+      expect((await objectInfo(gw.url, `models/noname/${id}`))!.metadata).toMatchObject({ owner: 'noname', filename: id, uploadId: id });
     });
 
     it('uses the upload id when there is no Upload-Metadata at all, and anonymous as the owner', async () => {
@@ -143,7 +133,7 @@ describe.each(PAIRINGS)('bad tus input on %s', { timeout: 60_000 }, (pairing) =>
       );
       expect(res.status, res.text).toBe(201);
       expect(res.headers['object-key']).toBe(`models/anonymous/${filename}`);
-      const info = await objectInfo(base, `models/anonymous/${filename}`);
+      const info = await objectInfo(gw.url, `models/anonymous/${filename}`);
       expect(info!.contentType).toBe('text/plain');
       expect(info!.metadata).toMatchObject({ filename, owner: 'anonymous', filetype: 'text/plain', note: 'hello' });
     });
@@ -171,7 +161,7 @@ describe.each(PAIRINGS)('bad tus input on %s', { timeout: 60_000 }, (pairing) =>
       const header = encodeMetadata({ filename: 'f.bin', note: 'n'.repeat(20_000) });
       const res = await expectNothingCreated(() => post({ 'Upload-Length': '10', 'Upload-Metadata': header }));
       expect([400, 431]).toContain(res.status);
-      expect((await raw(`${base}/healthz`)).status).toBe(200);
+      expect((await raw(`${gw.url}/healthz`)).status).toBe(200);
     });
 
     it('refuses many small keys adding up past the limit with 400', async () => {
@@ -189,7 +179,7 @@ describe.each(PAIRINGS)('bad tus input on %s', { timeout: 60_000 }, (pairing) =>
     });
 
     it('accepts an Upload-Length of exactly tus.maxSize', async () => {
-      const { url } = await createUpload(base, { length: MAX_SIZE, metadata: { filename: uniqueName('max') } });
+      const { url } = await createUpload(gw.url, { length: MAX_SIZE, metadata: { filename: uniqueName('max') } });
       expect((await head(url)).headers['upload-length']).toBe(String(MAX_SIZE));
       expect((await raw(url, { method: 'DELETE', headers: tusHeaders() })).status).toBe(204);
     });
@@ -208,7 +198,7 @@ describe.each(PAIRINGS)('bad tus input on %s', { timeout: 60_000 }, (pairing) =>
     });
 
     it('answers 413 when a deferred length is declared over tus.maxSize, keeping the upload as it was', async () => {
-      const { url } = await createUpload(base, { deferLength: true, metadata: { filename: uniqueName('defer-big') } });
+      const { url } = await createUpload(gw.url, { deferLength: true, metadata: { filename: uniqueName('defer-big') } });
       const res = await patch(url, 0, Buffer.alloc(0), { 'Upload-Length': String(MAX_SIZE + 1) });
       expect(res.status).toBe(413);
       const h = await head(url);
@@ -219,7 +209,7 @@ describe.each(PAIRINGS)('bad tus input on %s', { timeout: 60_000 }, (pairing) =>
 
   describe('PATCH headers', () => {
     it('answers 409 to a PATCH whose Upload-Offset is not the current offset, storing nothing', async () => {
-      const { url } = await createUpload(base, { length: 100, metadata: { filename: uniqueName('offset') } });
+      const { url } = await createUpload(gw.url, { length: 100, metadata: { filename: uniqueName('offset') } });
       expect((await patch(url, 0, randomData(10))).status).toBe(204);
       for (const offset of [0, 5, 20, 100]) expect((await patch(url, offset, randomData(10))).status, String(offset)).toBe(409);
       expect((await head(url)).headers['upload-offset']).toBe('10');
@@ -230,7 +220,7 @@ describe.each(PAIRINGS)('bad tus input on %s', { timeout: 60_000 }, (pairing) =>
       ['negative', '-1'],
       ['not a number', 'ten'],
     ])('refuses a PATCH whose Upload-Offset is %s with a 4xx JSON error', async (_label, offset) => {
-      const { url } = await createUpload(base, { length: 100, metadata: { filename: uniqueName('offset-bad') } });
+      const { url } = await createUpload(gw.url, { length: 100, metadata: { filename: uniqueName('offset-bad') } });
       const res = await raw(url, {
         method: 'PATCH',
         headers: tusHeaders({ 'Content-Type': OCTETS, ...(offset !== undefined ? { 'Upload-Offset': offset } : {}) }),
@@ -243,25 +233,25 @@ describe.each(PAIRINGS)('bad tus input on %s', { timeout: 60_000 }, (pairing) =>
     });
 
     it('refuses an X-HTTP-Method-Override naming an unknown method with 400', async () => {
-      const res = await expectNothingCreated(() => raw(`${base}/files`, { method: 'POST', headers: tusHeaders({ 'X-HTTP-Method-Override': 'PUT', 'Upload-Length': '1' }) }));
+      const res = await expectNothingCreated(() => raw(`${gw.url}/files`, { method: 'POST', headers: tusHeaders({ 'X-HTTP-Method-Override': 'PUT', 'Upload-Length': '1' }) }));
       expectJsonError(res, 400);
     });
   });
 
   it("answers @tus/server's own errors (404, 409, 413) as JSON with Content-Type application/json", async () => {
-    const { url } = await createUpload(base, { length: 10, metadata: { filename: uniqueName('json') } });
-    expectJsonError(await patch(`${base}/files/unknown0123456789abcdef`, 0, randomData(1)), 404);
+    const { url } = await createUpload(gw.url, { length: 10, metadata: { filename: uniqueName('json') } });
+    expectJsonError(await patch(`${gw.url}/files/unknown0123456789abcdef`, 0, randomData(1)), 404);
     expectJsonError(await patch(url, 5, randomData(1)), 409);
     expectJsonError(await patch(url, 0, randomData(11)), 413);
   });
 
   it('never answers 500 to a POST with a bad Host header, and stays up', async () => {
-    const res = await raw(`${base}/files`, { method: 'POST', headers: tusHeaders({ Host: '127.0.0.1:99999', 'Upload-Length': '1' }) });
+    const res = await raw(`${gw.url}/files`, { method: 'POST', headers: tusHeaders({ Host: '127.0.0.1:99999', 'Upload-Length': '1' }) });
     expect(res.status).toBeLessThan(500);
-    expect((await raw(`${base}/healthz`)).status).toBe(200);
+    expect((await raw(`${gw.url}/healthz`)).status).toBe(200);
   });
 
   it('is still alive after all of the above', async () => {
-    expect((await raw(`${base}/healthz`)).status).toBe(200);
+    expect((await raw(`${gw.url}/healthz`)).status).toBe(200);
   });
 });

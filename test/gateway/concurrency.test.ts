@@ -4,8 +4,9 @@
  */
 import { request as httpRequest } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
+  OCTETS,
   MiB,
   PAIRINGS,
   clientUpload,
@@ -18,14 +19,12 @@ import {
   randomData,
   raw,
   sha256Hex,
-  startPairingGateway,
+  usePairingGateway,
   tusHeaders,
   uniqueName,
   usesS3Datastore,
-  type TestGateway,
 } from './pairings.ts';
 
-const OCTETS = 'application/offset+octet-stream';
 
 /** How a slow PATCH ended: an HTTP status, or the socket error when the server cut it. */
 type SlowResult = { status: number; offset?: string; body: string } | { error: string };
@@ -66,17 +65,8 @@ function slowPatch(url: string, offset: number, data: Buffer, piece: number, eve
 const won = (r: SlowResult) => 'status' in r && r.status === 204;
 
 describe.each(PAIRINGS)('concurrent requests on one upload on %s', { timeout: 90_000 }, (pairing) => {
-  let gw: TestGateway;
-  let base: string;
+  const gw = usePairingGateway(pairing);
 
-  beforeAll(async () => {
-    gw = await startPairingGateway(pairing);
-    base = gw.url;
-  }, 120_000);
-
-  afterAll(async () => {
-    await gw?.close();
-  });
 
   /** Completes an upload from wherever it stands (HEAD, then PATCH the rest). */
   async function finishFromHead(url: string, data: Buffer) {
@@ -101,8 +91,8 @@ describe.each(PAIRINGS)('concurrent requests on one upload on %s', { timeout: 90
     const data = randomData(size);
     const filename = uniqueName('race');
     const key = `models/race/${filename}`;
-    const finishedBefore = await metricValue(base, 'gateway_uploads_finished_total');
-    const { url } = await createUpload(base, { length: size, metadata: { filename, owner: 'race' } });
+    const finishedBefore = await metricValue(gw.url, 'gateway_uploads_finished_total');
+    const { url } = await createUpload(gw.url, { length: size, metadata: { filename, owner: 'race' } });
 
     // Both send the same bytes (the same file, from two tabs).
     const piece = size / pieces;
@@ -121,11 +111,11 @@ describe.each(PAIRINGS)('concurrent requests on one upload on %s', { timeout: 90
     }
     await finishFromHead(url, data);
 
-    const got = await raw(base + objectPath(key));
+    const got = await raw(gw.url + objectPath(key));
     expect(got.status).toBe(200);
     expect(got.body.equals(data)).toBe(true);
-    expect((await objectInfo(base, key))!.metadata.sha256).toBe(sha256Hex(data));
-    expect(await metricValue(base, 'gateway_uploads_finished_total')).toBe(finishedBefore + 1);
+    expect((await objectInfo(gw.url, key))!.metadata.sha256).toBe(sha256Hex(data));
+    expect(await metricValue(gw.url, 'gateway_uploads_finished_total')).toBe(finishedBefore + 1);
   });
 
   it('many empty PATCHes and HEADs racing the final PATCH: finalized exactly once, never a 5xx', async () => {
@@ -134,8 +124,8 @@ describe.each(PAIRINGS)('concurrent requests on one upload on %s', { timeout: 90
     const data = randomData(size);
     const filename = uniqueName('stampede');
     const key = `models/stampede/${filename}`;
-    const finishedBefore = await metricValue(base, 'gateway_uploads_finished_total');
-    const { url, id } = await createUpload(base, { length: size, metadata: { filename, owner: 'stampede' } });
+    const finishedBefore = await metricValue(gw.url, 'gateway_uploads_finished_total');
+    const { url, id } = await createUpload(gw.url, { length: size, metadata: { filename, owner: 'stampede' } });
     expect((await patch(url, 0, data.subarray(0, size - last))).status).toBe(204);
 
     const final = patch(url, size - last, data.subarray(size - last));
@@ -148,7 +138,7 @@ describe.each(PAIRINGS)('concurrent requests on one upload on %s', { timeout: 90
           return { kind: 'empty PATCH', status: r.status, body: r.text };
         }),
         sleep(delay).then(async () => {
-          const r = await raw(`${base}/api/uploads/${id}`);
+          const r = await raw(`${gw.url}/api/uploads/${id}`);
           return { kind: 'status', status: r.status, body: r.text };
         }),
       );
@@ -170,9 +160,9 @@ describe.each(PAIRINGS)('concurrent requests on one upload on %s', { timeout: 90
     expect(h.status).toBe(200);
     expect(h.headers['upload-offset']).toBe(String(size));
     expect(h.headers['object-key']).toBe(`models/stampede/${filename}`);
-    expect((await raw(base + objectPath(key))).body.equals(data)).toBe(true);
-    expect(await metricValue(base, 'gateway_uploads_finished_total')).toBe(finishedBefore + 1);
-    expect((await raw(`${base}/api/uploads/${id}`)).json).toMatchObject({ status: 'done', key });
+    expect((await raw(gw.url + objectPath(key))).body.equals(data)).toBe(true);
+    expect(await metricValue(gw.url, 'gateway_uploads_finished_total')).toBe(finishedBefore + 1);
+    expect((await raw(`${gw.url}/api/uploads/${id}`)).json).toMatchObject({ status: 'done', key });
   });
 
   it('empty PATCHes at offset == length arriving during finalization get the same answer as the final PATCH', async () => {
@@ -180,8 +170,8 @@ describe.each(PAIRINGS)('concurrent requests on one upload on %s', { timeout: 90
     const size = usesS3Datastore(pairing) ? 10 * MiB : 8 * MiB;
     const data = randomData(size);
     const filename = uniqueName('during');
-    const finishedBefore = await metricValue(base, 'gateway_uploads_finished_total');
-    const { url } = await createUpload(base, { length: size, metadata: { filename, owner: 'during' } });
+    const finishedBefore = await metricValue(gw.url, 'gateway_uploads_finished_total');
+    const { url } = await createUpload(gw.url, { length: size, metadata: { filename, owner: 'during' } });
     const final = patch(url, 0, data);
     const empties: Array<Promise<{ status: number; key?: string; body: string }>> = [];
     for (let i = 0; i < 40; i++) {
@@ -199,8 +189,8 @@ describe.each(PAIRINGS)('concurrent requests on one upload on %s', { timeout: 90
       expect(r.status, r.body).toBeLessThan(500);
       if (r.status === 204) expect(r.key).toBe(`models/during/${filename}`);
     }
-    expect(await metricValue(base, 'gateway_uploads_finished_total')).toBe(finishedBefore + 1);
-    expect((await raw(base + objectPath(`models/during/${filename}`))).body.equals(data)).toBe(true);
+    expect(await metricValue(gw.url, 'gateway_uploads_finished_total')).toBe(finishedBefore + 1);
+    expect((await raw(gw.url + objectPath(`models/during/${filename}`))).body.equals(data)).toBe(true);
   });
 
   it('two tus-js-clients resuming the same upload URL at once leave one byte-exact object, finalized once', async () => {
@@ -209,29 +199,29 @@ describe.each(PAIRINGS)('concurrent requests on one upload on %s', { timeout: 90
     const data = randomData(size);
     const filename = uniqueName('twins');
     const metadata = { filename, owner: 'twins' };
-    const finishedBefore = await metricValue(base, 'gateway_uploads_finished_total');
-    const { url } = await createUpload(base, { length: size, metadata });
+    const finishedBefore = await metricValue(gw.url, 'gateway_uploads_finished_total');
+    const { url } = await createUpload(gw.url, { length: size, metadata });
     const results = await Promise.allSettled([
-      clientUpload(`${base}/files`, data, { uploadUrl: url, chunkSize, metadata, retryDelays: [100, 300, 600, 1000, 2000] }),
-      clientUpload(`${base}/files`, data, { uploadUrl: url, chunkSize, metadata, retryDelays: [100, 300, 600, 1000, 2000] }),
+      clientUpload(`${gw.url}/files`, data, { uploadUrl: url, chunkSize, metadata, retryDelays: [100, 300, 600, 1000, 2000] }),
+      clientUpload(`${gw.url}/files`, data, { uploadUrl: url, chunkSize, metadata, retryDelays: [100, 300, 600, 1000, 2000] }),
     ]);
     // Neither may start a second upload: a POST would create another id and a second finalization.
     for (const r of results) if (r.status === 'fulfilled') expect(r.value.requests).not.toContain('POST');
     await finishFromHead(url, data);
-    expect((await raw(base + objectPath(`models/twins/${filename}`))).body.equals(data)).toBe(true);
-    expect(await metricValue(base, 'gateway_uploads_finished_total')).toBe(finishedBefore + 1);
+    expect((await raw(gw.url + objectPath(`models/twins/${filename}`))).body.equals(data)).toBe(true);
+    expect(await metricValue(gw.url, 'gateway_uploads_finished_total')).toBe(finishedBefore + 1);
   });
 
   it('status polls (GET /api/uploads/{id}) during a slow PATCH never disturb it (docs/tus-server-notes.md #12)', async () => {
     const size = usesS3Datastore(pairing) ? 6 * MiB : 1 * MiB;
     const data = randomData(size);
     const filename = uniqueName('polled');
-    const { url, id } = await createUpload(base, { length: size, metadata: { filename, owner: 'polled' } });
+    const { url, id } = await createUpload(gw.url, { length: size, metadata: { filename, owner: 'polled' } });
     let uploading = true;
     const sending = slowPatch(url, 0, data, size / 48, 75).finally(() => (uploading = false)); // ~3.6 s, past the lock drain timeout
     const seen: Array<{ status: string; offset: number }> = [];
     while (uploading) {
-      const res = await raw(`${base}/api/uploads/${id}`);
+      const res = await raw(`${gw.url}/api/uploads/${id}`);
       expect(res.status, res.text).toBe(200);
       seen.push({ status: res.json.status, offset: res.json.offset });
       await sleep(100);
@@ -240,8 +230,8 @@ describe.each(PAIRINGS)('concurrent requests on one upload on %s', { timeout: 90
     expect(result).toMatchObject({ status: 204, offset: String(size) });
     expect(seen.length).toBeGreaterThan(10);
     for (let i = 1; i < seen.length; i++) expect(seen[i]!.offset).toBeGreaterThanOrEqual(seen[i - 1]!.offset);
-    expect((await raw(`${base}/api/uploads/${id}`)).json).toMatchObject({ status: 'done', offset: size, key: `models/polled/${filename}` });
-    expect((await raw(base + objectPath(`models/polled/${filename}`))).body.equals(data)).toBe(true);
+    expect((await raw(`${gw.url}/api/uploads/${id}`)).json).toMatchObject({ status: 'done', offset: size, key: `models/polled/${filename}` });
+    expect((await raw(gw.url + objectPath(`models/polled/${filename}`))).body.equals(data)).toBe(true);
   });
 
   it('hard status polls during a multi-PATCH upload and its finalization: the offset never goes back', async () => {
@@ -250,12 +240,12 @@ describe.each(PAIRINGS)('concurrent requests on one upload on %s', { timeout: 90
     const size = pieces.reduce((a, b) => a + b, 0);
     const data = randomData(size);
     const filename = uniqueName('hardpoll');
-    const { url, id } = await createUpload(base, { length: size, metadata: { filename, owner: 'hardpoll' } });
+    const { url, id } = await createUpload(gw.url, { length: size, metadata: { filename, owner: 'hardpoll' } });
     let stop = false;
     const poller = async () => {
       const seen: Array<{ status: string; offset: number }> = [];
       while (!stop) {
-        const res = await raw(`${base}/api/uploads/${id}`);
+        const res = await raw(`${gw.url}/api/uploads/${id}`);
         expect(res.status, res.text).toBe(200);
         seen.push({ status: res.json.status, offset: res.json.offset });
         if (res.json.status === 'done') break;
@@ -279,10 +269,10 @@ describe.each(PAIRINGS)('concurrent requests on one upload on %s', { timeout: 90
       }
       expect(seen.at(-1)).toEqual({ status: 'done', offset: size });
     }
-    expect((await raw(base + objectPath(`models/hardpoll/${filename}`))).body.equals(data)).toBe(true);
+    expect((await raw(gw.url + objectPath(`models/hardpoll/${filename}`))).body.equals(data)).toBe(true);
   });
 
   it('is still alive after all of the above', async () => {
-    expect((await raw(`${base}/healthz`)).status).toBe(200);
+    expect((await raw(`${gw.url}/healthz`)).status).toBe(200);
   });
 });

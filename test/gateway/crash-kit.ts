@@ -1,13 +1,13 @@
 /**
  * Helpers shared by the tests in which the gateway or its network breaks under an upload
  * (crash.test.ts, resilience.test.ts): the two pairings they run on, per-file cleanups,
- * a config overlay for a gateway on its own data directory, a tus-js-client upload that
+ * a tus-js-client upload that
  * logs what it sent and was told, a PATCH whose body stops arriving, and a look at the
  * stored object straight in the backend. The plain HTTP and tus helpers come from
  * pairings.ts.
  */
 import { createHash } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { GetObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
@@ -27,23 +27,9 @@ export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export function cleanupsAfterAll(): Array<() => Promise<unknown>> {
   const cleanups: Array<() => Promise<unknown>> = [];
   afterAll(async () => {
-    for (const c of cleanups.reverse()) await c().catch(() => undefined);
+    for (const c of cleanups.reverse()) await Promise.resolve().then(c).catch(() => undefined);
   });
   return cleanups;
-}
-
-/**
- * Writes `dataDir/fileName`, a config overlay that keeps the tus data and the localfs
- * storage under `dataDir`, followed by `extraYaml`; returns its path (for CONFIG_FILE).
- */
-export async function writeDataDirOverlay(dataDir: string, fileName: string, extraYaml = ''): Promise<string> {
-  const overlay = join(dataDir, fileName);
-  await writeFile(
-    overlay,
-    `tus:\n  file: { directory: ${JSON.stringify(join(dataDir, 'tus'))} }\n` +
-      `storage:\n  localfs: { root: ${JSON.stringify(join(dataDir, 'storage'))} }\n${extraYaml}`,
-  );
-  return overlay;
 }
 
 export interface StoredObject {

@@ -1,7 +1,7 @@
 /**
  * The gateway process dies under an upload: kill -9 mid-upload and mid-finalization,
  * then a restart on the same data directory; SIGTERM with a PATCH in flight. The gateway
- * runs as a child process (`spawnGateway`); the client keeps one URL across restarts
+ * runs as a child process (`startGateway({ child: true })`); the client keeps one URL across restarts
  * through a TCP proxy whose upstream is switched to the new process.
  * Each test runs on the file+localfs and s3+s3 pairings (s3: the Ceph RGW started by
  * the vitest globalSetup, a fresh bucket per file).
@@ -12,9 +12,11 @@ import { Agent, request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { spawnGateway, type GatewayProcess } from '../support/gateway.ts';
+import { ListMultipartUploadsCommand, ListPartsCommand } from '@aws-sdk/client-s3';
+import { startGateway, type GatewayProcess } from '../support/gateway.ts';
+import { makeS3Client } from '../support/services.ts';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.ts';
-import { cleanupsAfterAll, CRASH_PAIRINGS as PAIRINGS, readStoredObject, silentPatch, sleep, tusClientUpload, writeDataDirOverlay } from './crash-kit.ts';
+import { cleanupsAfterAll, CRASH_PAIRINGS as PAIRINGS, readStoredObject, silentPatch, sleep, tusClientUpload } from './crash-kit.ts';
 import {
   createUpload,
   head as headUpload,
@@ -63,8 +65,7 @@ class GatewayChain {
 
   /** Starts a (new) process on the same data directory; the previous one must be gone. */
   async restart(): Promise<void> {
-    const overlay = await writeDataDirOverlay(this.dataDir, 'crash-overlay.yaml', this.extraYaml);
-    this.gw = await spawnGateway({ ...this.env, CONFIG_FILE: overlay }, this.dataDir);
+    this.gw = await startGateway({ child: true, env: this.env, yaml: this.extraYaml, dataDir: this.dataDir });
     this.outputs.push(this.gw.output);
     this.proxy.setTarget(Number(new URL(this.gw.url).port));
   }
@@ -396,6 +397,51 @@ describe('crash (s3+s3), held at a chosen S3 request', () => {
     expect(chain.events('upload.finalized', id)).toEqual([0, 1]);
   });
 
+
+  it('kill -9 while part 2 is in flight and part 3 is already in S3: the offset stops at part 1, and the resumed upload is byte-exact', { timeout: 150_000 }, async () => {
+    // @tus/s3-store sends a PATCH's parts concurrently and used to count every listed part:
+    // parts 1 and 3 read as 12 MiB of 20, a hole the client never refilled.
+    const env = await pairingEnv('s3+s3');
+    const s3Proxy = await startTcpProxy({ port: Number(new URL(env.S3_ENDPOINT!).port), host: new URL(env.S3_ENDPOINT!).hostname });
+    cleanups.push(() => s3Proxy.close());
+    const chain = await GatewayChain.start({ ...env, S3_ENDPOINT: s3Proxy.url });
+    const size = 20 * MiB; // parts of 8 MiB: 1 and 2 whole, 3 the last 4 MiB
+    const data = randomBytes(size);
+    const filename = name('kill-part-gap');
+    const key = `models/crash/${filename}`;
+    const { url, id } = await createUpload(chain.url, { length: size, metadata: { filename, owner: 'crash' } });
+
+    const held = s3Proxy.holdOn('partNumber=2&');
+    const answer = patchWithHook(url, 0, data, () => undefined);
+    await Promise.race([held, answer.then(() => expect.unreachable('the PATCH was answered with part 2 held'))]);
+    const s3 = makeS3Client();
+    cleanups.push(async () => s3.destroy());
+    const tusKey = `.tus/${id}`;
+    const listed = async () => {
+      const uploads = await s3.send(new ListMultipartUploadsCommand({ Bucket: env.S3_BUCKET, Prefix: tusKey }));
+      const uploadId = uploads.Uploads?.find((u) => u.Key === tusKey)?.UploadId;
+      if (!uploadId) return [];
+      const parts = await s3.send(new ListPartsCommand({ Bucket: env.S3_BUCKET, Key: tusKey, UploadId: uploadId }));
+      return (parts.Parts ?? []).map((p) => p.PartNumber);
+    };
+    for (const until = Date.now() + 30_000; !(await listed()).includes(3); await sleep(100)) {
+      if (Date.now() > until) expect.unreachable(`part 3 never reached S3 (parts ${JSON.stringify(await listed())})`);
+    }
+    expect(await listed()).toEqual([1, 3]);
+    await chain.gw.kill9();
+    expect(await answer).toBeInstanceOf(Error);
+    s3Proxy.cutAll();
+    s3Proxy.releaseAll();
+
+    await chain.restart();
+    const before = await headUpload(url);
+    expect(before.status, before.text).toBe(200);
+    expect(before.headers['upload-offset']).toBe(String(8 * MiB));
+    const resumed = await tusClientUpload({ uploadUrl: url }, data, { chunkSize: 64 * MiB, retryDelays: RETRY_DELAYS }).done;
+    expect(resumed.url).toBe(url);
+    await expectFinalized(chain, url, key, data);
+    expect(chain.events('upload.finalized', id)).toEqual([0, 1]);
+  });
 
   it('kill -9 while the CopyObject into the final key is in flight: after a restart the upload is finalized once', { timeout: 90_000 }, async () => {
     const env = await pairingEnv('s3+s3');

@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningGateway } from '../../server/main.ts';
 import { ListMultipartUploadsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { startTestGateway } from '../support/gateway.ts';
+import { startGateway } from '../support/gateway.ts';
 import { makeS3Client } from '../support/services.ts';
 import { pairingEnv } from './pairings.ts';
 
@@ -31,7 +31,7 @@ describe.each(['file+localfs', 's3+s3'] as const)('expiration on %s', (pairing) 
   let env: Record<string, string> = {};
   beforeAll(async () => {
     env = pairing === 's3+s3' ? await pairingEnv('s3+s3') : {};
-    gw = await startTestGateway({ ...env, LOG_LEVEL: process.env.GW_LOG ?? 'silent' }, undefined, 'tus: { expiration: 3s, cleanupInterval: 1s }');
+    gw = await startGateway({ env: { ...env, LOG_LEVEL: process.env.GW_LOG ?? 'silent' }, yaml: 'tus: { expiration: 3s, cleanupInterval: 1s }' });
   });
   afterAll(() => gw.close());
 

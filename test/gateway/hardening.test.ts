@@ -2,20 +2,15 @@ import { createHash, randomBytes } from 'node:crypto';
 import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningGateway } from '../../server/main.ts';
-import { startTestGateway } from '../support/gateway.ts';
+import { describe, expect, it } from 'vitest';
+import { useGateway } from '../support/gateway.ts';
 import { createUpload, head, patch, raw, tusHeaders } from './pairings.ts';
 
 const sha256Hex = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const json = (r: { json?: unknown }) => r.json as { error?: { code: string; message: string } };
 
 describe('hardening (file+localfs)', () => {
-  let gw: RunningGateway & { dataDir: string };
-  beforeAll(async () => {
-    gw = await startTestGateway({}, undefined, 'tus: { maxSize: 64MiB, expiration: 3s, cleanupInterval: 1s }');
-  });
-  afterAll(() => gw?.close());
+  const gw = useGateway({ yaml: 'tus: { maxSize: 64MiB, expiration: 3s, cleanupInterval: 1s }' });
 
   it('acts on the upload named by the path, never on one smuggled into the query string', async () => {
     const a = await createUpload(gw.url, { length: 10, metadata: { filename: 'a.bin', owner: 'h' } });

@@ -5,8 +5,9 @@
  */
 import { createHash, randomInt } from 'node:crypto';
 import { connect } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
+  OCTETS,
   MiB,
   createUpload,
   head,
@@ -16,14 +17,12 @@ import {
   randomData,
   raw,
   sha256Hex,
-  startPairingGateway,
+  usePairingGateway,
   tusArtifacts,
   tusHeaders,
   uniqueName,
-  type TestGateway,
 } from './pairings.ts';
 
-const OCTETS = 'application/offset+octet-stream';
 const checksum = (alg: 'sha1' | 'sha256' | 'md5', data: Buffer) => `${alg} ${createHash(alg).update(data).digest('base64')}`;
 
 /** A copy of `data` with one byte flipped at a random offset. */
@@ -35,24 +34,15 @@ function corrupt(data: Buffer): Buffer {
 }
 
 describe.each(['file+localfs', 's3+s3'] as const)('integrity on %s', { timeout: 120_000 }, (pairing) => {
-  let gw: TestGateway;
-  let base: string;
+  const gw = usePairingGateway(pairing);
   const s3 = pairing === 's3+s3';
   const chunk = s3 ? 5 * MiB : 512 * 1024;
   const size = s3 ? 12 * MiB : 2 * MiB + 12345;
 
-  beforeAll(async () => {
-    gw = await startPairingGateway(pairing);
-    base = gw.url;
-  }, 120_000);
-  afterAll(async () => {
-    await gw?.close();
-  });
-
   const offsetOf = async (url: string) => Number((await head(url)).headers['upload-offset']);
 
   it('advertises the checksum extension and its algorithms on OPTIONS', async () => {
-    const res = await raw(`${base}/files`, { method: 'OPTIONS' });
+    const res = await raw(`${gw.url}/files`, { method: 'OPTIONS' });
     expect(res.status).toBe(204);
     expect(String(res.headers['tus-extension']).split(',')).toContain('checksum');
     expect(res.headers['tus-checksum-algorithm']).toBe('sha1,sha256,md5');
@@ -61,7 +51,7 @@ describe.each(['file+localfs', 's3+s3'] as const)('integrity on %s', { timeout: 
   it('refuses chunks corrupted at random offsets with 460 and keeps nothing of them; resent right, the file ends byte-exact', async () => {
     const data = randomData(size);
     const name = uniqueName('corrupt');
-    const { url, id } = await createUpload(base, { length: size, metadata: { filename: name, sha256: sha256Hex(data) } });
+    const { url, id } = await createUpload(gw.url, { length: size, metadata: { filename: name, sha256: sha256Hex(data) } });
     let offset = 0;
     let refused = 0;
     const algs = ['sha256', 'sha1', 'md5'] as const;
@@ -75,7 +65,7 @@ describe.each(['file+localfs', 's3+s3'] as const)('integrity on %s', { timeout: 
         expect(bad.status).toBe(460);
         expect(bad.json?.error?.code).toBe('ChecksumMismatch');
         expect(await offsetOf(url)).toBe(offset);
-        expect((await raw(`${base}/api/uploads/${id}`)).json.offset).toBe(offset);
+        expect((await raw(`${gw.url}/api/uploads/${id}`)).json.offset).toBe(offset);
         // Nothing of the refused request is kept: the same files and objects, same sizes (the offset above).
         expect(await tusArtifacts(gw)).toEqual(before);
         refused++;
@@ -87,15 +77,15 @@ describe.each(['file+localfs', 's3+s3'] as const)('integrity on %s', { timeout: 
     }
     expect(refused).toBeGreaterThan(0);
     const key = `models/anonymous/${name}`;
-    const info = await objectInfo(base, key);
+    const info = await objectInfo(gw.url, key);
     expect(info?.metadata.sha256).toBe(sha256Hex(data));
-    const body = (await raw(`${base}${objectPath(key)}`)).body;
+    const body = (await raw(`${gw.url}${objectPath(key)}`)).body;
     expect(body.equals(data)).toBe(true);
   });
 
   it('refuses an unknown algorithm and a malformed Upload-Checksum with 400, storing nothing', async () => {
     const data = randomData(1000);
-    const { url } = await createUpload(base, { length: 2000, metadata: { filename: uniqueName('alg') } });
+    const { url } = await createUpload(gw.url, { length: 2000, metadata: { filename: uniqueName('alg') } });
     for (const value of ['crc32 AAAAAA==', 'sha256', 'sha256 not*base64', 'sha1 a b', 'unknownalgo AAAAAAAAAA']) {
       const res = await patch(url, 0, data, { 'Upload-Checksum': value });
       expect(res.status, value).toBe(400);
@@ -110,9 +100,9 @@ describe.each(['file+localfs', 's3+s3'] as const)('integrity on %s', { timeout: 
 
   it('keeps nothing of a checksummed body cut mid-way', async () => {
     const data = randomData(s3 ? 6 * MiB : 256 * 1024);
-    const { url } = await createUpload(base, { length: data.length, metadata: { filename: uniqueName('cut') } });
+    const { url } = await createUpload(gw.url, { length: data.length, metadata: { filename: uniqueName('cut') } });
     const path = new URL(url).pathname;
-    const { port } = new URL(base);
+    const { port } = new URL(gw.url);
     await new Promise<void>((resolve, reject) => {
       const sock = connect(Number(port), '127.0.0.1', () => {
         sock.write(
@@ -125,7 +115,7 @@ describe.each(['file+localfs', 's3+s3'] as const)('integrity on %s', { timeout: 
       sock.on('close', () => resolve());
     });
     // The gateway notices the cut; nothing of the half body counts.
-    for (let i = 0; i < 50 && (await raw(`${base}/api/uploads/${new URL(url).pathname.split('/').pop()}`)).json.offset !== 0; i++) {
+    for (let i = 0; i < 50 && (await raw(`${gw.url}/api/uploads/${new URL(url).pathname.split('/').pop()}`)).json.offset !== 0; i++) {
       await new Promise((r) => setTimeout(r, 100));
     }
     expect(await offsetOf(url)).toBe(0);
@@ -142,18 +132,18 @@ describe.each(['file+localfs', 's3+s3'] as const)('integrity on %s', { timeout: 
       'Content-Type': OCTETS,
     });
     const before = await tusArtifacts(gw);
-    const bad = await raw(`${base}/files`, { method: 'POST', headers: { ...headers, 'Upload-Checksum': checksum('md5', corrupt(data)) }, body: data });
+    const bad = await raw(`${gw.url}/files`, { method: 'POST', headers: { ...headers, 'Upload-Checksum': checksum('md5', corrupt(data)) }, body: data });
     expect(bad.status).toBe(460);
     expect(bad.json?.error?.code).toBe('ChecksumMismatch');
     expect(await tusArtifacts(gw)).toEqual(before);
-    const good = await raw(`${base}/files`, { method: 'POST', headers: { ...headers, 'Upload-Checksum': checksum('sha1', data) }, body: data });
+    const good = await raw(`${gw.url}/files`, { method: 'POST', headers: { ...headers, 'Upload-Checksum': checksum('sha1', data) }, body: data });
     expect(good.status).toBe(201);
     expect(good.headers['object-key']).toBe(`models/anonymous/${name}`);
   });
 
   it('refuses a malformed declared sha256 at creation with 400', async () => {
     for (const sha256 of ['', 'abc', 'g'.repeat(64), '0'.repeat(63)]) {
-      const res = await raw(`${base}/files`, {
+      const res = await raw(`${gw.url}/files`, {
         method: 'POST',
         headers: tusHeaders({ 'Upload-Length': '10', 'Upload-Metadata': `filename ${Buffer.from('x.bin').toString('base64')},sha256 ${Buffer.from(sha256).toString('base64')}` }),
       });
@@ -165,27 +155,27 @@ describe.each(['file+localfs', 's3+s3'] as const)('integrity on %s', { timeout: 
     const data = randomData(s3 ? 6 * MiB : 300_000);
     const name = uniqueName('declared');
     const wrong = sha256Hex(corrupt(data));
-    const { url, id } = await createUpload(base, { length: data.length, metadata: { filename: name, sha256: wrong } });
+    const { url, id } = await createUpload(gw.url, { length: data.length, metadata: { filename: name, sha256: wrong } });
     const res = await patch(url, 0, data, { 'Upload-Checksum': checksum('sha256', data) });
     expect(res.status).toBe(460);
     expect(res.json?.error?.code).toBe('ChecksumMismatch');
     expect(res.json?.error?.message).toContain(wrong);
-    expect(await objectInfo(base, `models/anonymous/${name}`)).toBeUndefined();
-    const status = (await raw(`${base}/api/uploads/${id}`)).json;
+    expect(await objectInfo(gw.url, `models/anonymous/${name}`)).toBeUndefined();
+    const status = (await raw(`${gw.url}/api/uploads/${id}`)).json;
     expect(status.status).toBe('failed');
     expect(status.error).toContain(sha256Hex(data));
     // A resuming client learns the same, and still no object appears.
     expect((await head(url)).status).toBe(460);
     expect((await patch(url, data.length, Buffer.alloc(0))).status).toBe(460);
-    expect(await objectInfo(base, `models/anonymous/${name}`)).toBeUndefined();
+    expect(await objectInfo(gw.url, `models/anonymous/${name}`)).toBeUndefined();
   });
 
   it('accepts a right declared sha256 in any case of hex', async () => {
     const data = randomData(5000);
     const name = uniqueName('declared-ok');
-    const { url } = await createUpload(base, { length: data.length, metadata: { filename: name, sha256: sha256Hex(data).toUpperCase() } });
+    const { url } = await createUpload(gw.url, { length: data.length, metadata: { filename: name, sha256: sha256Hex(data).toUpperCase() } });
     const res = await patch(url, 0, data);
     expect(res.status).toBe(204);
-    expect((await objectInfo(base, `models/anonymous/${name}`))?.metadata.sha256).toBe(sha256Hex(data));
+    expect((await objectInfo(gw.url, `models/anonymous/${name}`))?.metadata.sha256).toBe(sha256Hex(data));
   });
 });

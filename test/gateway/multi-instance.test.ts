@@ -3,7 +3,7 @@ import { Redis } from 'ioredis';
 import * as tus from 'tus-js-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningGateway } from '../../server/main.ts';
-import { startTestGateway } from '../support/gateway.ts';
+import { startGateway } from '../support/gateway.ts';
 import { createTestBucket, redisUrl, s3TestSettings } from '../support/services.ts';
 
 const TUS = { 'Tus-Resumable': '1.0.0' };
@@ -25,8 +25,8 @@ describe('several gateways on s3 with a shared Redis', () => {
       TUS_DATASTORE: 's3', STORAGE_BACKEND: 's3', S3_ENDPOINT: s3.endpoint, S3_BUCKET: bucket,
       S3_ACCESS_KEY: s3.accessKey, S3_SECRET_KEY: s3.secretKey, S3_REGION: s3.region, REDIS_URL: url,
     };
-    a = await startTestGateway(env);
-    b = await startTestGateway(env);
+    a = await startGateway({ env });
+    b = await startGateway({ env });
     redis = new Redis(url);
   });
   afterAll(async () => {

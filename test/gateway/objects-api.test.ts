@@ -4,7 +4,7 @@
  * (localfs: the gateway's /storage; s3: real SigV4 URLs on the RGW), tampering.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
   PAIRINGS,
   encodeMetadata,
@@ -13,15 +13,13 @@ import {
   randomData,
   raw,
   sha256Hex,
-  startPairingGateway,
+  usePairingGateway,
   tusHeaders,
   type ObjectInfoJSON,
-  type TestGateway,
 } from './pairings.ts';
 
 describe.each(PAIRINGS)('objects API on %s', { timeout: 60_000 }, (pairing) => {
-  let gw: TestGateway;
-  let base: string;
+  const gw = usePairingGateway(pairing);
   const owner = `lister-${Math.random().toString(36).slice(2, 8)}`;
   const names = ['a.bin', 'b.bin', 'c d.bin', 'e-é.bin', 'f.bin'];
   const objects = new Map<string, Buffer>();
@@ -29,7 +27,7 @@ describe.each(PAIRINGS)('objects API on %s', { timeout: 60_000 }, (pairing) => {
   const isLocalfs = pairing === 'file+localfs';
 
   async function tusPut(ownerName: string, filename: string, data: Buffer, filetype?: string) {
-    const res = await raw(`${base}/files`, {
+    const res = await raw(`${gw.url}/files`, {
       method: 'POST',
       headers: tusHeaders({
         'Upload-Length': String(data.length),
@@ -42,8 +40,6 @@ describe.each(PAIRINGS)('objects API on %s', { timeout: 60_000 }, (pairing) => {
   }
 
   beforeAll(async () => {
-    gw = await startPairingGateway(pairing);
-    base = gw.url;
     for (const [i, name] of names.entries()) {
       const data = randomData(1000 + i * 100);
       objects.set(keyOf(name), data);
@@ -53,16 +49,12 @@ describe.each(PAIRINGS)('objects API on %s', { timeout: 60_000 }, (pairing) => {
     await tusPut(`${owner}x`, 'other.bin', randomData(10));
   }, 120_000);
 
-  afterAll(async () => {
-    await gw?.close();
-  });
-
   const presign = (body: unknown) =>
-    raw(`${base}/api/presign`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+    raw(`${gw.url}/api/presign`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
 
   describe('listing', () => {
     it('lists the objects under a prefix in key order with their ObjectInfo', async () => {
-      const res = await raw(`${base}/api/objects?prefix=${encodeURIComponent(`models/${owner}/`)}`);
+      const res = await raw(`${gw.url}/api/objects?prefix=${encodeURIComponent(`models/${owner}/`)}`);
       expect(res.status).toBe(200);
       const listed = res.json.objects as ObjectInfoJSON[];
       expect(listed.map((o) => o.key)).toEqual([...objects.keys()].sort());
@@ -80,7 +72,7 @@ describe.each(PAIRINGS)('objects API on %s', { timeout: 60_000 }, (pairing) => {
     });
 
     it('a prefix is a prefix of the key, not a folder', async () => {
-      const res = await raw(`${base}/api/objects?prefix=${encodeURIComponent(`models/${owner}`)}`);
+      const res = await raw(`${gw.url}/api/objects?prefix=${encodeURIComponent(`models/${owner}`)}`);
       expect((res.json.objects as ObjectInfoJSON[]).map((o) => o.key)).toContain(`models/${owner}x/other.bin`);
     });
 
@@ -90,7 +82,7 @@ describe.each(PAIRINGS)('objects API on %s', { timeout: 60_000 }, (pairing) => {
       let pages = 0;
       do {
         const q = new URLSearchParams({ prefix: `models/${owner}/`, limit: '2', ...(cursor ? { cursor } : {}) });
-        const res = await raw(`${base}/api/objects?${q}`);
+        const res = await raw(`${gw.url}/api/objects?${q}`);
         expect(res.status, res.text).toBe(200);
         expect(res.json.objects.length).toBeLessThanOrEqual(2);
         seen.push(...(res.json.objects as ObjectInfoJSON[]).map((o) => o.key));
@@ -102,13 +94,13 @@ describe.each(PAIRINGS)('objects API on %s', { timeout: 60_000 }, (pairing) => {
     });
 
     it.each(['0', '1001', '-1', 'ten', '1.5'])('refuses limit=%s with 400 InvalidArgument', async (limit) => {
-      const res = await raw(`${base}/api/objects?limit=${limit}`);
+      const res = await raw(`${gw.url}/api/objects?limit=${limit}`);
       expect(res.status).toBe(400);
       expect(res.json.error.code).toBe('InvalidArgument');
     });
 
     it('lists nothing (200, empty) under a prefix that matches nothing', async () => {
-      const res = await raw(`${base}/api/objects?prefix=models/nobody-here/`);
+      const res = await raw(`${gw.url}/api/objects?prefix=models/nobody-here/`);
       expect(res.status).toBe(200);
       expect(res.json.objects).toEqual([]);
     });
@@ -119,7 +111,7 @@ describe.each(PAIRINGS)('objects API on %s', { timeout: 60_000 }, (pairing) => {
 
     it('GET streams the object with the headers of docs/api.md §4', async () => {
       const data = objects.get(key())!;
-      const res = await raw(base + objectPath(key()));
+      const res = await raw(gw.url + objectPath(key()));
       expect(res.status).toBe(200);
       expect(res.body.equals(data)).toBe(true);
       expect(res.headers['content-type']).toBe('application/x-test');
@@ -134,14 +126,14 @@ describe.each(PAIRINGS)('objects API on %s', { timeout: 60_000 }, (pairing) => {
     });
 
     it('names a UTF-8 file in Content-Disposition with filename* (RFC 6266)', async () => {
-      const res = await raw(base + objectPath(keyOf('e-é.bin')));
+      const res = await raw(gw.url + objectPath(keyOf('e-é.bin')));
       expect(res.status).toBe(200);
       expect(res.headers['content-disposition']).toContain(`filename*=UTF-8''e-%C3%A9.bin`);
     });
 
     it('HEAD answers the headers of GET and no body', async () => {
-      const get = await raw(base + objectPath(key()));
-      const res = await raw(base + objectPath(key()), { method: 'HEAD' });
+      const get = await raw(gw.url + objectPath(key()));
+      const res = await raw(gw.url + objectPath(key()), { method: 'HEAD' });
       expect(res.status).toBe(200);
       expect(res.body.length).toBe(0);
       for (const h of ['content-type', 'content-length', 'etag', 'last-modified', 'accept-ranges', 'content-disposition', 'digest']) {
@@ -150,52 +142,52 @@ describe.each(PAIRINGS)('objects API on %s', { timeout: 60_000 }, (pairing) => {
     });
 
     it('HEAD of an absent object answers 404', async () => {
-      const res = await raw(base + objectPath(`models/${owner}/absent.bin`), { method: 'HEAD' });
+      const res = await raw(gw.url + objectPath(`models/${owner}/absent.bin`), { method: 'HEAD' });
       expect(res.status).toBe(404);
     });
 
     it('GET of an absent object answers 404 NoSuchKey JSON', async () => {
-      const res = await raw(base + objectPath(`models/${owner}/absent.bin`));
+      const res = await raw(gw.url + objectPath(`models/${owner}/absent.bin`));
       expect(res.status).toBe(404);
       expect(res.json.error.code).toBe('NoSuchKey');
     });
 
     it('answers a Range with 206 and Content-Range', async () => {
       const data = objects.get(key())!;
-      const res = await raw(base + objectPath(key()), { headers: { Range: 'bytes=10-19' } });
+      const res = await raw(gw.url + objectPath(key()), { headers: { Range: 'bytes=10-19' } });
       expect(res.status).toBe(206);
       expect(res.headers['content-range']).toBe(`bytes 10-19/${data.length}`);
       expect(res.body.equals(data.subarray(10, 20))).toBe(true);
-      const suffix = await raw(base + objectPath(key()), { headers: { Range: 'bytes=-7' } });
+      const suffix = await raw(gw.url + objectPath(key()), { headers: { Range: 'bytes=-7' } });
       expect(suffix.status).toBe(206);
       expect(suffix.body.equals(data.subarray(data.length - 7))).toBe(true);
-      const open = await raw(base + objectPath(key()), { headers: { Range: `bytes=${data.length - 3}-` } });
+      const open = await raw(gw.url + objectPath(key()), { headers: { Range: `bytes=${data.length - 3}-` } });
       expect(open.status).toBe(206);
       expect(open.body.equals(data.subarray(data.length - 3))).toBe(true);
     });
 
     it('answers an unsatisfiable Range with 416 and Content-Range: bytes */size', async () => {
       const data = objects.get(key())!;
-      const res = await raw(base + objectPath(key()), { headers: { Range: `bytes=${data.length}-` } });
+      const res = await raw(gw.url + objectPath(key()), { headers: { Range: `bytes=${data.length}-` } });
       expect(res.status).toBe(416);
       expect(res.headers['content-range']).toBe(`bytes */${data.length}`);
     });
 
     it('answers If-None-Match with the current ETag with 304, and another ETag with 200', async () => {
-      const { headers } = await raw(base + objectPath(key()), { method: 'HEAD' });
-      const res = await raw(base + objectPath(key()), { headers: { 'If-None-Match': String(headers.etag) } });
+      const { headers } = await raw(gw.url + objectPath(key()), { method: 'HEAD' });
+      const res = await raw(gw.url + objectPath(key()), { headers: { 'If-None-Match': String(headers.etag) } });
       expect(res.status).toBe(304);
       expect(res.body.length).toBe(0);
       expect(res.headers.etag).toBe(headers.etag);
-      const other = await raw(base + objectPath(key()), { headers: { 'If-None-Match': '"not-the-etag"' } });
+      const other = await raw(gw.url + objectPath(key()), { headers: { 'If-None-Match': '"not-the-etag"' } });
       expect(other.status).toBe(200);
-      const star = await raw(base + objectPath(key()), { headers: { 'If-None-Match': '*' } });
+      const star = await raw(gw.url + objectPath(key()), { headers: { 'If-None-Match': '*' } });
       expect(star.status).toBe(304);
     });
 
     it('refuses a key with an empty or dot segment with 400 InvalidKey', async () => {
       for (const path of ['/api/objects/models//x', '/api/objects/models/%2E%2E/x', '/api/objects/models/a%zz']) {
-        const res = await raw(base + path);
+        const res = await raw(gw.url + path);
         expect(res.status, path).toBe(400);
         expect(res.json.error.code, path).toBe('InvalidKey');
       }
@@ -205,12 +197,12 @@ describe.each(PAIRINGS)('objects API on %s', { timeout: 60_000 }, (pairing) => {
   describe('DELETE', () => {
     it('deletes an object (204), after which it is absent; deleting it again is 204 too', async () => {
       const key = keyOf('f.bin');
-      const res = await raw(base + objectPath(key), { method: 'DELETE' });
+      const res = await raw(gw.url + objectPath(key), { method: 'DELETE' });
       expect(res.status).toBe(204);
       objects.delete(key);
-      expect((await raw(base + objectPath(key))).status).toBe(404);
-      expect(await objectInfo(base, key)).toBeUndefined();
-      expect((await raw(base + objectPath(key), { method: 'DELETE' })).status).toBe(204);
+      expect((await raw(gw.url + objectPath(key))).status).toBe(404);
+      expect(await objectInfo(gw.url, key)).toBeUndefined();
+      expect((await raw(gw.url + objectPath(key), { method: 'DELETE' })).status).toBe(204);
     });
   });
 
@@ -226,7 +218,7 @@ describe.each(PAIRINGS)('objects API on %s', { timeout: 60_000 }, (pairing) => {
       expect(expiresAt).toBeLessThan(Date.now() + 310_000);
       const url = new URL(res.json.url);
       if (isLocalfs) {
-        expect(url.origin).toBe(base);
+        expect(url.origin).toBe(gw.url);
         expect(url.pathname).toBe(`/storage/${key.split('/').map(encodeURIComponent).join('/')}`);
         expect(url.searchParams.get('signature')).toMatch(/^[0-9a-f]+$/);
       } else {
@@ -266,7 +258,7 @@ describe.each(PAIRINGS)('objects API on %s', { timeout: 60_000 }, (pairing) => {
       const put = await fetch(res.json.url, { method: 'PUT', body: Uint8Array.from(body), headers: { 'Content-Type': 'text/x-presigned' } });
       expect(put.status, await put.clone().text()).toBe(200);
       expect(put.headers.get('etag')).toBeTruthy();
-      const got = await raw(base + objectPath(key));
+      const got = await raw(gw.url + objectPath(key));
       expect(got.status).toBe(200);
       expect(got.body.equals(body)).toBe(true);
       expect(got.headers['content-type']).toBe('text/x-presigned');
@@ -274,7 +266,7 @@ describe.each(PAIRINGS)('objects API on %s', { timeout: 60_000 }, (pairing) => {
       const getUrl = (await presign({ key, method: 'GET', expiresIn: 120 })).json.url;
       const wrong = await fetch(getUrl, { method: 'PUT', body: 'overwrite' });
       expect(wrong.status).toBe(403);
-      expect((await raw(base + objectPath(key))).body.equals(body)).toBe(true);
+      expect((await raw(gw.url + objectPath(key))).body.equals(body)).toBe(true);
     });
 
     it('refuses a presigned URL once it has expired', async () => {
@@ -309,17 +301,17 @@ describe.each(PAIRINGS)('objects API on %s', { timeout: 60_000 }, (pairing) => {
     });
 
     it('refuses a body that is not JSON with 400', async () => {
-      const res = await raw(`${base}/api/presign`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{"key":' });
+      const res = await raw(`${gw.url}/api/presign`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{"key":' });
       expect(res.status).toBe(400);
     });
   });
 
   it('keeps every object intact and the process alive after all of the above', async () => {
     for (const [key, data] of objects) {
-      const res = await raw(base + objectPath(key));
+      const res = await raw(gw.url + objectPath(key));
       expect(res.status, key).toBe(200);
       expect(res.body.equals(data), key).toBe(true);
     }
-    expect((await raw(`${base}/healthz`)).status).toBe(200);
+    expect((await raw(`${gw.url}/healthz`)).status).toBe(200);
   });
 });

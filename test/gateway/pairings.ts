@@ -1,16 +1,16 @@
 /**
  * The (tus datastore, Store backend) pairings the gateway's protocol tests run on,
  * and the small HTTP and tus helpers those tests share. Every request goes over a
- * real socket to a gateway started by `startTestGateway`; the s3 pairings use the
+ * real socket to a gateway started by test/support/gateway.ts (`usePairingGateway` per describe block); the s3 pairings use the
  * real Ceph RGW that the vitest globalSetup started (test/support/services.ts).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { readdir, rm } from 'node:fs/promises';
-import { request as httpRequest, type Agent, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';
+import { readdir } from 'node:fs/promises';
+import type { OutgoingHttpHeaders } from 'node:http';
 import { join, relative } from 'node:path';
 import { Upload, type HttpRequest, type HttpResponse, type PreviousUpload, type UploadOptions, type UrlStorage } from 'tus-js-client';
-import { startTestGateway } from '../support/gateway.ts';
-import { freePort } from '../support/ports.ts';
+import { startGateway, type GatewayOptions, type InProcessGateway } from '../support/gateway.ts';
+import { useStarted } from '../support/use.ts';
 
 const ALL_PAIRINGS = ['file+localfs', 's3+s3', 'file+s3'] as const;
 export type Pairing = (typeof ALL_PAIRINGS)[number];
@@ -20,6 +20,8 @@ export const PAIRINGS: readonly Pairing[] = process.env.TEST_PAIRINGS
   : ALL_PAIRINGS;
 
 export const TUS_VERSION = '1.0.0';
+/** The Content-Type of a PATCH body (and of a creation-with-upload POST's). */
+export const OCTETS = 'application/offset+octet-stream';
 export const MiB = 2 ** 20;
 
 const buckets = new Map<Pairing, Promise<string>>();
@@ -32,108 +34,37 @@ export async function pairingEnv(pairing: Pairing): Promise<Record<string, strin
   const [datastore, backend] = pairing.split('+') as ['file' | 's3', 'localfs' | 's3'];
   const env: Record<string, string> = { TUS_DATASTORE: datastore, STORAGE_BACKEND: backend };
   if (datastore === 'file' && backend === 'localfs') return env;
-  const { createTestBucket, s3TestSettings } = await import('../support/services.ts');
+  const { createTestBucket, s3GatewayEnv } = await import('../support/services.ts');
   let bucket = buckets.get(pairing);
   if (!bucket) {
     bucket = createTestBucket(`gw-${pairing.replace('+', '-')}`);
     buckets.set(pairing, bucket);
   }
-  const s3 = s3TestSettings();
-  return {
-    ...env,
-    S3_ENDPOINT: s3.endpoint,
-    S3_BUCKET: await bucket,
-    S3_ACCESS_KEY: s3.accessKey,
-    S3_SECRET_KEY: s3.secretKey,
-    S3_REGION: s3.region,
-  };
+  return { ...env, ...s3GatewayEnv(await bucket) };
 }
 
-export type TestGateway = Awaited<ReturnType<typeof startTestGateway>> & { pairing: Pairing; env: Record<string, string> };
+export type TestGateway = InProcessGateway & { pairing: Pairing };
 
-/** The gateway in this process for `pairing`, with `publicUrl` = its real address (localfs presigned URLs point at it). */
-export async function startPairingGateway(pairing: Pairing, extraEnv: Record<string, string> = {}): Promise<TestGateway> {
-  const env = { ...(await pairingEnv(pairing)), ...extraEnv };
-  for (let attempt = 0; ; attempt++) {
-    const port = await freePort();
-    const full = { ...env, PORT: String(port), PUBLIC_URL: `http://127.0.0.1:${port}` };
-    try {
-      const gw = await startTestGateway(full);
-      const stop = gw.close;
-      // Closing also removes the gateway's temporary data directory.
-      const close = async () => {
-        await stop();
-        await rm(gw.dataDir, { recursive: true, force: true });
-      };
-      return Object.assign(gw, { pairing, env: full, close });
-    } catch (err) {
-      // Another process took the port between freePort() and listen(): try another.
-      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt >= 3) throw err;
-    }
-  }
+/** The gateway in this process for `pairing`; `options.env` is merged over the pairing's env. */
+export async function startPairingGateway(pairing: Pairing, options: Omit<GatewayOptions, 'child'> = {}): Promise<TestGateway> {
+  const gw = await startGateway({ ...options, env: { ...(await pairingEnv(pairing)), ...options.env } });
+  return Object.assign(gw, { pairing });
+}
+
+/**
+ * A gateway for `pairing` for the calling describe block: started in its beforeAll, closed
+ * (data directory removed) in its afterAll. The handle reads through to that gateway, so
+ * use it inside tests and hooks only, never at collection time.
+ */
+export function usePairingGateway(pairing: Pairing, options: Omit<GatewayOptions, 'child'> = {}): TestGateway {
+  return useStarted(`usePairingGateway(${pairing})`, () => startPairingGateway(pairing, options));
 }
 
 /** Whether the pairing keeps incomplete uploads in S3 (its part size is 8 MiB, and chunks must be ≥ 5 MiB). */
 export const usesS3Datastore = (pairing: Pairing) => pairing.startsWith('s3+');
 
-// ---------------------------------------------------------------------------------------------
-// Raw HTTP
-
-export interface RawResponse {
-  status: number;
-  headers: IncomingHttpHeaders;
-  body: Buffer;
-  text: string;
-  /** The body parsed as JSON, or undefined when it is not JSON. */
-  json: any;
-}
-
-export interface RawOptions {
-  method?: string;
-  headers?: OutgoingHttpHeaders;
-  /** The whole body, sent with a Content-Length unless one is given in headers. */
-  body?: Buffer | string;
-  /** Sends the body with Transfer-Encoding: chunked, in these pieces. */
-  chunks?: Buffer[];
-  /** Sends the request on one of this agent's connections (e.g. a keep-alive one) instead of a fresh one. */
-  agent?: Agent;
-}
-
-/** One request on a fresh connection (no keep-alive, so requests never queue behind each other), unless `agent` is given. */
-export function raw(url: string, options: RawOptions = {}): Promise<RawResponse> {
-  return new Promise((resolve, reject) => {
-    const headers: OutgoingHttpHeaders = { ...options.headers };
-    const body = typeof options.body === 'string' ? Buffer.from(options.body) : options.body;
-    if (body && !Object.keys(headers).some((h) => h.toLowerCase() === 'content-length')) headers['Content-Length'] = body.length;
-    // The path goes out exactly as written: WHATWG URL parsing would resolve `/.`, `%2E%2E` and a backslash.
-    const m = /^http:\/\/([^/:]+):(\d+)(.*)$/.exec(url);
-    if (!m) throw new Error(`raw(): not an http://host:port URL: ${url}`);
-    const target = { host: m[1], port: Number(m[2]), path: m[3] || '/' };
-    const req = httpRequest({ ...target, method: options.method ?? 'GET', headers, agent: options.agent ?? false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('error', reject);
-      res.on('end', () => {
-        const buf = Buffer.concat(chunks);
-        const text = buf.toString('utf8');
-        let json: unknown;
-        try {
-          json = text ? JSON.parse(text) : undefined;
-        } catch {
-          json = undefined;
-        }
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: buf, text, json });
-      });
-    });
-    req.on('error', reject);
-    if (options.chunks) {
-      for (const c of options.chunks) req.write(c);
-      req.end();
-    } else {
-      req.end(body);
-    }
-  });
-}
+export { raw, type RawOptions, type RawResponse } from '../support/http.ts';
+import { raw, type RawResponse } from '../support/http.ts';
 
 /** The tus headers every request but OPTIONS needs. */
 export const tusHeaders = (extra: OutgoingHttpHeaders = {}): OutgoingHttpHeaders => ({ 'Tus-Resumable': TUS_VERSION, ...extra });

@@ -4,8 +4,8 @@
  * Host, a method override that changes whether the answer has a body).
  */
 import { connect } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createUpload, patch, raw, randomData, startPairingGateway, tusHeaders, uniqueName, type TestGateway } from './pairings.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { createUpload, patch, raw, randomData, usePairingGateway, tusHeaders, uniqueName } from './pairings.ts';
 
 interface WireAnswer {
   status: number;
@@ -71,44 +71,38 @@ function wire(port: number, request: string | Buffer, { timeoutMs = 3000, bodyle
 }
 
 describe.each(['file+localfs', 's3+s3'] as const)('protocol defects on %s', { timeout: 90_000 }, (pairing) => {
-  let gw: TestGateway;
-  let base: string;
+  const gw = usePairingGateway(pairing);
   let port: number;
 
   beforeAll(async () => {
-    gw = await startPairingGateway(pairing);
-    base = gw.url;
-    port = Number(new URL(base).port);
+    port = Number(new URL(gw.url).port);
   }, 120_000);
-  afterAll(async () => {
-    await gw?.close();
-  });
 
   it('answers 415 to a creation-with-upload POST whose body has another Content-Type, creating nothing', async () => {
     const name = uniqueName('cwu-type');
     for (const type of ['text/plain', 'application/octet-stream', undefined]) {
       const headers = tusHeaders({ 'Upload-Length': '5', 'Upload-Metadata': `filename ${Buffer.from(name).toString('base64')}` });
       if (type) headers['Content-Type'] = type;
-      const res = await raw(`${base}/files`, { method: 'POST', headers, body: 'hello' });
+      const res = await raw(`${gw.url}/files`, { method: 'POST', headers, body: 'hello' });
       expect(res.status, String(type)).toBe(415);
       expect(res.json?.error?.code).toBe('UnsupportedMediaType');
       expect(res.headers.location).toBeUndefined();
     }
     // Without a body any Content-Type is fine: a plain creation.
-    const plain = await raw(`${base}/files`, { method: 'POST', headers: tusHeaders({ 'Upload-Length': '5', 'Content-Type': 'text/plain' }) });
+    const plain = await raw(`${gw.url}/files`, { method: 'POST', headers: tusHeaders({ 'Upload-Length': '5', 'Content-Type': 'text/plain' }) });
     expect(plain.status).toBe(201);
   });
 
   it('answers 400 to a filename present but empty, with or without the separating space', async () => {
     for (const header of ['filename', 'filename ', 'filename ,owner YWxpY2U=', 'owner YWxpY2U=,filename']) {
-      const res = await raw(`${base}/files`, { method: 'POST', headers: tusHeaders({ 'Upload-Length': '5', 'Upload-Metadata': header }) });
+      const res = await raw(`${gw.url}/files`, { method: 'POST', headers: tusHeaders({ 'Upload-Length': '5', 'Upload-Metadata': header }) });
       expect(res.status, header).toBe(400);
       expect(res.json?.error?.code).toBe('InvalidArgument');
     }
   });
 
   it('never answers 5xx to a malformed or doubled Host on POST, HEAD, PATCH and DELETE, and builds Location without it', async () => {
-    const { url } = await createUpload(base, { length: 100, metadata: { filename: uniqueName('host') } });
+    const { url } = await createUpload(gw.url, { length: 100, metadata: { filename: uniqueName('host') } });
     const path = new URL(url).pathname;
     const hosts = [['127.0.0.1:99999'], ['4294967296'], ['a b'], ['evil.example', 'other.example'], ['[::1'], ['']];
     for (const host of hosts) {
@@ -138,11 +132,11 @@ describe.each(['file+localfs', 's3+s3'] as const)('protocol defects on %s', { ti
     const del = await wire(port, `DELETE ${path} HTTP/1.1\r\nHost: 127.0.0.1:99999\r\nTus-Resumable: 1.0.0\r\nConnection: close\r\n\r\n`);
     expect(del.status).toBe(204);
     // And the gateway is still up.
-    expect((await raw(`${base}/healthz`)).status).toBe(200);
+    expect((await raw(`${gw.url}/healthz`)).status).toBe(200);
   });
 
   it('answers X-HTTP-Method-Override: HEAD on a wire DELETE or OPTIONS with a complete message', async () => {
-    const { url } = await createUpload(base, { length: 100, metadata: { filename: uniqueName('override') } });
+    const { url } = await createUpload(gw.url, { length: 100, metadata: { filename: uniqueName('override') } });
     const path = new URL(url).pathname;
     for (const wireMethod of ['DELETE', 'OPTIONS', 'POST', 'PATCH']) {
       for (const target of [path, '/files/nosuchupload', '/files']) {

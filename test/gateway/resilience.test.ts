@@ -11,9 +11,9 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { spawnGateway, startTestGateway, type GatewayProcess } from '../support/gateway.ts';
+import { startGateway, type GatewayProcess } from '../support/gateway.ts';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.ts';
-import { cleanupsAfterAll, CRASH_PAIRINGS as PAIRINGS, readStoredObject, silentPatch, sleep, tusClientUpload, writeDataDirOverlay } from './crash-kit.ts';
+import { cleanupsAfterAll, CRASH_PAIRINGS as PAIRINGS, readStoredObject, silentPatch, sleep, tusClientUpload } from './crash-kit.ts';
 import { createUpload, head as headUpload, MiB, pairingEnv, patch as patchUpload, sha256Hex, uniqueName, type RawResponse } from './pairings.ts';
 
 const KiB = 1024;
@@ -44,7 +44,7 @@ describe.each(PAIRINGS)('resilience (%s)', (pairing) => {
   // rst: a TCP reset, what sat in the kernel's buffers is lost.
   it.each(['fin', 'rst'] as const)('resumes after the connection is cut (%s) at random points mid-PATCH, never going back, ending byte-exact', { timeout: 120_000 }, async (mode) => {
     const env = await pairingEnv(pairing);
-    const gw = await startTestGateway(env);
+    const gw = await startGateway({ env });
     cleanups.push(() => gw.close(), () => rm(gw.dataDir, { recursive: true, force: true }));
     const proxy = await startTcpProxy({ port: Number(new URL(gw.url).port) });
     cleanups.push(() => proxy.close());
@@ -107,7 +107,7 @@ describe.each(PAIRINGS)('resilience (%s)', (pairing) => {
 
   it('a PATCH whose body stops arriving does not block the resume from a new connection, nor make the gateway spin', { timeout: 60_000 }, async () => {
     const env = await pairingEnv(pairing);
-    const gw = await spawnGateway(env);
+    const gw = await startGateway({ child: true, env });
     cleanups.push(() => gw.kill9(), () => rm(gw.dataDir, { recursive: true, force: true }));
     const pid = gw.child.pid!;
 
@@ -165,8 +165,7 @@ describe.each(PAIRINGS)('resilience (%s)', (pairing) => {
   it('a silent PATCH is cut after server.requestTimeout and its lock released, with its bytes kept', { timeout: 60_000 }, async () => {
     const env = await pairingEnv(pairing);
     const dataDir = await mkdtemp(join(tmpdir(), 'gw-silent-'));
-    const overlay = await writeDataDirOverlay(dataDir, 'silent-overlay.yaml', 'server:\n  requestTimeout: 2s\n');
-    const gw: GatewayProcess = await spawnGateway({ ...env, CONFIG_FILE: overlay }, dataDir);
+    const gw: GatewayProcess = await startGateway({ child: true, env, yaml: 'server:\n  requestTimeout: 2s\n', dataDir });
     cleanups.push(() => gw.kill9(), () => rm(dataDir, { recursive: true, force: true }));
 
     const size = 10 * MiB;
@@ -209,7 +208,7 @@ describe('resilience (s3+s3), slow finalization', () => {
     const endpoint = new URL(env.S3_ENDPOINT!);
     const s3Proxy = await startTcpProxy({ host: endpoint.hostname, port: Number(endpoint.port) });
     cleanups.push(() => s3Proxy.close());
-    const gw = await startTestGateway({ ...env, S3_ENDPOINT: s3Proxy.url }, undefined, 'server:\n  requestTimeout: 1s\n');
+    const gw = await startGateway({ env: { ...env, S3_ENDPOINT: s3Proxy.url }, yaml: 'server:\n  requestTimeout: 1s\n' });
     cleanups.push(() => gw.close(), () => rm(gw.dataDir, { recursive: true, force: true }));
 
     const size = 6 * MiB;

@@ -1,14 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeMetadata, raw, startPairingGateway, tusArtifacts, tusHeaders, type TestGateway } from './pairings.ts';
+import { describe, expect, it } from 'vitest';
+import { encodeMetadata, raw, usePairingGateway, tusArtifacts, tusHeaders } from './pairings.ts';
 
 // S3 keeps at most 2 KB of user metadata. An upload whose metadata would not fit is refused
 // when it is created — not after its last byte, when finalization would fail.
 describe.each(['s3+s3', 'file+s3'] as const)('object metadata that S3 cannot keep, on %s', (pairing) => {
-  let gw: TestGateway;
-  beforeAll(async () => {
-    gw = await startPairingGateway(pairing);
-  }, 120_000);
-  afterAll(() => gw?.close());
+  const gw = usePairingGateway(pairing);
 
   const post = (metadata: Record<string, string>) =>
     raw(`${gw.url}/files`, { method: 'POST', headers: tusHeaders({ 'Upload-Length': '5', 'Upload-Metadata': encodeMetadata(metadata) }) });

@@ -3,22 +3,15 @@
  * Hurl files run by the `hurl` binary, which cannot be installed here — see docs/integrity.md),
  * restated over real sockets against the gateway with `checksum` advertised, on both datastores.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { head, patch, raw, startPairingGateway, tusHeaders, type TestGateway } from './pairings.ts';
+import { describe, expect, it } from 'vitest';
+import { OCTETS, head, patch, raw, usePairingGateway, tusHeaders } from './pairings.ts';
 
 const BODY = Buffer.from('Hello, tus!\n'); // 12 bytes
 const GOOD_SHA1 = 'sha1 E7X121m3do5RTtnrOi5XTG9Uq0A=';
 const BAD_SHA1 = 'sha1 AAAAAAAAAAAAAAAAAAAAAAAAAAAA';
-const OCTETS = 'application/offset+octet-stream';
 
 describe.each(['file+localfs', 's3+s3'] as const)('tus compliance, checksum extension, on %s', { timeout: 60_000 }, (pairing) => {
-  let gw: TestGateway;
-  beforeAll(async () => {
-    gw = await startPairingGateway(pairing);
-  }, 120_000);
-  afterAll(async () => {
-    await gw?.close();
-  });
+  const gw = usePairingGateway(pairing);
 
   const create = async (length: number) => {
     const res = await raw(`${gw.url}/files`, { method: 'POST', headers: tusHeaders({ 'Upload-Length': String(length) }) });

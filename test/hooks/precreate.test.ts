@@ -6,7 +6,7 @@
  * On file+localfs and s3+s3 (the Ceph RGW of the test set-up).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestGateway } from '../support/gateway.ts';
+import { startGateway } from '../support/gateway.ts';
 import { readStoredObject } from '../gateway/crash-kit.ts';
 import { createUpload, encodeMetadata, pairingEnv, patch, raw, tusArtifacts, tusHeaders, uniqueName, type TestGateway } from '../gateway/pairings.ts';
 import { hooksYaml, Receiver, type Answer } from './receiver.ts';
@@ -20,7 +20,7 @@ for (const pairing of ['file+localfs', 's3+s3'] as const) {
     beforeAll(async () => {
       hook = await Receiver.start(() => answer);
       const env = await pairingEnv(pairing);
-      const started = await startTestGateway(env, undefined, hooksYaml({ preCreate: { url: `${hook.url}/pre-create`, timeout: '500ms' } }));
+      const started = await startGateway({ env, yaml: hooksYaml({ preCreate: { url: `${hook.url}/pre-create`, timeout: '500ms' } }) });
       gw = Object.assign(started, { pairing, env: { ...env } }) as TestGateway;
     });
     afterAll(async () => {

@@ -9,8 +9,8 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { spawnGateway, type GatewayProcess } from '../support/gateway.ts';
-import { cleanupsAfterAll, CRASH_PAIRINGS, writeDataDirOverlay } from '../gateway/crash-kit.ts';
+import { startGateway, type GatewayProcess } from '../support/gateway.ts';
+import { cleanupsAfterAll, CRASH_PAIRINGS } from '../gateway/crash-kit.ts';
 import { createUpload, pairingEnv, patch, sha256Hex, uniqueName } from '../gateway/pairings.ts';
 import { hooksYaml, newSecret, Receiver, verified } from './receiver.ts';
 
@@ -27,8 +27,7 @@ for (const pairing of CRASH_PAIRINGS) {
       const dataDir = await mkdtemp(join(tmpdir(), 'gw-hooks-crash-'));
       cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
       const yaml = hooksYaml({ webhooks: [{ url: `${receiver.url}/in`, events: ['upload.finished'], secret }], retry: { initialDelay: '200ms', maxDelay: '300ms' } });
-      const overlay = await writeDataDirOverlay(dataDir, 'hooks-overlay.yaml', yaml);
-      let gw: GatewayProcess = await spawnGateway({ ...env, CONFIG_FILE: overlay }, dataDir);
+      let gw: GatewayProcess = await startGateway({ child: true, env, yaml, dataDir });
       cleanups.push(() => gw.kill9());
 
       const data = Buffer.from('weights '.repeat(5000));
@@ -44,7 +43,7 @@ for (const pairing of CRASH_PAIRINGS) {
       expect(receiver.received).toHaveLength(0);
 
       await receiver.listen();
-      gw = await spawnGateway({ ...env, CONFIG_FILE: overlay }, dataDir);
+      gw = await startGateway({ child: true, env, yaml, dataDir });
       await receiver.waitFor(() => receiver.received.length > 0, 20_000, 'the event after the restart');
       const got = receiver.received[0]!;
       expect(`${got.headers['webhook-id']}.json`).toBe(pending.find((f) => f.endsWith('.json')));

@@ -9,8 +9,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cleanupsAfterAll, writeDataDirOverlay } from '../gateway/crash-kit.ts';
-import { spawnGateway, startTestGateway } from '../support/gateway.ts';
+import { cleanupsAfterAll } from '../gateway/crash-kit.ts';
+import { startGateway } from '../support/gateway.ts';
 import { redisUrl } from '../support/services.ts';
 import { createUpload, pairingEnv, patch, raw, uniqueName } from '../gateway/pairings.ts';
 import { hooksYaml, newSecret, Receiver, verified } from './receiver.ts';
@@ -18,7 +18,7 @@ import { hooksYaml, newSecret, Receiver, verified } from './receiver.ts';
 describe('webhooks with two gateways on one Redis (s3+s3)', () => {
   const secret = newSecret();
   let receiver: Receiver;
-  let gateways: Array<Awaited<ReturnType<typeof startTestGateway>>> = [];
+  let gateways: Array<Awaited<ReturnType<typeof startGateway>>> = [];
   // The first attempt of every delivery is answered 500, so that retries race between the gateways too.
   const seen = new Map<string, number>();
 
@@ -34,7 +34,7 @@ describe('webhooks with two gateways on one Redis (s3+s3)', () => {
       webhooks: [{ url: `${receiver.url}/shared`, events: ['upload.created', 'upload.finished', 'object.deleted'], secret }],
       retry: { initialDelay: '100ms', maxDelay: '200ms' },
     });
-    gateways = [await startTestGateway(env, undefined, yaml), await startTestGateway(env, undefined, yaml)];
+    gateways = [await startGateway({ env, yaml }), await startGateway({ env, yaml })];
   });
   afterAll(async () => {
     for (const gw of gateways) await gw.close();
@@ -91,8 +91,7 @@ describe('a gateway dies in the middle of a delivery (s3+s3, Redis)', () => {
     const yaml = hooksYaml({ webhooks: [{ url: `${receiver.url}/takeover`, events: ['upload.finished'], secret }] }).replace('timeout: 2s', 'timeout: 1s');
     const dataDir = await mkdtemp(join(tmpdir(), 'gw-hooks-takeover-'));
     cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
-    const overlay = await writeDataDirOverlay(dataDir, 'takeover.yaml', yaml);
-    const first = await spawnGateway({ ...env, CONFIG_FILE: overlay }, dataDir);
+    const first = await startGateway({ child: true, env, yaml, dataDir });
     cleanups.push(() => first.kill9());
 
     const { url, id } = await createUpload(first.url, { length: 8, metadata: { filename: uniqueName('takeover'), owner: 'team' } });
@@ -101,7 +100,7 @@ describe('a gateway dies in the middle of a delivery (s3+s3, Redis)', () => {
     await first.kill9();
     const killedAt = Date.now();
 
-    const second = await startTestGateway(env, undefined, yaml);
+    const second = await startGateway({ env, yaml });
     cleanups.push(() => second.close());
     await receiver.waitFor(() => receiver.received.length === 2, 20_000, 'the attempt of the second gateway');
     const [hung, taken] = receiver.received;

@@ -6,8 +6,8 @@
  * receiver does not slow uploads. On file+localfs and s3+s3.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestGateway } from '../support/gateway.ts';
-import { createUpload, metricValue, objectPath, pairingEnv, patch, raw, sha256Hex, tusHeaders, uniqueName } from '../gateway/pairings.ts';
+import { startGateway } from '../support/gateway.ts';
+import { createUpload, metricValue, objectPath, patch, startPairingGateway, raw, sha256Hex, tusHeaders, uniqueName } from '../gateway/pairings.ts';
 import { hooksYaml, newSecret, Receiver, verified, type Received } from './receiver.ts';
 
 const ALL = ['upload.created', 'upload.finished', 'upload.failed', 'upload.terminated', 'upload.expired', 'object.deleted'];
@@ -30,7 +30,7 @@ for (const pairing of ['file+localfs', 's3+s3'] as const) {
     let a: Receiver;
     let b: Receiver;
     let slow: Receiver;
-    let gw: Awaited<ReturnType<typeof startTestGateway>>;
+    let gw: Awaited<ReturnType<typeof startGateway>>;
     const flakyFailures = 3;
     let slowDelay = 5000;
 
@@ -52,7 +52,7 @@ for (const pairing of ['file+localfs', 's3+s3'] as const) {
         ],
         retry: { initialDelay: '200ms', maxDelay: '400ms', maxAge: '1h' },
       });
-      gw = await startTestGateway(await pairingEnv(pairing), undefined, yaml);
+      gw = await startPairingGateway(pairing, { yaml });
     });
     afterAll(async () => {
       await gw?.close();
@@ -149,14 +149,14 @@ for (const pairing of ['file+localfs', 's3+s3'] as const) {
 describe('webhooks: given up, expiry and failure (file+localfs)', () => {
   const secret = newSecret();
   let dead: Receiver;
-  let gw: Awaited<ReturnType<typeof startTestGateway>>;
+  let gw: Awaited<ReturnType<typeof startGateway>>;
 
   beforeAll(async () => {
     dead = await Receiver.start(() => ({ status: 503 }));
     const yaml =
       hooksYaml({ webhooks: [{ url: `${dead.url}/dead`, events: ALL, secret }], retry: { initialDelay: '100ms', maxDelay: '200ms', maxAge: '1500ms' } }) +
       'tus:\n  expiration: 1s\n  cleanupInterval: 300ms\n';
-    gw = await startTestGateway(await pairingEnv('file+localfs'), undefined, yaml);
+    gw = await startPairingGateway('file+localfs', { yaml });
   });
   afterAll(async () => {
     await gw?.close();

@@ -2,11 +2,11 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { encodeKeyPath } from '../../server/storage/keys.ts';
 import type { ObjectInfo } from '../../server/storage/store.ts';
-import { errorOf, type Gateway } from './gateway-fixture.ts';
-import { rawRequest } from './http-client.ts';
+import type { AppFixture } from '../support/app.ts';
+import { errorOf, raw } from '../support/http.ts';
 
 export interface RangeSubject {
-  gw: Gateway;
+  gw: AppFixture;
   key: string;
   data: Buffer;
   info: ObjectInfo;
@@ -14,7 +14,7 @@ export interface RangeSubject {
 
 /** Call inside the suite's describe: `subject()` is read once its beforeAll has stored the object. */
 export function describeRangesAndConditionals(subject: () => RangeSubject): void {
-  let gw: Gateway;
+  let gw: AppFixture;
   let key: string;
   let data: Buffer;
   let info: ObjectInfo;
@@ -90,7 +90,7 @@ export function describeRangesAndConditionals(subject: () => RangeSubject): void
 
     it('If-None-Match matching wins over Range, and HEAD gets 304 as well', async () => {
       expect((await get({ 'If-None-Match': info.etag, Range: 'bytes=0-1' })).status).toBe(304);
-      const head = await rawRequest(gw.baseUrl, `/api/objects/${encodeKeyPath(key)}`, { method: 'HEAD', headers: { 'If-None-Match': info.etag } });
+      const head = await raw(gw.baseUrl + `/api/objects/${encodeKeyPath(key)}`, { method: 'HEAD', headers: { 'If-None-Match': info.etag } });
       expect(head.status).toBe(304);
     });
 

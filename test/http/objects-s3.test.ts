@@ -4,16 +4,18 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createStore } from '../../server/storage/index.ts';
 import { encodeKeyPath } from '../../server/storage/keys.ts';
 import { createTestBucket, s3TestSettings } from '../support/services.ts';
-import { errorOf, startGateway, type Gateway } from './gateway-fixture.ts';
+import { startApp, type AppFixture } from '../support/app.ts';
+import { errorOf } from '../support/http.ts';
+import { useStarted } from '../support/use.ts';
 import { describeObjectsApi } from './objects.suite.ts';
 
-async function startS3Gateway(bucketName: string): Promise<Gateway> {
+async function startS3Gateway(bucketName: string): Promise<AppFixture> {
   const s3 = s3TestSettings();
-  return startGateway({
+  return startApp({
     env: {
       STORAGE_BACKEND: 's3',
       S3_ENDPOINT: s3.endpoint,
@@ -32,17 +34,12 @@ const withoutLength = (headers: Record<string, string>) => Object.fromEntries(Ob
 describeObjectsApi('s3 on Ceph RGW', () => startS3Gateway('gw-http-objects'), { localfs: false });
 
 describe('POST /api/presign (s3 on Ceph RGW)', { timeout: 60_000 }, () => {
-  let gw: Gateway;
+  const gw = useStarted('startS3Gateway', () => startS3Gateway('gw-http-presign'));
   const presign = async (key: string, method: 'GET' | 'PUT', expiresIn = 600) => {
     const res = await fetch(gw.url('/api/presign'), { method: 'POST', body: JSON.stringify({ key, method, expiresIn }) });
     expect(res.status).toBe(200);
     return (await res.json()) as { url: string; method: string; expiresAt: string };
   };
-
-  beforeAll(async () => {
-    gw = await startS3Gateway('gw-http-presign');
-  });
-  afterAll(async () => gw?.close());
 
   it('gives a SigV4 GET URL on the S3 endpoint that downloads the object, with Range', async () => {
     const key = 'models/erin/ünï model.bin';

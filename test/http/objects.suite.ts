@@ -8,11 +8,12 @@ import { readdir, readlink } from 'node:fs/promises';
 import { request } from 'node:http';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { encodeKeyPath } from '../../server/storage/keys.ts';
 import type { ObjectInfo } from '../../server/storage/store.ts';
-import { errorOf, type Gateway } from './gateway-fixture.ts';
-import { jsonOf, rawRequest } from './http-client.ts';
+import type { AppFixture } from '../support/app.ts';
+import { errorOf, raw } from '../support/http.ts';
+import { useStarted } from '../support/use.ts';
 import { describeRangesAndConditionals } from './objects-ranges.suite.ts';
 
 export interface ObjectsSuiteCaps {
@@ -22,9 +23,9 @@ export interface ObjectsSuiteCaps {
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest();
 
-export function describeObjectsApi(name: string, start: () => Promise<Gateway>, caps: ObjectsSuiteCaps): void {
+export function describeObjectsApi(name: string, start: () => Promise<AppFixture>, caps: ObjectsSuiteCaps): void {
   describe(`objects API (${name})`, { timeout: 60_000 }, () => {
-    let gw: Gateway;
+    const gw = useStarted(`objects API (${name})`, start);
     const ns = `t-${Math.random().toString(36).slice(2, 8)}`;
     const data = randomBytes(100_000);
     const key = `${ns}/models/alice/model.bin`;
@@ -39,10 +40,8 @@ export function describeObjectsApi(name: string, start: () => Promise<Gateway>, 
       });
 
     beforeAll(async () => {
-      gw = await start();
       info = await putObject(key, data);
     });
-    afterAll(async () => gw?.close());
 
     describe('GET /api/objects/{key}', () => {
       it('streams the whole object with the headers of docs/api.md §4', async () => {
@@ -91,10 +90,10 @@ export function describeObjectsApi(name: string, start: () => Promise<Gateway>, 
       });
 
       it('decodes each path segment on its own: a %2F inside a segment is no separator but a 400 InvalidKey', async () => {
-        const res = await rawRequest(gw.baseUrl, `/api/objects/${ns}/models%2Falice/model.bin`);
+        const res = await raw(gw.baseUrl + `/api/objects/${ns}/models%2Falice/model.bin`);
         expect(res.status).toBe(400);
-        expect(jsonOf(res)).toMatchObject({ error: { code: 'InvalidKey' } });
-        const ok = await rawRequest(gw.baseUrl, `/api/objects/${ns}/models/alice/model.bin`);
+        expect(res.json).toMatchObject({ error: { code: 'InvalidKey' } });
+        const ok = await raw(gw.baseUrl + `/api/objects/${ns}/models/alice/model.bin`);
         expect(ok.status).toBe(200);
         expect(ok.body.equals(data)).toBe(true);
       });
@@ -109,16 +108,16 @@ export function describeObjectsApi(name: string, start: () => Promise<Gateway>, 
         const bad = [`${ns}/%2E%2E/x`, `${ns}/a/./b`, `${ns}//b`, `${ns}/%ZZ`, `${ns}/a%00b`, `${ns}/a%5Cb`, `%2F${ns}`];
         if (caps.localfs) bad.push(`${ns}/x.meta.json`);
         for (const path of bad) {
-          const res = await rawRequest(gw.baseUrl, `/api/objects/${path}`);
+          const res = await raw(gw.baseUrl + `/api/objects/${path}`);
           expect(res.status, path).toBe(400);
-          expect(jsonOf(res), path).toMatchObject({ error: { code: 'InvalidKey', message: expect.any(String) } });
+          expect(res.json, path).toMatchObject({ error: { code: 'InvalidKey', message: expect.any(String) } });
         }
       });
     });
 
     describe('HEAD /api/objects/{key}', () => {
       it('has the headers of GET and no body', async () => {
-        const [head, get] = await Promise.all([rawRequest(gw.baseUrl, `/api/objects/${encodeKeyPath(key)}`, { method: 'HEAD' }), fetch(objectUrl(key))]);
+        const [head, get] = await Promise.all([raw(gw.baseUrl + `/api/objects/${encodeKeyPath(key)}`, { method: 'HEAD' }), fetch(objectUrl(key))]);
         await get.arrayBuffer();
         expect(head.status).toBe(200);
         expect(head.body.length).toBe(0);
@@ -128,14 +127,14 @@ export function describeObjectsApi(name: string, start: () => Promise<Gateway>, 
       });
 
       it('answers 404 for an absent key, with no body', async () => {
-        const res = await rawRequest(gw.baseUrl, `/api/objects/${ns}/absent.bin`, { method: 'HEAD' });
+        const res = await raw(gw.baseUrl + `/api/objects/${ns}/absent.bin`, { method: 'HEAD' });
         expect(res.status).toBe(404);
         expect(res.body.length).toBe(0);
         expect(res.headers['x-error-code']).toBe('NoSuchKey');
       });
 
       it('ignores Range (RFC 9110 defines it for GET only)', async () => {
-        const res = await rawRequest(gw.baseUrl, `/api/objects/${encodeKeyPath(key)}`, { method: 'HEAD', headers: { Range: 'bytes=0-9' } });
+        const res = await raw(gw.baseUrl + `/api/objects/${encodeKeyPath(key)}`, { method: 'HEAD', headers: { Range: 'bytes=0-9' } });
         expect(res.status).toBe(200);
         expect(res.headers['content-length']).toBe(String(data.length));
       });
@@ -207,9 +206,9 @@ export function describeObjectsApi(name: string, start: () => Promise<Gateway>, 
       });
 
       it('refuses an invalid key with 400 InvalidKey', async () => {
-        const res = await rawRequest(gw.baseUrl, `/api/objects/${ns}/%2E%2E/x`, { method: 'DELETE' });
+        const res = await raw(gw.baseUrl + `/api/objects/${ns}/%2E%2E/x`, { method: 'DELETE' });
         expect(res.status).toBe(400);
-        expect(jsonOf(res)).toMatchObject({ error: { code: 'InvalidKey' } });
+        expect(res.json).toMatchObject({ error: { code: 'InvalidKey' } });
       });
     });
 
@@ -269,7 +268,7 @@ function* chunks(total: number): Generator<Buffer> {
   for (let left = total; left > 0; left -= block.length) yield left >= block.length ? block : block.subarray(0, left);
 }
 
-async function served(gw: Gateway): Promise<{ objects: number; bytes: number }> {
+async function served(gw: AppFixture): Promise<{ objects: number; bytes: number }> {
   const sum = async (metric: { get(): Promise<{ values: Array<{ value: number }> }> }) =>
     (await metric.get()).values.reduce((s, v) => s + v.value, 0);
   return { objects: await sum(gw.metrics.objectsServed), bytes: await sum(gw.metrics.bytesServed) };

@@ -1,4 +1,4 @@
-import { startGateway } from './gateway-fixture.ts';
+import { startApp } from '../support/app.ts';
 import { describeObjectsApi } from './objects.suite.ts';
 
-describeObjectsApi('localfs', () => startGateway(), { localfs: true });
+describeObjectsApi('localfs', () => startApp(), { localfs: true });

@@ -3,9 +3,9 @@ import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openapiDocument } from '../../server/http/openapi.ts';
-import { startTestGateway } from '../support/gateway.ts';
+import { startGateway } from '../support/gateway.ts';
 
-type Gw = Awaited<ReturnType<typeof startTestGateway>>;
+type Gw = Awaited<ReturnType<typeof startGateway>>;
 const addFormats = addFormatsModule as unknown as (ajv: Ajv2020) => Ajv2020;
 
 describe('the OpenAPI 3.1 document and real answers', () => {
@@ -23,7 +23,7 @@ describe('the OpenAPI 3.1 document and real answers', () => {
   const schemaOf = (name: string) => `/components/schemas/${name}`;
 
   beforeAll(async () => {
-    gw = await startTestGateway();
+    gw = await startGateway();
     const res = await fetch(`${gw.url}/api/openapi.json`);
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/^application\/json/);

@@ -1,20 +1,16 @@
 import { rename, rm, writeFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { GatewayError } from '../../server/errors.ts';
-import { Writable } from 'node:stream';
-import pino from 'pino';
-import { startGateway as startRealGateway, type RunningGateway } from '../../server/main.ts';
-import { testConfig } from '../support/gateway.ts';
-import { createTestBucket, s3TestSettings } from '../support/services.ts';
-import { errorOf, startGateway, type Gateway } from './gateway-fixture.ts';
+import { startGateway } from '../support/gateway.ts';
+import { capturingLogger } from '../support/logs.ts';
+import { createTestBucket, s3GatewayEnv } from '../support/services.ts';
+import { useStarted } from '../support/use.ts';
+import { useApp } from '../support/app.ts';
+import { errorOf } from '../support/http.ts';
 
 describe('operations endpoints (docs/api.md §5)', () => {
-  let gw: Gateway;
-  beforeAll(async () => {
-    gw = await startGateway();
-  });
-  afterAll(async () => gw?.close());
+  const gw = useApp();
 
   it('GET /healthz → 200 {"status":"ok"}', async () => {
     const res = await fetch(gw.url('/healthz'));
@@ -110,11 +106,7 @@ describe('operations endpoints (docs/api.md §5)', () => {
 });
 
 describe('GET /api/uploads/{id}', () => {
-  let gw: Gateway;
-  beforeAll(async () => {
-    gw = await startGateway();
-  });
-  afterAll(async () => gw?.close());
+  const gw = useApp();
 
   it("answers the tus gateway's status of the upload", async () => {
     const status = { id: 'abc_DEF-123', offset: 10, length: 20, status: 'uploading' as const, metadata: { filename: 'a.bin' } };
@@ -137,23 +129,10 @@ describe('GET /api/uploads/{id}', () => {
 describe('metrics and request logs over a real gateway (tus, Store, S3)', () => {
   const tusHeaders = { 'Tus-Resumable': '1.0.0' };
   const metric = (text: string, re: RegExp): number => Number(re.exec(text)?.[1] ?? NaN);
-  const lines: Array<Record<string, unknown>> = [];
-  let gw: RunningGateway;
-  beforeAll(async () => {
-    const s = s3TestSettings();
-    const bucket = await createTestBucket('metrics');
-    const { config } = await testConfig({
-      STORAGE_BACKEND: 's3', S3_ENDPOINT: s.endpoint, S3_REGION: s.region, S3_ACCESS_KEY: s.accessKey, S3_SECRET_KEY: s.secretKey, S3_BUCKET: bucket,
-    });
-    const stream = new Writable({
-      write(chunk, _enc, cb) {
-        for (const l of String(chunk).split('\n')) if (l) lines.push(JSON.parse(l));
-        cb();
-      },
-    });
-    gw = await startRealGateway(config, { logger: pino({ level: 'info' }, stream) });
-  });
-  afterAll(async () => gw?.close());
+  const { lines, logger } = capturingLogger();
+  const gw = useStarted('gateway on s3', async () =>
+    startGateway({ env: { STORAGE_BACKEND: 's3', ...s3GatewayEnv(await createTestBucket('metrics')) }, logger }),
+  );
 
   it('request-duration by route pattern and status class, S3 commands, lock wait, connections, tus counters', async () => {
     const meta = `filename ${Buffer.from('metrics.onnx').toString('base64')},owner ${Buffer.from('ops').toString('base64')}`;

@@ -3,12 +3,12 @@ import { readdir } from 'node:fs/promises';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { encodeKeyPath } from '../../server/storage/keys.ts';
 import { signStorageUrl } from '../../server/storage/signing.ts';
 import { createLocalFsStore, TEMP_DIR } from '../../server/storage/localfs.ts';
-import { errorOf, startGateway, type Gateway } from './gateway-fixture.ts';
-import { rawRequest } from './http-client.ts';
+import { useApp, type AppFixture } from '../support/app.ts';
+import { errorOf, raw } from '../support/http.ts';
 
 interface Presigned {
   url: string;
@@ -17,7 +17,7 @@ interface Presigned {
   headers?: Record<string, string>;
 }
 
-const presignRequest = (gw: Gateway, body: unknown, init: RequestInit = {}) =>
+const presignRequest = (gw: AppFixture, body: unknown, init: RequestInit = {}) =>
   fetch(gw.url('/api/presign'), {
     method: 'POST',
     headers: { 'Content-Type': 'application/json' },
@@ -25,14 +25,14 @@ const presignRequest = (gw: Gateway, body: unknown, init: RequestInit = {}) =>
     ...init,
   });
 
-async function presign(gw: Gateway, key: string, method: 'GET' | 'PUT', expiresIn = 600, extra: Record<string, unknown> = {}): Promise<Presigned> {
+async function presign(gw: AppFixture, key: string, method: 'GET' | 'PUT', expiresIn = 600, extra: Record<string, unknown> = {}): Promise<Presigned> {
   const res = await presignRequest(gw, { key, method, expiresIn, ...extra });
   expect(res.status).toBe(200);
   return (await res.json()) as Presigned;
 }
 
 /** A chunked POST of `size` bytes without Content-Length; resolves with the status and body. */
-function chunkedPost(gw: Gateway, path: string, size: number): Promise<{ status: number; body: string }> {
+function chunkedPost(gw: AppFixture, path: string, size: number): Promise<{ status: number; body: string }> {
   const { hostname, port } = new URL(gw.baseUrl);
   return new Promise((resolve, reject) => {
     const req = request({ hostname, port, path, method: 'POST', agent: false, headers: { 'Content-Type': 'application/json' } }, (res) => {
@@ -56,11 +56,7 @@ function chunkedPost(gw: Gateway, path: string, size: number): Promise<{ status:
 }
 
 describe('POST /api/presign and /storage/{key} (localfs)', () => {
-  let gw: Gateway;
-  beforeAll(async () => {
-    gw = await startGateway();
-  });
-  afterAll(async () => gw?.close());
+  const gw = useApp();
 
   it('presigns a GET that downloads the object over the /storage route, with Range', async () => {
     const key = 'models/bob/résumé 1.bin';
@@ -338,22 +334,18 @@ describe('POST /api/presign and /storage/{key} (localfs)', () => {
   });
 
   it('an invalid key in a /storage path is refused (403 unless signed, and no file escapes the root)', async () => {
-    const res = await rawRequest(gw.baseUrl, '/storage/a/%2E%2E/%2E%2E/etc/passwd?expires=9999999999&signature=' + '0'.repeat(64));
+    const res = await raw(gw.baseUrl + '/storage/a/%2E%2E/%2E%2E/etc/passwd?expires=9999999999&signature=' + '0'.repeat(64));
     expect(res.status).toBe(403);
     expect(JSON.parse(res.body.toString())).toMatchObject({ error: { code: 'SignatureDoesNotMatch' } });
   });
 });
 
 describe('/storage with the s3 backend', () => {
-  let gw: Gateway;
-  beforeAll(async () => {
-    // The routes depend on storage.backend only; the store behind them does not matter here.
-    gw = await startGateway({
-      env: { STORAGE_BACKEND: 's3' },
-      makeStore: (config) => createLocalFsStore({ root: config.storage.localfs.root, publicUrl: config.server.publicUrl, signingSecret: 'x' }),
-    });
+  // The routes depend on storage.backend only; the store behind them does not matter here.
+  const gw = useApp({
+    env: { STORAGE_BACKEND: 's3' },
+    makeStore: (config) => createLocalFsStore({ root: config.storage.localfs.root, publicUrl: config.server.publicUrl, signingSecret: 'x' }),
   });
-  afterAll(async () => gw?.close());
 
   it('does not exist: 404 JSON', async () => {
     for (const method of ['GET', 'PUT']) {

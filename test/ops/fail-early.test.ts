@@ -2,30 +2,17 @@ import { execFile } from 'node:child_process';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
-import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
-import { startGateway, type RunningGateway } from '../../server/main.ts';
-import { testConfig } from '../support/gateway.ts';
-import { createTestBucket, s3TestSettings } from '../support/services.ts';
+import type { RunningGateway } from '../../server/main.ts';
+import { startGateway } from '../support/gateway.ts';
+import { capturingLogger } from '../support/logs.ts';
+import { createTestBucket, s3GatewayEnv, s3TestSettings } from '../support/services.ts';
 import { startTcpProxy } from '../support/tcp-proxy.ts';
 import { freePort } from '../support/ports.ts';
 
 const run = promisify(execFile);
 const REDIS_SH = join(import.meta.dirname, '../support/redis.sh');
-
-/** A logger whose JSON lines the test can read. */
-function capturingLogger() {
-  const lines: Array<Record<string, unknown>> = [];
-  const stream = new Writable({
-    write(chunk, _enc, cb) {
-      for (const l of String(chunk).split('\n')) if (l) lines.push(JSON.parse(l));
-      cb();
-    },
-  });
-  return { lines, logger: pino({ level: 'info' }, stream) };
-}
 
 const createUpload = (gw: RunningGateway) =>
   fetch(`${gw.url}/files/`, {
@@ -34,14 +21,12 @@ const createUpload = (gw: RunningGateway) =>
   });
 
 async function s3Env(overrides: Record<string, string> = {}) {
-  const s = s3TestSettings();
-  return { STORAGE_BACKEND: 's3', S3_ENDPOINT: s.endpoint, S3_REGION: s.region, S3_ACCESS_KEY: s.accessKey, S3_SECRET_KEY: s.secretKey, ...overrides };
+  return { STORAGE_BACKEND: 's3', ...s3GatewayEnv(), ...overrides };
 }
 
 describe('start-up checks the bucket and says in one line what is wrong', () => {
   const startFails = async (env: Record<string, string>): Promise<string> => {
-    const { config } = await testConfig(env);
-    const err = await startGateway(config, { logger: pino({ level: 'silent' }) }).then(
+    const err = await startGateway({ env }).then(
       () => undefined,
       (e: Error) => e,
     );
@@ -97,8 +82,7 @@ describe('creations get 503 + Retry-After while a dependency does not answer', (
     const bucket = await createTestBucket('readiness');
     const proxy = await startTcpProxy({ port: Number(new URL(s.endpoint).port) });
     cleanup.push(() => proxy.close());
-    const { config } = await testConfig(await s3Env({ S3_BUCKET: bucket, S3_ENDPOINT: proxy.url }));
-    const gw = await startGateway(config, { logger: pino({ level: 'silent' }) });
+    const gw = await startGateway({ env: await s3Env({ S3_BUCKET: bucket, S3_ENDPOINT: proxy.url }) });
     cleanup.push(() => gw.close());
 
     expect((await createUpload(gw)).status).toBe(201);
@@ -134,8 +118,7 @@ describe('creations get 503 + Retry-After while a dependency does not answer', (
     cleanup.push(async () => process.off('unhandledRejection', onRejection));
 
     const { lines, logger } = capturingLogger();
-    const { config } = await testConfig({ REDIS_URL: `redis://127.0.0.1:${port}` });
-    const gw = await startGateway(config, { logger });
+    const gw = await startGateway({ env: { REDIS_URL: `redis://127.0.0.1:${port}` }, logger });
     cleanup.push(() => gw.close());
     expect((await createUpload(gw)).status).toBe(201);
 

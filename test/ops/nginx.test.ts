@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningGateway } from '../../server/main.ts';
 import { clientUpload, createUpload, metricValue, MiB, objectPath, randomData, raw, sha256Hex, uniqueName } from '../gateway/pairings.ts';
-import { startTestGateway } from '../support/gateway.ts';
+import { startGateway } from '../support/gateway.ts';
 import { createTestBucket, redisUrl, s3TestSettings } from '../support/services.ts';
 import { freePort } from '../support/ports.ts';
 
@@ -87,8 +87,8 @@ describe('nginx from deploy/nginx/nginx.conf in front of two gateways (s3 + Redi
       S3_ACCESS_KEY: s3.accessKey, S3_SECRET_KEY: s3.secretKey, S3_REGION: s3.region,
       REDIS_URL: `${redisUrl()}/${1 + Math.floor(Math.random() * 14)}`,
     };
-    a = await startTestGateway(env);
-    b = await startTestGateway(env);
+    a = await startGateway({ env });
+    b = await startGateway({ env });
     const port = await freePort();
     dir = await nginxPrefix([new URL(a.url).host, new URL(b.url).host], port);
     nginx = spawn('nginx', ['-e', 'stderr', '-p', `${dir}/`, '-c', join(dir, 'nginx.conf'), '-g', `daemon off; pid ${join(dir, 'nginx.pid')};`], {

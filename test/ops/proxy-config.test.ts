@@ -1,7 +1,6 @@
-import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
-import { startGateway, type RunningGateway } from '../../server/main.ts';
-import { testConfig } from '../support/gateway.ts';
+import type { RunningGateway } from '../../server/main.ts';
+import { startGateway } from '../support/gateway.ts';
 import { createTestBucket, s3TestSettings } from '../support/services.ts';
 import { startTcpProxy } from '../support/tcp-proxy.ts';
 
@@ -12,8 +11,7 @@ afterAll(async () => {
 });
 
 async function gateway(env: Record<string, string>): Promise<RunningGateway> {
-  const { config } = await testConfig(env);
-  const gw = await startGateway(config, { logger: pino({ level: 'silent' }) });
+  const gw = await startGateway({ env });
   cleanup.push(() => gw.close());
   return gw;
 }

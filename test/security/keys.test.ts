@@ -2,7 +2,7 @@
  * Keys one way, and incomplete uploads are not objects: the whole gateway on a real socket,
  * on file+localfs and on s3+s3 (the Ceph RGW of the global set-up, the s3 tus datastore).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
   createUpload,
   encodedKey,
@@ -11,7 +11,7 @@ import {
   patch,
   raw,
   randomData,
-  startPairingGateway,
+  usePairingGateway,
   type TestGateway,
 } from '../gateway/pairings.ts';
 
@@ -27,11 +27,7 @@ const presign = (gw: TestGateway, body: unknown) =>
 
 for (const pairing of ['file+localfs', 's3+s3'] as const) {
   describe(`keys one way (${pairing})`, { timeout: 60_000 }, () => {
-    let gw: TestGateway;
-    beforeAll(async () => {
-      gw = await startPairingGateway(pairing);
-    });
-    afterAll(async () => gw?.close());
+    const gw = usePairingGateway(pairing);
 
     it('a percent-encoded "/" inside a segment is not a separator: 400 InvalidKey, the object untouched', async () => {
       const data = randomData(1000);
@@ -122,19 +118,17 @@ for (const pairing of ['file+localfs', 's3+s3'] as const) {
 }
 
 describe('s3: incomplete uploads are not objects (a real upload in flight on the s3 datastore)', { timeout: 60_000 }, () => {
-  let gw: TestGateway;
+  const gw = usePairingGateway('s3+s3');
   let id: string;
   let uploadUrl: string;
   const firstBytes = randomData(1000);
   beforeAll(async () => {
-    gw = await startPairingGateway('s3+s3');
     // A visible object too, so listings have something to page through.
     await upload(gw, { owner: 'carol', filename: 'visible.bin' }, randomData(10));
     ({ id, url: uploadUrl } = await createUpload(gw.url, { length: 10_000_000, metadata: { owner: 'victim', filename: 'secret.onnx' } }));
     const res = await patch(uploadUrl, 0, firstBytes);
     expect(res.status, res.text).toBe(204);
   });
-  afterAll(async () => gw?.close());
 
   const tusPrefix = () => gw.config.storage.s3.tusPrefix;
 

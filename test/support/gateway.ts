@@ -1,36 +1,77 @@
+/**
+ * The one way tests start a gateway: `startGateway(options)`, in this process or (with
+ * `child: true`) as a separate `node --import tsx server/index.ts`, from the same options.
+ *
+ * Public surface:
+ * - `GatewayOptions`: `env` (env-style overrides, docs/api.md §1), `yaml` (merged over
+ *   config/default.yaml, for fields without an env override), `dataDir` (kept across
+ *   restarts when passed again; a fresh temp dir otherwise), `child`, `logger` (in-process).
+ * - `startGateway(options)` → `InProcessGateway` (the running gateway: `url`, `config`,
+ *   `server`, `close()`) or, with `child: true`, `GatewayProcess` (`url`, `kill9()`,
+ *   `stop()`, `output()`). Both carry `dataDir` and the full `env` they were started with.
+ * - `useGateway(options)`: an in-process gateway for the calling describe block (started in
+ *   its beforeAll, closed in its afterAll; test/support/use.ts).
+ * - `testConfig(options)`: the Config `startGateway` would use, without starting anything
+ *   (for tests that build the app themselves, or expect the start-up to fail).
+ *
+ * Every gateway listens on 127.0.0.1, port 0 (the gateway names the port it bound, and
+ * derives its publicUrl from it), with the tus data and the localfs root under `dataDir`.
+ */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { parse, stringify } from 'yaml';
 import { loadConfig, type Config } from '../../server/config.ts';
-import { startGateway, type RunningGateway } from '../../server/main.ts';
+import type { Logger } from '../../server/logger.ts';
+import { startGateway as startRunningGateway, type RunningGateway } from '../../server/main.ts';
+import { useStarted } from './use.ts';
 
-/** Configuration for a test gateway: defaults + env-style overrides, data in a fresh temp dir. */
-export async function testConfig(
-  env: Record<string, string | undefined> = {},
-  dataDir?: string,
-  /** Extra YAML merged over the defaults (fields that have no env override, e.g. tus.expiration). */
-  extraYaml = '',
-): Promise<{ config: Config; dataDir: string; env: Record<string, string> }> {
-  const dir = dataDir ?? (await mkdtemp(join(tmpdir(), 'gw-')));
-  const extra = extraYaml ? parse(extraYaml) : {};
-  const overlay = stringify(
-    merge({ tus: { file: { directory: join(dir, 'tus') } }, storage: { localfs: { root: join(dir, 'storage') } } }, extra),
-  );
-  const fullEnv: Record<string, string> = {
-    HOST: '127.0.0.1',
-    PORT: '0',
-    SIGNING_SECRET: 'test-signing-secret-of-32-bytes-at-least',
-    LOG_LEVEL: 'silent',
-    ...(Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined)) as Record<string, string>),
-  };
-  const config = loadConfig(fullEnv, {
-    defaults: await readFile(join(import.meta.dirname, '../../config/default.yaml'), 'utf8'),
-    overlay: { name: 'test overlay', text: overlay },
-  });
-  return { config, dataDir: dir, env: fullEnv };
+const ROOT = join(import.meta.dirname, '../..');
+
+export interface GatewayOptions {
+  env?: Record<string, string | undefined>;
+  /** YAML merged over the defaults, after the data-dir overlay (e.g. `tus: { expiration: 3s }`). */
+  yaml?: string;
+  /** Where the tus data (`tus/`) and the localfs root (`storage/`) live. */
+  dataDir?: string;
+  /** Run as a child process (for kill -9, SIGTERM and log-line tests). */
+  child?: boolean;
+  /** In-process only: where the logs go (default: silent unless env.LOG_LEVEL says otherwise). */
+  logger?: Logger;
+}
+
+interface Started {
+  url: string;
+  dataDir: string;
+  /** The env the gateway was started with (defaults included). */
+  env: Record<string, string>;
+}
+
+/** Closing also removes the data directory when the gateway made it (none was passed). */
+export type InProcessGateway = RunningGateway & Started;
+
+export interface GatewayProcess extends Started {
+  child: ChildProcess;
+  /** stdout+stderr so far (JSON log lines). */
+  output(): string;
+  /** SIGKILL, and wait for the exit. */
+  kill9(): Promise<void>;
+  /** SIGTERM, and wait for the exit code. */
+  stop(): Promise<number | null>;
+}
+
+const BASE_ENV = { HOST: '127.0.0.1', PORT: '0', SIGNING_SECRET: 'test-signing-secret-of-32-bytes-at-least', LOG_LEVEL: 'silent' };
+
+/** The options resolved: a data dir, the full env, the overlay text. */
+async function prepare(options: GatewayOptions, logLevel: string) {
+  const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'gw-')));
+  const given = Object.fromEntries(Object.entries(options.env ?? {}).filter(([, v]) => v !== undefined)) as Record<string, string>;
+  const env: Record<string, string> = { ...BASE_ENV, LOG_LEVEL: logLevel, ...given };
+  const extra = options.yaml ? (parse(options.yaml) as Tree) : {};
+  const overlay = stringify(merge({ tus: { file: { directory: join(dataDir, 'tus') } }, storage: { localfs: { root: join(dataDir, 'storage') } } }, extra));
+  return { dataDir, env, overlay };
 }
 
 type Tree = Record<string, unknown>;
@@ -43,53 +84,48 @@ function merge(a: Tree, b: Tree): Tree {
   return out;
 }
 
-/** The gateway in this process, on a real socket (127.0.0.1, random port). */
-export async function startTestGateway(
-  env: Record<string, string | undefined> = {},
-  dataDir?: string,
-  extraYaml = '',
-): Promise<RunningGateway & { dataDir: string }> {
-  const { config, dataDir: dir } = await testConfig(env, dataDir, extraYaml);
-  const gw = await startGateway(config, { logger: pino({ level: env.LOG_LEVEL ?? 'silent' }) });
-  return Object.assign(gw, { dataDir: dir });
+/** The configuration `startGateway(options)` runs with (in this process). */
+export async function testConfig(options: GatewayOptions = {}): Promise<{ config: Config; dataDir: string; env: Record<string, string> }> {
+  const { dataDir, env, overlay } = await prepare(options, 'silent');
+  const config = loadConfig(env, {
+    defaults: await readFile(join(ROOT, 'config/default.yaml'), 'utf8'),
+    overlay: { name: 'test overlay', text: overlay },
+  });
+  return { config, dataDir, env };
 }
 
-export interface GatewayProcess {
-  url: string;
-  child: ChildProcess;
-  dataDir: string;
-  /** stdout+stderr so far (JSON log lines). */
-  output(): string;
-  /** SIGKILL, and wait for the exit. */
-  kill9(): Promise<void>;
-  /** SIGTERM, and wait for the exit code. */
-  stop(): Promise<number | null>;
+export function startGateway(options: GatewayOptions & { child: true }): Promise<GatewayProcess>;
+export function startGateway(options?: GatewayOptions & { child?: false }): Promise<InProcessGateway>;
+export function startGateway(options: GatewayOptions = {}): Promise<InProcessGateway | GatewayProcess> {
+  return options.child ? startChild(options) : startInProcess(options);
 }
 
-/**
- * The gateway as a separate process (`tsx server/index.ts`), for kill -9 and SIGTERM tests.
- * The data dir is kept across restarts when passed again.
- */
-export async function spawnGateway(env: Record<string, string | undefined> = {}, dataDir?: string): Promise<GatewayProcess> {
-  const dir = dataDir ?? (await mkdtemp(join(tmpdir(), 'gwp-')));
-  const overlayPath = join(dir, 'overlay.yaml');
-  const { writeFile } = await import('node:fs/promises');
-  await writeFile(
-    overlayPath,
-    `tus:\n  file: { directory: ${JSON.stringify(join(dir, 'tus'))} }\nstorage:\n  localfs: { root: ${JSON.stringify(join(dir, 'storage'))} }\n`,
-  );
-  const root = join(import.meta.dirname, '../..');
-  const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'server/index.ts')], {
-    cwd: root,
-    env: {
-      ...process.env,
-      HOST: '127.0.0.1',
-      PORT: '0',
-      SIGNING_SECRET: 'test-signing-secret-of-32-bytes-at-least',
-      LOG_LEVEL: 'info',
-      CONFIG_FILE: overlayPath,
-      ...env,
-    } as NodeJS.ProcessEnv,
+/** `startGateway(options)` (in this process) in the calling describe block's beforeAll, closed in its afterAll. */
+export function useGateway(options: Omit<GatewayOptions, 'child'> = {}): InProcessGateway {
+  return useStarted('useGateway', () => startGateway(options));
+}
+
+async function startInProcess(options: GatewayOptions): Promise<InProcessGateway> {
+  const { config, dataDir, env } = await testConfig(options);
+  const madeDir = options.dataDir === undefined;
+  const gw = await startRunningGateway(config, { logger: options.logger ?? pino({ level: env.LOG_LEVEL ?? 'silent' }) });
+  const stop = gw.close;
+  const close = async () => {
+    await stop();
+    if (madeDir) await rm(dataDir, { recursive: true, force: true });
+  };
+  return Object.assign(gw, { dataDir, env, close });
+}
+
+async function startChild(options: GatewayOptions): Promise<GatewayProcess> {
+  // info: the parent waits for the `gateway.listening` line to learn the port.
+  const { dataDir, env, overlay } = await prepare(options, 'info');
+  const overlayPath = join(dataDir, 'overlay.yaml');
+  await writeFile(overlayPath, overlay);
+  const fullEnv = { ...env, CONFIG_FILE: overlayPath };
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'server/index.ts')], {
+    cwd: ROOT,
+    env: { ...process.env, ...fullEnv } as NodeJS.ProcessEnv,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -115,7 +151,8 @@ export async function spawnGateway(env: Record<string, string | undefined> = {},
   return {
     url,
     child,
-    dataDir: dir,
+    dataDir,
+    env: fullEnv,
     output: () => out,
     async kill9() {
       child.kill('SIGKILL');

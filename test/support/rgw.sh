@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A throw-away, single-node, in-memory Ceph cluster with an S3 gateway (RGW),
-# for the tests. See shared/S3-TEST-SERVER.md for why and how.
+# for the tests. See docs/s3-test-server.md for why and how.
 #
 #   rgw.sh start DIR RGW_PORT [MON_PORT]   bring it up under DIR (made if absent)
 #   rgw.sh stop DIR                        stop it: rgw, then osd, then mon

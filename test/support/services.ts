@@ -14,6 +14,18 @@ export function s3TestSettings(): S3TestSettings {
   return { ...inject('s3') };
 }
 
+/** The gateway's env for the test S3 (docs/api.md §1), with `S3_BUCKET` when a bucket is given. */
+export function s3GatewayEnv(bucket?: string): Record<string, string> {
+  const s = s3TestSettings();
+  return {
+    S3_ENDPOINT: s.endpoint,
+    S3_REGION: s.region,
+    S3_ACCESS_KEY: s.accessKey,
+    S3_SECRET_KEY: s.secretKey,
+    ...(bucket === undefined ? {} : { S3_BUCKET: bucket }),
+  };
+}
+
 /** `redis://127.0.0.1:PORT` of the test Redis. */
 export function redisUrl(): string {
   return inject('redisUrl');

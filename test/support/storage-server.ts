@@ -9,9 +9,8 @@
  * method, key and expiry).
  */
 import { randomBytes } from 'node:crypto';
-import { rm } from 'node:fs/promises';
 import { createLocalFsStore, type LocalFsStore } from '../../server/storage/localfs.ts';
-import { startTestGateway } from './gateway.ts';
+import { startGateway } from './gateway.ts';
 
 export interface LocalFsBehindGateway {
   store: LocalFsStore;
@@ -22,16 +21,14 @@ export interface LocalFsBehindGateway {
 
 export async function startLocalFsBehindGateway(): Promise<LocalFsBehindGateway> {
   const signingSecret = randomBytes(32).toString('hex');
-  const gateway = await startTestGateway({ SIGNING_SECRET: signingSecret });
+  const gateway = await startGateway({ env: { SIGNING_SECRET: signingSecret } });
   try {
     const store = await createLocalFsStore({ root: gateway.config.storage.localfs.root, publicUrl: gateway.url, signingSecret });
     return {
       store,
       url: gateway.url,
-      cleanup: async () => {
-        await gateway.close();
-        await rm(gateway.dataDir, { recursive: true, force: true });
-      },
+      // Closing also removes the gateway's data directory (test/support/gateway.ts).
+      cleanup: () => gateway.close(),
     };
   } catch (err) {
     await gateway.close();

@@ -1,23 +1,12 @@
-import { mkdtemp, readFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import pino from 'pino';
 import type { Page } from 'playwright-core';
-import { loadConfig } from '../../../server/config.ts';
-import { startGateway, type RunningGateway } from '../../../server/main.ts';
+import { startGateway, type InProcessGateway } from '../../support/gateway.ts';
 
 /**
  * A real gateway on 127.0.0.1:random with data in a temp dir; `tusYaml` is merged under `tus:`
  * (e.g. `maxSize: 1MiB`), `env` overrides as in docs/api.md §1 (e.g. `TUS_DATASTORE: 's3'`).
  */
-export async function startWidgetGateway(tusYaml = '', env: Record<string, string> = {}): Promise<RunningGateway> {
-  const dir = await mkdtemp(join(tmpdir(), 'widget-gw-'));
-  const overlay = `tus:\n  file: { directory: ${JSON.stringify(join(dir, 'tus'))} }\n${tusYaml ? `  ${tusYaml}\n` : ''}storage:\n  localfs: { root: ${JSON.stringify(join(dir, 'storage'))} }\n`;
-  const config = loadConfig(
-    { HOST: '127.0.0.1', PORT: '0', SIGNING_SECRET: 'widget-tests-signing-secret-32-bytes!', LOG_LEVEL: 'silent', ...env },
-    { defaults: await readFile(join(import.meta.dirname, '../../../config/default.yaml'), 'utf8'), overlay: { name: 'widget test overlay', text: overlay } },
-  );
-  return startGateway(config, { logger: pino({ level: 'silent' }) });
+export function startWidgetGateway(tusYaml = '', env: Record<string, string> = {}): Promise<InProcessGateway> {
+  return startGateway({ env: { SIGNING_SECRET: 'widget-tests-signing-secret-32-bytes!', ...env }, yaml: tusYaml ? `tus: { ${tusYaml} }` : '' });
 }
 
 export interface UploadStatus {

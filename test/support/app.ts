@@ -1,30 +1,34 @@
 /**
- * The whole Koa app (createApp) on a real socket on 127.0.0.1, over a real Store
- * (localfs in a temp directory unless one is given). tus is an absent subsystem here:
- * its middleware passes every request on, and `uploads`/`tusPing` stand in for its state.
+ * The Koa app (createApp) without its tus subsystem, on a real socket on 127.0.0.1, over a
+ * real Store (localfs in a temp directory unless `makeStore` builds another): for the HTTP
+ * routes' tests, which need to set what the tus side answers. Its middleware passes every
+ * request on; `uploads` and `tusPing` stand in for its state. A whole gateway (tus
+ * included) comes from ./gateway.ts, whose `testConfig` builds this fixture's configuration.
+ *
+ * Public surface: `startApp(options)` → `AppFixture`; `useApp(options)`, the same for the
+ * calling describe block (test/support/use.ts); `AppOptions`.
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { createApp } from '../../server/app.ts';
 import { createHooks } from '../../server/hooks/index.ts';
 import { createReadiness } from '../../server/http/readiness.ts';
-import { loadConfig, type Config, type Env } from '../../server/config.ts';
+import type { Config, Env } from '../../server/config.ts';
 import { GatewayError } from '../../server/errors.ts';
 import { createMetrics, type Metrics } from '../../server/metrics.ts';
 import { createLocalFsStore } from '../../server/storage/localfs.ts';
 import type { Store } from '../../server/storage/store.ts';
 import type { TusGateway, UploadStatus } from '../../server/tus/types.ts';
+import { testConfig } from './gateway.ts';
+import { useStarted } from './use.ts';
 
-const defaults = readFileSync(fileURLToPath(new URL('../../config/default.yaml', import.meta.url)), 'utf8');
 
-export interface Gateway {
+export interface AppFixture {
   /** `http://127.0.0.1:{port}`, also the configured publicUrl. */
   baseUrl: string;
   config: Config;
@@ -40,7 +44,7 @@ export interface Gateway {
   close(): Promise<void>;
 }
 
-export interface GatewayOptions {
+export interface AppOptions {
   env?: Env;
   /** YAML merged over the defaults (after the fixture's own temp directories). */
   overlay?: string;
@@ -48,29 +52,23 @@ export interface GatewayOptions {
   makeStore?: (config: Config) => Promise<Store>;
 }
 
-export async function startGateway(options: GatewayOptions = {}): Promise<Gateway> {
+export async function startApp(options: AppOptions = {}): Promise<AppFixture> {
   const root = await mkdtemp(join(tmpdir(), 'gateway-http-'));
   // Listen first: the store signs URLs with publicUrl, which needs the port.
   const server: Server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const env: Env = {
-    PUBLIC_URL: baseUrl,
-    SIGNING_SECRET: randomBytes(32).toString('hex'),
-    LOG_LEVEL: 'silent',
-    ...options.env,
-  };
-  const overlay = `
-storage: { localfs: { root: ${JSON.stringify(join(root, 'storage'))} } }
-tus: { file: { directory: ${JSON.stringify(join(root, 'tus'))} } }
-${options.overlay ?? ''}`;
-  const config = loadConfig(env, { defaults, overlay: { name: 'test-overlay.yaml', text: overlay } });
+  const { config } = await testConfig({
+    env: { PUBLIC_URL: baseUrl, SIGNING_SECRET: randomBytes(32).toString('hex'), ...options.env },
+    yaml: options.overlay,
+    dataDir: root,
+  });
   const store = options.makeStore
     ? await options.makeStore(config)
     : await createLocalFsStore({ root: config.storage.localfs.root, publicUrl: config.server.publicUrl, signingSecret: config.signing.secret });
   const metrics = createMetrics();
   const uploads = new Map<string, UploadStatus>();
-  const gateway: Gateway = {
+  const gateway: AppFixture = {
     baseUrl,
     config,
     store,
@@ -103,14 +101,5 @@ ${options.overlay ?? ''}`;
   return gateway;
 }
 
-/** The parsed JSON error of a response, after checking its shape: `{"error":{"code","message"}}`. */
-export async function errorOf(res: Response): Promise<{ code: string; message: string }> {
-  if (!res.headers.get('content-type')?.startsWith('application/json')) {
-    throw new Error(`expected a JSON error, got ${res.status} ${res.headers.get('content-type')}: ${await res.text()}`);
-  }
-  const body = (await res.json()) as { error?: { code?: unknown; message?: unknown } };
-  if (typeof body.error?.code !== 'string' || typeof body.error.message !== 'string' || body.error.message === '') {
-    throw new Error(`not the gateway's error shape: ${JSON.stringify(body)}`);
-  }
-  return { code: body.error.code, message: body.error.message };
-}
+/** `startApp(options)` in the calling describe block's beforeAll, closed in its afterAll. */
+export const useApp = (options: AppOptions = {}): AppFixture => useStarted('useApp', () => startApp(options));
