@@ -1,13 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
 import type { Config } from '../config.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { startDeliveryWorker } from './delivery.ts';
 import type { Delivery, DeliveryStatus, EventType, Outbox } from './events.ts';
 import { FileOutbox } from './outbox-file.ts';
-import { RedisOutbox } from './outbox-redis.ts';
+import { lazyRedisOutbox } from './outbox-redis.ts';
 import { askPreCreate, type PreCreateInput } from './precreate.ts';
 
 export type { EventType } from './events.ts';
@@ -52,7 +51,7 @@ export function createHooks({ config, logger, metrics }: HooksDeps): Hooks {
   let made: Outbox | undefined;
   const outbox = (): Outbox =>
     (made ??= config.redis.url
-      ? new RedisOutbox(new Redis(config.redis.url, { maxRetriesPerRequest: 3 }).on('error', () => undefined))
+      ? lazyRedisOutbox(config.redis.url)
       : new FileOutbox(join(config.tus.file.directory, '.gateway', 'outbox')));
   const worker =
     hooks.webhooks.length > 0

@@ -88,3 +88,23 @@ export class RedisOutbox implements Outbox {
     await this.redis.quit().catch(() => undefined);
   }
 }
+
+/**
+ * The Redis outbox at `url`, with ioredis loaded and connected at its first use: a gateway
+ * without Redis never loads the library (issue: backends' libraries only when used).
+ */
+export function lazyRedisOutbox(url: string): Outbox {
+  let made: Promise<RedisOutbox> | undefined;
+  const open = () =>
+    (made ??= import('ioredis').then(({ Redis }) => new RedisOutbox(new Redis(url, { maxRetriesPerRequest: 3 }).on('error', () => undefined))));
+  return {
+    add: async (deliveries) => (await open()).add(deliveries),
+    claim: async (limit, leaseMs) => (await open()).claim(limit, leaseMs),
+    defer: async (id, until) => (await open()).defer(id, until),
+    settle: async (delivery) => (await open()).settle(delivery),
+    list: async (status, limit) => (await open()).list(status, limit),
+    oldestPending: async () => (await open()).oldestPending(),
+    prune: async (before) => (await open()).prune(before),
+    close: async () => (made ? (await made).close() : undefined),
+  };
+}

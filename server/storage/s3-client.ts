@@ -1,4 +1,4 @@
-import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import { S3, type S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import type { Histogram } from 'prom-client';
 import { ConfigError, type Config } from '../config.ts';
 
@@ -8,10 +8,13 @@ type S3Settings = Omit<Config['storage']['s3'], 'publicEndpoint'> & { publicEndp
 const MAX_SOCKETS = 64;
 
 /**
- * The one S3Client for a configuration (the Store and the tus s3 datastore may share it).
+ * The one way to make an S3 client: the s3 Store, its presigning client and the tus s3
+ * datastore all get theirs here, with one set of retries, timeouts and keep-alive.
  * Wiring decides endpoints and credentials; the Store only receives the client.
+ * An `S3` (the SDK's S3Client with a method per command) because @tus/s3-store calls
+ * its client that way; to the Store it is an S3Client like any other.
  */
-export function createS3Client(s3: S3Settings): S3Client {
+export function createS3Client(s3: S3Settings): S3 {
   // The SDK's default (WHEN_SUPPORTED) adds CRC32 checksums to every request; RGW
   // refuses streamed UploadPart bodies then (411 MissingContentLength), and MinIO, R2
   // and older Ceph have had similar trouble. docs/s3-test-server.md: hence a setting.
@@ -48,7 +51,7 @@ export function createS3Client(s3: S3Settings): S3Client {
   if (s3.accessKey && s3.secretKey) {
     config.credentials = { accessKeyId: s3.accessKey, secretAccessKey: s3.secretKey };
   }
-  return new S3Client(config);
+  return new S3(config);
 }
 
 /**
@@ -72,4 +75,10 @@ export function observeS3(client: S3Client, histogram: Histogram<'command' | 'ou
     { step: 'initialize', name: 'gatewayMetrics', override: true },
   );
   return client;
+}
+
+/** The endpoint a client talks to, for messages ('' = AWS's, derived from the region). */
+export async function endpointOf(client: S3Client): Promise<string> {
+  const ep = await client.config.endpoint?.().catch(() => undefined);
+  return ep ? `${ep.protocol}//${ep.hostname}${ep.port ? `:${ep.port}` : ''}` : '';
 }

@@ -8,6 +8,8 @@ import {
 } from '@aws-sdk/client-s3';
 import { encodeKeyPath } from './keys.ts';
 
+import { fromS3Error } from './s3-errors.ts';
+
 const MAX_PARTS = 10_000;
 
 /** S3 CopySource: `bucket/key`, each key segment percent-encoded (the `/` separators stay). */
@@ -53,7 +55,7 @@ export interface MultipartCopyParams {
 /**
  * Server-side copy of any size up to 5 TiB: CreateMultipartUpload, UploadPartCopy by ranges, Complete.
  * Aborts the multipart upload on failure, so no parts are left behind. Rejects with the SDK's error
- * (s3.ts's copyObjectMultipart translates it).
+ * (copyObjectMultipart translates it).
  */
 export async function copyInParts(client: S3Client, p: MultipartCopyParams): Promise<void> {
   const partSize = Math.max(p.partSize, Math.ceil(p.size / MAX_PARTS));
@@ -86,5 +88,17 @@ export async function copyInParts(client: S3Client, p: MultipartCopyParams): Pro
     // Best effort: the copy's own error is the one worth reporting.
     await client.send(new AbortMultipartUploadCommand({ Bucket: p.bucket, Key: p.to, UploadId })).catch(() => undefined);
     throw err;
+  }
+}
+
+/**
+ * Server-side copy of any size (up to 5 TiB) by UploadPartCopy, for callers that already know
+ * the source's size (finalization). Leaves no parts behind on failure; rejects with a GatewayError.
+ */
+export async function copyObjectMultipart(client: S3Client, params: MultipartCopyParams): Promise<void> {
+  try {
+    await copyInParts(client, params);
+  } catch (err) {
+    throw fromS3Error(err, params.from);
   }
 }

@@ -1,4 +1,5 @@
 import { errors } from '../errors.ts';
+import type { ObjectInfo } from './store.ts';
 
 /*
  * User metadata as S3 carries it: `x-amz-meta-{key}: {value}` HTTP headers.
@@ -140,4 +141,24 @@ export function s3MetadataBytes(metadata: Readonly<Record<string, string>>): num
   let n = 0;
   for (const [k, v] of Object.entries(encodeMetadata(metadata))) n += Buffer.byteLength(k) + Buffer.byteLength(v);
   return n;
+}
+
+/** The headers of a HEAD or GET that make an ObjectInfo. */
+export interface S3ObjectHeaders {
+  ContentLength?: number;
+  ContentType?: string;
+  ETag?: string;
+  LastModified?: Date;
+  Metadata?: Record<string, string>;
+}
+
+export function toObjectInfo(key: string, o: S3ObjectHeaders, size = o.ContentLength ?? 0): ObjectInfo {
+  return {
+    key,
+    size,
+    contentType: o.ContentType ?? 'application/octet-stream',
+    etag: o.ETag ?? '',
+    lastModified: o.LastModified ?? new Date(0),
+    metadata: decodeMetadata(o.Metadata),
+  };
 }

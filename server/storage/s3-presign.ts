@@ -1,8 +1,17 @@
-import type { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { SignatureV4 } from '@smithy/signature-v4';
+import { errors } from '../errors.ts';
+import { checkPutBinding, sha256Base64 } from './presign-binding.ts';
+import type { PresignedPut, PresignPutOptions } from './store.ts';
 
 // SigV4: "X-Amz-Expires … minimum 1 second, maximum 604800 seconds (seven days)".
 export const SIGV4_MAX_EXPIRES = 604_800;
+
+export function checkExpiresIn(expiresIn: number): void {
+  if (!Number.isInteger(expiresIn) || expiresIn < 1 || expiresIn > SIGV4_MAX_EXPIRES) {
+    throw errors.invalidArgument(`expiresIn must be an integer from 1 to ${SIGV4_MAX_EXPIRES} seconds`);
+  }
+}
 
 /*
  * A presigned PUT bound to one body, by hand on the SDK's own SigV4 signer. Why not
@@ -78,4 +87,34 @@ export async function presignPutObject(
     unhoistableHeaders: unhoistable,
   });
   return formatUrl(signed as unknown as SerializedRequest);
+}
+
+/**
+ * A presigned PUT of `key`. The length is bound through the signed `Content-Length` (SigV4 signs every header in
+ * X-Amz-SignedHeaders, so S3 refuses another length with SignatureDoesNotMatch); the sha256
+ * through a signed `x-amz-content-sha256` (the payload hash of the signature: every SigV4
+ * server checks the body against it) and `x-amz-checksum-sha256` (which newer S3 servers
+ * verify as well), and a signed `x-amz-meta-sha256` carrying the same digest in hex, so the
+ * object has its `metadata.sha256` as every other object does. All stay headers (unhoisted):
+ * a header moved into the query string is signed, but S3 checks no body against it.
+ */
+export async function presignBoundPut(client: S3Client, bucket: string, key: string, options: PresignPutOptions): Promise<PresignedPut> {
+  const { size, sha256 } = checkPutBinding(options);
+  const checksum = sha256 && sha256Base64(sha256);
+  const command = new PutObjectCommand({
+    Bucket: bucket,
+    Key: key,
+    ContentType: options.contentType,
+    ContentLength: size,
+    ...(sha256 ? { ChecksumSHA256: checksum, Metadata: { sha256 } } : {}),
+  });
+  // With checksums WHEN_SUPPORTED the SDK would sign a CRC32 of the empty body it
+  // sees here into the URL, and every real upload would then fail its checksum.
+  command.middlewareStack.remove('flexibleChecksumsMiddleware');
+  const headers: Record<string, string> = { 'Content-Length': String(size) };
+  if (options.contentType) headers['Content-Type'] = options.contentType;
+  if (sha256) Object.assign(headers, { 'x-amz-checksum-sha256': checksum, 'x-amz-meta-sha256': sha256, 'x-amz-content-sha256': sha256 });
+  const signed = new Set(Object.keys(headers).map((h) => h.toLowerCase()));
+  const url = await presignPutObject(client, command, { expiresIn: options.expiresIn, headers: signed, ...(sha256 ? { sha256 } : {}) });
+  return { url, headers };
 }

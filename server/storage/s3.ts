@@ -1,24 +1,24 @@
-import { createHash } from 'node:crypto';
-import { Readable, Transform, pipeline } from 'node:stream';
+import { Readable } from 'node:stream';
 import {
   CopyObjectCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { describeBucketFailure } from './s3-check.ts';
-import { GatewayError, errors, isGatewayError } from '../errors.ts';
+import { GatewayError, errors } from '../errors.ts';
 import { validateKey, validatePrefix } from './keys.ts';
-import { checkPutBinding, sha256Base64 } from './presign-binding.ts';
-import { presignPutObject, SIGV4_MAX_EXPIRES } from './s3-presign.ts';
-import { copyInParts, copySource, mapLimit, type MultipartCopyParams } from './s3-copy.ts';
-import { decodeMetadata, encodeMetadata, S3_METADATA_LIMIT, s3MetadataBytes } from './s3-metadata.ts';
+import { checkExpiresIn, presignBoundPut, SIGV4_MAX_EXPIRES } from './s3-presign.ts';
+import { endpointOf } from './s3-client.ts';
+import { copyInParts, copySource, mapLimit } from './s3-copy.ts';
+import { fromS3Error } from './s3-errors.ts';
+import { decodeCursor, encodeCursor, listVisibleKeys } from './s3-list.ts';
+import { encodeMetadata, S3_METADATA_LIMIT, s3MetadataBytes, toObjectInfo } from './s3-metadata.ts';
+import { resolveOptions, type ResolvedOptions, type S3StoreOptions } from './s3-options.ts';
+import { putStreamed } from './s3-put.ts';
 import type {
   CopyOptions,
   GetOptions,
@@ -33,121 +33,13 @@ import type {
   Store,
   StoreCapabilities,
 } from './store.ts';
-import { listLimit, MAX_LIST_LIMIT } from './store.ts';
+import { listLimit } from './store.ts';
 
-export type { MultipartCopyParams } from './s3-copy.ts';
-
-const MiB = 2 ** 20;
-const GiB = 2 ** 30;
-
-export interface S3StoreOptions {
-  client: S3Client;
-  bucket: string;
-  /** Part size of streamed puts; bodies shorter than one part go up as one PutObject. Default 8 MiB (S3 minimum 5 MiB). */
-  partSize?: number;
-  /** Parts of one put in flight: a put holds about (queueSize + 1) × partSize in memory. Default 2. */
-  queueSize?: number;
-  /** Sources larger than this are copied part by part (UploadPartCopy); CopyObject itself stops at 5 GiB. */
-  multipartCopyThreshold?: number;
-  /** Byte range of each UploadPartCopy. Default 512 MiB. */
-  copyPartSize?: number;
-  /** Parallel HEADs in list, parallel UploadPartCopy in copy. Default 8. */
-  concurrency?: number;
-  /**
-   * The tus s3 datastore's incomplete uploads (`.tus/`) live under this prefix: they are not
-   * objects. A key under it is refused by every method (reads: NoSuchKey; writes, deletes and
-   * presigns: InvalidKey) except as the SOURCE of copy (finalization adopts a finished upload's
-   * data that way), and list never returns one nor builds a cursor from one.
-   */
-  hiddenPrefix?: string;
-  /** Signs presigned URLs: a client on `storage.s3.publicEndpoint` when browsers reach S3 by another name. Default: `client`. */
-  presignClient?: S3Client;
-}
-
-const defaults = {
-  partSize: 8 * MiB,
-  queueSize: 2,
-  multipartCopyThreshold: 5 * GiB,
-  copyPartSize: 512 * MiB,
-  concurrency: 8,
-  hiddenPrefix: '',
-} satisfies Partial<S3StoreOptions>;
-
-type ResolvedOptions = Omit<Required<S3StoreOptions>, 'presignClient'>;
-
-/** An S3 client error or a network failure, as one GatewayError: nothing from the SDK leaves this file. */
-export function fromS3Error(err: unknown, key?: string): GatewayError {
-  if (isGatewayError(err)) return err;
-  const e = err as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } } | undefined;
-  const name = e?.name ?? '';
-  const detail = `S3 ${name || 'error'}: ${e?.message || e?.$metadata?.httpStatusCode || 'request failed'}`;
-  switch (name) {
-    case 'NoSuchKey':
-    case 'NotFound': // HEAD has no body, so the SDK names the error after the status
-      return key === undefined ? errors.translated('NoSuchKey', detail, err) : errors.noSuchKey(key, err);
-    case 'AccessDenied':
-    case 'Forbidden':
-      return errors.accessDenied(detail, err);
-    case 'InvalidRange':
-      return errors.invalidRange(undefined, err);
-    case 'PreconditionFailed': // CopySourceIfMatch: the source changed while it was being copied
-      return errors.preconditionFailed(detail, err);
-    case 'MetadataTooLarge':
-      return errors.invalidArgument(detail, err);
-    case 'EntityTooLarge':
-      return errors.translated('EntityTooLarge', detail, err);
-    case 'KeyTooLongError':
-      return errors.translated('InvalidKey', detail, err);
-    default:
-      return errors.internal(detail, err);
-  }
-}
-
-/**
- * Server-side copy of any size (up to 5 TiB) by UploadPartCopy, for callers that already know
- * the source's size (finalization). Leaves no parts behind on failure; rejects with a GatewayError.
- */
-export async function copyObjectMultipart(client: S3Client, params: MultipartCopyParams): Promise<void> {
-  try {
-    await copyInParts(client, params);
-  } catch (err) {
-    throw fromS3Error(err, params.from);
-  }
-}
-
-interface S3ObjectHeaders {
-  ContentLength?: number;
-  ContentType?: string;
-  ETag?: string;
-  LastModified?: Date;
-  Metadata?: Record<string, string>;
-}
-
-function toObjectInfo(key: string, o: S3ObjectHeaders, size = o.ContentLength ?? 0): ObjectInfo {
-  return {
-    key,
-    size,
-    contentType: o.ContentType ?? 'application/octet-stream',
-    etag: o.ETag ?? '',
-    lastModified: o.LastModified ?? new Date(0),
-    metadata: decodeMetadata(o.Metadata),
-  };
-}
-
-// The cursor is the last key of the page, base64url: opaque to clients, valid for
-// any S3 (StartAfter, unlike ContinuationToken, is plain data we can check).
-const encodeCursor = (key: string): string => Buffer.from(key, 'utf8').toString('base64url');
-function decodeCursor(cursor: string): string {
-  const key = Buffer.from(cursor, 'base64url').toString('utf8');
-  if (key === '' || encodeCursor(key) !== cursor) throw errors.invalidArgument('invalid cursor');
-  return key;
-}
-
-function checkExpiresIn(expiresIn: number): void {
-  if (!Number.isInteger(expiresIn) || expiresIn < 1 || expiresIn > SIGV4_MAX_EXPIRES) {
-    throw errors.invalidArgument(`expiresIn must be an integer from 1 to ${SIGV4_MAX_EXPIRES} seconds`);
-  }
-}
+// Where they were before s3.ts was split: the tests and other callers import them from here.
+export { copyObjectMultipart, type MultipartCopyParams } from './s3-copy.ts';
+export { fromS3Error } from './s3-errors.ts';
+export { endpointOf } from './s3-client.ts';
+export type { S3StoreOptions } from './s3-options.ts';
 
 /**
  * The Store on an S3 bucket. User metadata travels as `x-amz-meta-*`: S3 lowercases
@@ -165,16 +57,7 @@ export class S3Store implements Store {
   readonly #opts: ResolvedOptions;
 
   constructor(options: S3StoreOptions) {
-    const o: ResolvedOptions = { ...defaults, ...options };
-    const fail = (msg: string): never => {
-      throw new Error(`S3Store: ${msg}`);
-    };
-    if (!o.bucket) fail('bucket is required');
-    if (!(o.partSize >= 5 * MiB)) fail('partSize must be at least 5 MiB (the S3 minimum part size)');
-    if (!(Number.isInteger(o.queueSize) && o.queueSize >= 1)) fail('queueSize must be an integer >= 1');
-    if (!(o.copyPartSize >= 5 * MiB && o.copyPartSize <= 5 * GiB)) fail('copyPartSize must be from 5 MiB to 5 GiB');
-    if (!(o.multipartCopyThreshold >= 0 && o.multipartCopyThreshold <= 5 * GiB)) fail('multipartCopyThreshold must be from 0 to 5 GiB');
-    if (!(Number.isInteger(o.concurrency) && o.concurrency >= 1)) fail('concurrency must be an integer >= 1');
+    const o = resolveOptions(options);
     this.#client = o.client;
     this.#presignClient = options.presignClient ?? o.client;
     this.#bucket = o.bucket;
@@ -200,44 +83,11 @@ export class S3Store implements Store {
     if (expected !== undefined && !(Number.isSafeInteger(expected) && expected >= 0)) {
       throw errors.invalidArgument('size must be a non-negative integer');
     }
-    const metadata = encodeMetadata(options.metadata);
-    // Counting on the way through: failing the stream before its end makes Upload
-    // abort the multipart upload (or never send the PutObject), so a short or long
-    // body leaves nothing behind and any previous object at `key` stays.
-    let received = 0;
-    const mismatch = (): GatewayError => errors.invalidArgument(`body length differs from the declared size ${expected}`);
-    // The digest travels with the count: a body whose sha256 is not the one asked for fails in
-    // flush, before the last part, so it never becomes the object either.
-    const hash = options.sha256 || options.recordSha256 ? createHash('sha256') : undefined;
-    const want = options.sha256?.toLowerCase();
-    let computed: string | undefined;
-    const counted = new Transform({
-      transform(chunk: Buffer, _enc, done) {
-        received += chunk.length;
-        hash?.update(chunk);
-        done(expected !== undefined && received > expected ? mismatch() : null, chunk);
-      },
-      flush(done) {
-        if (expected !== undefined && received !== expected) return done(mismatch());
-        computed = hash?.digest('hex');
-        if (want !== undefined && computed !== want) return done(errors.badDigest(want, computed!));
-        done();
-      },
+    const { partSize, queueSize } = this.#opts;
+    const computed = await putStreamed(body, {
+      client: this.#client, bucket: this.#bucket, key, contentType: options.contentType, metadata: encodeMetadata(options.metadata),
+      size: expected, sha256: options.sha256, hash: options.recordSha256 === true, partSize, queueSize,
     });
-    pipeline(body, counted, () => undefined); // errors reach Upload through `counted`
-    const upload = new Upload({
-      client: this.#client,
-      params: { Bucket: this.#bucket, Key: key, Body: counted, ContentType: options.contentType, Metadata: metadata },
-      partSize: this.#opts.partSize,
-      queueSize: this.#opts.queueSize,
-      leavePartsOnError: false,
-    });
-    try {
-      await upload.done();
-    } catch (err) {
-      counted.destroy(); // releases `body` when S3 failed first
-      throw fromS3Error(err, key);
-    }
     // S3 takes metadata before the body, so a digest known only at its end is added by a
     // server-side copy onto the object itself (no bytes pass through the gateway).
     const digest = options.recordSha256 ? computed : undefined;
@@ -298,30 +148,9 @@ export class S3Store implements Store {
     if (startAfter !== undefined && this.#hidden(startAfter)) throw errors.invalidArgument('invalid cursor');
     if (this.#hidden(prefix)) return { objects: [] };
     try {
-      // The hidden keys are left out, and the listing goes on past them, so a page is full
-      // whenever there are visible keys enough and its cursor is always a VISIBLE key (a
-      // cursor is the last key of its page, and would otherwise hand out an upload's id).
-      const visible: string[] = [];
-      let after = startAfter;
-      let more = false;
-      for (let first = true; ; first = false) {
-        const out = await this.#client.send(
-          new ListObjectsV2Command({ Bucket: this.#bucket, Prefix: prefix || undefined, MaxKeys: first ? limit : MAX_LIST_LIMIT, StartAfter: after }),
-        );
-        const keys = (out.Contents ?? []).flatMap((c) => (c.Key === undefined ? [] : [c.Key]));
-        for (const k of keys) if (!this.#hidden(k)) visible.push(k);
-        if (visible.length > limit) {
-          visible.length = limit;
-          more = true;
-          break;
-        }
-        if (!out.IsTruncated || keys.length === 0) break;
-        if (visible.length === limit) {
-          more = true;
-          break;
-        }
-        after = keys.at(-1);
-      }
+      const { keys: visible, more } = await listVisibleKeys(this.#client, {
+        bucket: this.#bucket, prefix, limit, startAfter, hidden: (k) => this.#hidden(k),
+      });
       // A listing has no content type or metadata, and ObjectInfo needs both: HEAD
       // each key, a few at a time. A key deleted since the listing is left out.
       const infos = await mapLimit(visible, this.#opts.concurrency, async (k) => {
@@ -382,40 +211,19 @@ export class S3Store implements Store {
   async presignedGetUrl(key: string, options: PresignOptions): Promise<string> {
     this.#writable(key); // InvalidKey, not NoSuchKey: a presign never looks at the object
     checkExpiresIn(options.expiresIn);
-    return this.#presign(new GetObjectCommand({ Bucket: this.#bucket, Key: key }), options.expiresIn, key);
+    try {
+      return await getSignedUrl(this.#presignClient, new GetObjectCommand({ Bucket: this.#bucket, Key: key }), { expiresIn: options.expiresIn });
+    } catch (err) {
+      throw fromS3Error(err, key);
+    }
   }
 
-  /**
-   * The length is bound through the signed `Content-Length` (SigV4 signs every header in
-   * X-Amz-SignedHeaders, so S3 refuses another length with SignatureDoesNotMatch); the sha256
-   * through a signed `x-amz-content-sha256` (the payload hash of the signature: every SigV4
-   * server checks the body against it) and `x-amz-checksum-sha256` (which newer S3 servers
-   * verify as well), and a signed `x-amz-meta-sha256` carrying the same digest in hex, so the
-   * object has its `metadata.sha256` as every other object does. All stay headers (unhoisted):
-   * a header moved into the query string is signed, but S3 checks no body against it.
-   */
+  /** Bound to one length and, when given, one sha256 (s3-presign.ts says how). */
   async presignedPutUrl(key: string, options: PresignPutOptions): Promise<PresignedPut> {
     this.#writable(key);
     checkExpiresIn(options.expiresIn);
-    const { size, sha256 } = checkPutBinding(options);
-    const checksum = sha256 && sha256Base64(sha256);
-    const command = new PutObjectCommand({
-      Bucket: this.#bucket,
-      Key: key,
-      ContentType: options.contentType,
-      ContentLength: size,
-      ...(sha256 ? { ChecksumSHA256: checksum, Metadata: { sha256 } } : {}),
-    });
-    // With checksums WHEN_SUPPORTED the SDK would sign a CRC32 of the empty body it
-    // sees here into the URL, and every real upload would then fail its checksum.
-    command.middlewareStack.remove('flexibleChecksumsMiddleware');
-    const headers: Record<string, string> = { 'Content-Length': String(size) };
-    if (options.contentType) headers['Content-Type'] = options.contentType;
-    if (sha256) Object.assign(headers, { 'x-amz-checksum-sha256': checksum, 'x-amz-meta-sha256': sha256, 'x-amz-content-sha256': sha256 });
-    const signed = new Set(Object.keys(headers).map((h) => h.toLowerCase()));
     try {
-      const url = await presignPutObject(this.#presignClient, command, { expiresIn: options.expiresIn, headers: signed, ...(sha256 ? { sha256 } : {}) });
-      return { url, headers };
+      return await presignBoundPut(this.#presignClient, this.#bucket, key, options);
     } catch (err) {
       throw fromS3Error(err, key);
     }
@@ -431,14 +239,6 @@ export class S3Store implements Store {
 
   #head(key: string) {
     return this.#client.send(new HeadObjectCommand({ Bucket: this.#bucket, Key: key }));
-  }
-
-  async #presign(command: GetObjectCommand, expiresIn: number, key: string): Promise<string> {
-    try {
-      return await getSignedUrl(this.#presignClient, command, { expiresIn });
-    } catch (err) {
-      throw fromS3Error(err, key);
-    }
   }
 
   #hidden(key: string): boolean {
@@ -457,12 +257,6 @@ export class S3Store implements Store {
     validateKey(key);
     if (this.#hidden(key)) throw errors.invalidKey(`keys under ${this.#opts.hiddenPrefix} are reserved for incomplete uploads`);
   }
-}
-
-/** The endpoint a client talks to, for messages ('' = AWS's, derived from the region). */
-export async function endpointOf(client: S3Client): Promise<string> {
-  const ep = await client.config.endpoint?.().catch(() => undefined);
-  return ep ? `${ep.protocol}//${ep.hostname}${ep.port ? `:${ep.port}` : ''}` : '';
 }
 
 /** The s3 Store; the client (endpoint, credentials, checksum mode) comes from wiring: see s3-client.ts. */

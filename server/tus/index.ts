@@ -43,7 +43,7 @@ export interface TusDeps {
 export async function createTusGateway({ config, store, logger, metrics, hooks }: TusDeps): Promise<TusGateway> {
   const stateDir = join(config.tus.file.directory, '.gateway');
   await mkdir(stateDir, { recursive: true });
-  const shared = config.redis.url ? createShared(config.redis.url, logger, metrics) : undefined;
+  const shared = config.redis.url ? await createShared(config.redis.url, logger, metrics) : undefined;
   const records: RecordStore<UploadRecord> = shared?.records ?? new FileRecordStore<UploadRecord>(join(stateDir, 'records'), '.json', true, { cache: true });
   // The hash state is re-derivable from the data (file) or the object (s3): no fsync per PATCH.
   const hashes: RecordStore<HashState> = shared?.hashes ?? new FileRecordStore<HashState>(join(stateDir, 'hashes'), '.json', false);

@@ -1,6 +1,5 @@
 import type { MetadataValue } from '@tus/s3-store';
 import { IoRedisKvStore } from '@tus/utils';
-import { Redis } from 'ioredis';
 import { errors } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
@@ -14,7 +13,9 @@ import type { UploadRecord } from './upload-record.ts';
  * the upload lock, the upload records and hash states, and @tus/s3-store's
  * upload-info cache — all in one Redis, named by `redis.url`.
  */
-export function createShared(url: string, logger?: Logger, metrics?: Metrics) {
+export async function createShared(url: string, logger?: Logger, metrics?: Metrics) {
+  // Loaded only with `redis.url` set: a single gateway never loads ioredis.
+  const { Redis } = await import('ioredis');
   const redis = new Redis(url, { maxRetriesPerRequest: 3, enableOfflineQueue: true, lazyConnect: false });
   const subscriber = redis.duplicate();
   // ioredis reconnects by itself; without a listener an 'error' event would end the process.
