@@ -17,7 +17,11 @@ export function copySource(bucket: string, key: string): string {
   return `${bucket}/${encodeKeyPath(key)}`;
 }
 
-/** Runs `fn` over `items`, `limit` at a time; after a failure starts no new item, waits for those running, rethrows the first error. */
+/**
+ * Runs `fn` over `items`, `limit` at a time; after a failure starts no new item, waits for those running, rethrows the first error.
+ * Not p-map: its stopOnError rejects at once while other items still run, and a multipart copy must not be
+ * aborted while an UploadPartCopy is in flight (the part would land in an upload that is gone, or keep it alive).
+ */
 export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
   const results = new Array<R>(items.length);
   let next = 0;
