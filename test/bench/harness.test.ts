@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
+import { s3GatewayEnv } from '../support/services.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
 let dir: string | undefined;
@@ -29,10 +30,16 @@ describe('npm run bench, with tiny sizes', () => {
     dir = await mkdtemp(join(tmpdir(), 'bench-harness-'));
     const json = join(dir, 'bench.json');
     const args = ['bench/run.ts', '--size', '2MiB', '--reps', '1', '--chunk', '1MiB', '--clients', '2', '--soak', '1', '--count', '3', '--gateway', 'source', '--json', json];
-    const { stdout } = await promisify(execFile)(process.execPath, args, { cwd: ROOT, timeout: 580_000, maxBuffer: 16 * 2 ** 20 });
+    const { stdout } = await promisify(execFile)(process.execPath, args, {
+      cwd: ROOT,
+      timeout: 580_000,
+      maxBuffer: 16 * 2 ** 20,
+      // The s3 row on the test's own RGW, tiny too.
+      env: { ...process.env, ...s3GatewayEnv(), BENCH_S3_BYTES: String(2 * 2 ** 20), BENCH_S3_REPS: '1' },
+    });
     const report = JSON.parse(await readFile(json, 'utf8')) as { metrics: Reported[] };
     // The table: every row, each against its baseline.
-    const expected = ['single', 'idle-rss', 'peak-rss', 'chunked', 'concurrent', 'concurrent-p50', 'small', 'download', 'range-p50', 'soak-rss', 'finalize'];
+    const expected = ['single', 'idle-rss', 'peak-rss', 'chunked', 'concurrent', 'concurrent-p50', 'small', 'download', 'range-p50', 'soak-rss', 'finalize', 's3'];
     expect(report.metrics.map((m) => m.id)).toEqual(expected);
     for (const m of report.metrics) {
       expect(m.values.length, m.id).toBe(1);
