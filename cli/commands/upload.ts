@@ -134,6 +134,9 @@ async function uploadOne(ctx: Context, file: string, flags: UploadFlags, deps: U
   });
   deps.line.update(info.size);
   deps.line.stop();
+  // tus-js-client's removeFingerprintOnSuccess starts the removal without waiting for it: a CLI
+  // that exits right after could leave the finished upload's resume state behind. Wait for it here.
+  for (const u of await deps.storage.findUploadsByFingerprint(fingerprint)) await deps.storage.removeUpload(u.urlStorageKey);
 
   const key = await objectKeyOf(ctx, last.response, last.url);
   // The gateway's own digest of what it stored must be the one computed here.
