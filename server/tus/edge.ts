@@ -7,6 +7,7 @@ import { answerFinished, finishedUpload, redirectToObject, type FinishedDeps } f
 import { checkHeaders, checkTusVersion, TUS_VERSION, type HeaderLimits } from './header-rules.ts';
 import { isValidHost, UPLOAD_ID } from './location.ts';
 import { applyMethodOverride } from './method-override.ts';
+import { handlePatch, takesPatch, type PatchDeps } from './patch.ts';
 import { parseUploadMetadata } from './metadata.ts';
 import { applyCreationOwner, checkUploadAccess } from './upload-access.ts';
 
@@ -18,6 +19,8 @@ export interface EdgeDeps extends FinishedDeps, HeaderLimits {
   metrics: Metrics;
   /** `server.publicUrl`: stands in for a malformed Host header. */
   publicUrl: string;
+  /** The PATCH handler's (patch.ts): PATCH bodies go to the datastore without @tus/server's web streams. */
+  patch: PatchDeps;
 }
 
 /**
@@ -63,12 +66,14 @@ export function tusEdge(deps: EdgeDeps): Middleware {
       if (done) return answerFinished(ctx, deps, done, method, body);
     }
 
-    // The raw request goes to @tus/server, which writes the response itself (its errors as JSON: json-errors.ts).
+    // The raw request goes to @tus/server (PATCH: to patch.ts), which writes the response itself (errors as JSON: json-errors.ts).
     ctx.respond = false;
     const receiving = method === 'PATCH' || method === 'POST';
     if (receiving) deps.metrics.activeUploads.inc();
     try {
-      await tusRequestContext.run({ method, checksum }, () => deps.tus.handle(ctx.req, ctx.res));
+      await tusRequestContext.run({ method, checksum }, () =>
+        method === 'PATCH' && takesPatch(ctx.req) ? handlePatch(ctx.req, ctx.res, id!, deps.patch) : deps.tus.handle(ctx.req, ctx.res),
+      );
     } finally {
       if (receiving) deps.metrics.activeUploads.dec();
     }

@@ -1,4 +1,4 @@
-import { Transform, pipeline, type Readable } from 'node:stream';
+import { finished, Transform, type Readable } from 'node:stream';
 import { DataStore, ERRORS, Upload } from '@tus/utils';
 import type { Metrics } from '../metrics.ts';
 import type { TusAdapter } from './adapter.ts';
@@ -214,7 +214,21 @@ export class HashingDataStore extends DataStore {
     });
     tap.once('close', bodyDone);
     tap.once('finish', bodyDone);
-    pipeline(readable, tap, () => undefined);
+    // A body cut by the network ends the write with the bytes that arrived, which the datastore
+    // keeps (s3: as the upload's incomplete part), as @tus/server's PatchHandler ends its proxy
+    // on an aborted request. A refusal (an error with a status: 413 from the size limiter) fails it.
+    // (finished() also reports a body that failed before this write began to read it.)
+    finished(readable, { writable: false }, (err) => {
+      if (!err || tap.writableEnded || tap.destroyed) return;
+      readable.unpipe(tap);
+      if ((err as { status_code?: number }).status_code) tap.destroy(err);
+      else tap.end();
+    });
+    // As pipeline() does: an error is reported by finished() to this code and by the stream's
+    // state to whoever reads the tap later; neither emit may be uncaught.
+    readable.on('error', () => undefined);
+    tap.on('error', () => undefined);
+    readable.pipe(tap);
     let newOffset: number;
     try {
       newOffset = await this.inner.write(tap, this.innerId(id), offset);

@@ -1,6 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EVENTS } from '@tus/server';
+import type { Upload } from '@tus/utils';
 import { errors, toGatewayError } from '../errors.ts';
 import { ALLOWED_HEADERS, EXPOSED_HEADERS } from '../http/cors.ts';
 import { originMatcher } from '../http/cors-origins.ts';
@@ -20,6 +21,7 @@ import { createQuotas } from './quotas.ts';
 import { tusEdge, uploadIdFromPath } from './edge.ts';
 import { creatorScopes } from './upload-access.ts';
 import { JsonErrorServer } from './json-errors.ts';
+import { LOCK_DRAIN_MS } from './patch.ts';
 import { uploadLocation } from './location.ts';
 import { Finalizer } from './finalize.ts';
 import { QueueLocker } from './locker.ts';
@@ -62,10 +64,29 @@ export async function createTusGateway({ config, store, logger, metrics, hooks }
   const admission = createAdmission({ config, store, records, reservations: shared ? new RedisReservations(shared.redis) : new MemoryReservations() });
   const withinQuota = createQuotas({ config, store, records, locker: shared?.quotaLocker ?? new QueueLocker() });
 
+  const locker = shared?.locker ?? new QueueLocker(30_000, (s) => metrics.lockWait.observe({ locker: 'queue' }, s));
+  async function onUploadFinish(upload: Upload) {
+    const rec = await finalizer.finalize(upload.id);
+    await admission.release(rec.key!, upload.id).catch(() => undefined); // (a stale reservation frees itself too)
+    // Header values must be Latin-1: the key is percent-encoded per segment (docs/tus-server-notes.md #3).
+    return { headers: { 'Object-Key': encodeKeyPath(rec.key!) } };
+  }
+  // A gateway error keeps its code and status; @tus/server's own (status and text) are made JSON by JsonErrorServer.
+  function errorAnswer(err: unknown) {
+    if (err instanceof Error && !('status_code' in err)) {
+      const gw = toGatewayError(err);
+      if (gw.status >= 500) logger.error({ err: gw.cause ?? gw }, 'tus request failed');
+      return { status_code: gw.status, body: JSON.stringify(gw.toJSON()) };
+    }
+    const gw = errors.fromTus(err as { status_code: number; body: string });
+    return { status_code: gw.status, body: JSON.stringify(gw.toJSON()) };
+  }
+
   const tus = new JsonErrorServer({
     path: config.tus.path,
     datastore: announcingTermination(datastore, hooks),
-    locker: shared?.locker ?? new QueueLocker(30_000, (s) => metrics.lockWait.observe({ locker: 'queue' }, s)),
+    locker,
+    lockDrainTimeout: LOCK_DRAIN_MS,
     maxSize: config.tus.maxSize,
     respectForwardedHeaders: config.server.trustProxy,
     // The Host header never decides an answer: Location comes from publicUrl, or from the forwarded
@@ -113,22 +134,8 @@ export async function createTusGateway({ config, store, logger, metrics, hooks }
       logger.info({ event: 'upload.created', uploadId: upload.id, size: upload.size ?? null, metadata }, 'upload created');
       return { metadata: merged };
     },
-    async onUploadFinish(_req, upload) {
-      const rec = await finalizer.finalize(upload.id);
-      await admission.release(rec.key!, upload.id).catch(() => undefined); // (a stale reservation frees itself too)
-      // Header values must be Latin-1: the key is percent-encoded per segment (docs/tus-server-notes.md #3).
-      return { headers: { 'Object-Key': encodeKeyPath(rec.key!) } };
-    },
-    // A gateway error keeps its code and status; @tus/server's own (status and text) are made JSON by JsonErrorServer.
-    onResponseError(_req, err) {
-      if (err instanceof Error && !('status_code' in err)) {
-        const gw = toGatewayError(err);
-        if (gw.status >= 500) logger.error({ err: gw.cause ?? gw }, 'tus request failed');
-        return { status_code: gw.status, body: JSON.stringify(gw.toJSON()) };
-      }
-      const gw = errors.fromTus(err as { status_code: number; body: string });
-      return { status_code: gw.status, body: JSON.stringify(gw.toJSON()) };
-    },
+    onUploadFinish: (_req, upload) => onUploadFinish(upload),
+    onResponseError: (_req, err) => errorAnswer(err),
   });
 
   tus.on(EVENTS.POST_TERMINATE, () => metrics.uploadsTerminated.inc());
@@ -138,6 +145,7 @@ export async function createTusGateway({ config, store, logger, metrics, hooks }
   return {
     middleware: tusEdge({
       path: config.tus.path, tus, datastore, finalizer, records, metrics, maxMetadataSize: config.tus.maxMetadataSize,
+      patch: { datastore, locker, maxSize: config.tus.maxSize, onUploadFinish, errorAnswer },
       publicUrl: config.server.publicUrl,
       checkNewObject,
     }),
