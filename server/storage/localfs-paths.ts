@@ -42,8 +42,22 @@ export async function checkParent(dir: string, key: string): Promise<void> {
   if ((await realpath(dir)) !== dir) throw errors.symlinkOnPath(key);
 }
 
-/** For writes: creates missing parents one level at a time, refusing symlinks and files on the way. */
+/**
+ * For writes: creates missing parents one level at a time, refusing symlinks and files on the way.
+ * A concurrent delete prunes directories it emptied (prune below): a parent can vanish between
+ * two steps of the walk (ENOENT), and the walk starts again — it only ever creates.
+ */
 export async function ensureParents(root: string, dir: string, key: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await walkParents(root, dir, key);
+    } catch (err) {
+      if (errno(err) !== 'ENOENT' || attempt === 5) throw err;
+    }
+  }
+}
+
+async function walkParents(root: string, dir: string, key: string): Promise<void> {
   let cur = root;
   for (const seg of dir.slice(root.length).split(sep).filter(Boolean)) {
     cur = join(cur, seg);

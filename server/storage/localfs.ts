@@ -177,7 +177,8 @@ export class LocalFsStore implements Store {
         // Sidecar first: once it is gone the object is gone, whatever happens to the data.
         if (stats[0]?.isFile()) await unlink(loc.sidecar);
         if (stats[1]?.isFile()) await unlink(loc.data);
-        await fsyncDir(loc.dir);
+        // ENOENT: a concurrent delete of the directory's last other object pruned it already.
+        await fsyncDir(loc.dir).catch((err) => (errno(err) === 'ENOENT' ? undefined : Promise.reject(err)));
         await prune(this.root, loc.dir);
       });
     } catch (err) {

@@ -77,6 +77,29 @@ describe('LocalFsStore files on disk', () => {
     expect(await readdir(root)).toEqual([TEMP_DIR]);
   });
 
+  it('writes, imports and deletes in one directory at once, while deletes prune it: none fails, every write lands', async () => {
+    // The bench's soak found it: a delete that empties models/{owner}/ prunes it while another
+    // upload's finalization is creating its parents (mkdir → ENOENT) — a 500 on the final PATCH.
+    const { store, root } = await makeStore();
+    const outside = await tempDir();
+    for (let round = 0; round < 40; round++) {
+      const dir = `m/o${round % 3}`;
+      await Promise.all(Array.from({ length: 4 }, (_, i) => store.put(`${dir}/old-${round}-${i}`, body('x'))));
+      const writes = Array.from({ length: 4 }, async (_, i) => {
+        if (i % 2) return store.put(`${dir}/new-${round}-${i}`, body(`n${i}`));
+        const file = join(outside, `f-${round}-${i}`);
+        await writeFile(file, `n${i}`);
+        return store.importFile(file, `${dir}/new-${round}-${i}`, { size: 2, sha256: sha256(`n${i}`) });
+      });
+      const deletes = Array.from({ length: 4 }, (_, i) => store.delete(`${dir}/old-${round}-${i}`));
+      const results = await Promise.allSettled([...writes, ...deletes]);
+      expect(results.filter((r) => r.status === 'rejected'), `round ${round}`).toEqual([]);
+      for (let i = 0; i < 4; i++) expect((await readAll((await store.get(`${dir}/new-${round}-${i}`)).body)).toString()).toBe(`n${i}`);
+      await Promise.all(Array.from({ length: 4 }, (_, i) => store.delete(`${dir}/new-${round}-${i}`)));
+    }
+    expect(await readdir(root)).toEqual([TEMP_DIR]);
+  });
+
   it('copies into a new inode and carries the etag over', async () => {
     const { store, root } = await makeStore();
     const src = await store.put('src', body('payload'), { metadata: { sha256: sha256('payload') } });
