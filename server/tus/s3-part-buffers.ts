@@ -3,10 +3,11 @@
  * one PATCH) to the next.
  *
  * Why: a part used to be a fresh Buffer.concat of the body's 64 KiB chunks, 16 new 8 MiB
- * buffers per 128 MiB. Memory that large lives outside V8's heap, and V8 answers its growth
- * with full garbage collections; with the fresh pages' faults on top, the 128 MiB bench upload
- * spent ~0.7 s of CPU in the collector and ~0.3 s in concat, on a 2-core machine that also runs
- * the S3 server. A buffer that comes back is filled again in place.
+ * buffers per 128 MiB, each a fresh allocation outside V8's heap (whose growth V8 answers with
+ * full collections) whose pages fault in as they are first written: concat alone was ~0.3 s of
+ * CPU per 128 MiB bench upload (node --cpu-prof), on a 2-core machine that also runs the S3
+ * server. A buffer that comes back is filled again in place. (Most of the collector's time in
+ * that profile comes from elsewhere: the PATCH body's web-stream conversion copies every chunk.)
  *
  * A buffer is given back only once nothing reads it: after its UploadPart / PutObject has
  * settled (the SDK's retries included). Only the bytes a part was filled with are ever sent,
