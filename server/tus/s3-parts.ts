@@ -1,9 +1,10 @@
 import type { Readable } from 'node:stream';
-import type { Part, S3 } from '@aws-sdk/client-s3';
+import type { HeadObjectCommandOutput, Part, S3 } from '@aws-sdk/client-s3';
 import type { MetadataValue, Options } from '@tus/s3-store';
 import { ERRORS, Upload } from '@tus/utils';
 import { isS3NotFound } from '../storage/s3-errors.ts';
 import { ContiguousPartsS3Store } from './s3-contiguous-parts.ts';
+import { PartBuffers } from './s3-part-buffers.ts';
 
 /** Metadata of a `.part` object: the number of the part its bytes will open (see write()). */
 const OPENS_PART = 'tus-opens-part';
@@ -25,7 +26,7 @@ export interface BufferedS3StoreOptions extends Omit<Options, 's3ClientConfig' |
  * Why by hand: @tus/s3-store's write() goes through StreamSplitter, which writes every part to a
  * temporary file and reads it back to send it (twice the disk traffic of the upload, and a part
  * sent as a stream cannot be retried by the SDK). Here a part is gathered in memory, at most
- * `partsInFlight` + 1 parts per PATCH, and sent as a Buffer (a known length, replayable). The
+ * `partsInFlight` + 1 parts per PATCH (in buffers reused from part to part: s3-part-buffers.ts), and sent as a Buffer (a known length, replayable). The
  * reading of the body waits while the parts in flight are at their limit: backpressure, so memory
  * does not grow with the upload.
  *
@@ -40,12 +41,15 @@ export interface BufferedS3StoreOptions extends Omit<Options, 's3ClientConfig' |
  */
 export class BufferedS3Store extends ContiguousPartsS3Store {
   private readonly partsInFlight: number;
+  private readonly buffers: PartBuffers;
 
   constructor({ client, bucket, partsInFlight, ...options }: BufferedS3StoreOptions) {
     // The constructor makes a client of its own from s3ClientConfig: it is replaced at once.
     super({ ...options, s3ClientConfig: { bucket, region: 'us-east-1' } });
     this.client = client;
     this.partsInFlight = partsInFlight;
+    // Enough for every part the process may have in flight: in steady use, no part allocates.
+    this.buffers = new PartBuffers(options.maxConcurrentPartUploads);
   }
 
   // The original rewrites the .info object but not its cache entry: with a shared (Redis) cache
@@ -62,58 +66,84 @@ export class BufferedS3Store extends ContiguousPartsS3Store {
     } catch {
       throw ERRORS.FILE_NOT_FOUND;
     }
+    const size = metadata.file.size;
+    if (isCompleted(metadata)) return new Upload({ ...metadata.file, size }); // its offset is the size
+    // The `.part` HEAD does not depend on the listing: both at once, one round trip instead of two.
+    const tailHead = this.headTail(id);
+    tailHead.catch(() => undefined); // awaited below, unless the listing says the upload is done
     let parts: Part[];
     try {
       parts = await this.retrieveParts(id);
     } catch (err) {
       // As the original: with the .info there, a multipart upload that is gone was completed.
       if (['NoSuchKey', 'NoSuchUpload'].includes((err as { name?: string }).name ?? '')) {
-        return new Upload({ ...metadata.file, offset: metadata.file.size ?? 0, size: metadata.file.size });
+        return new Upload({ ...metadata.file, offset: size ?? 0, size });
       }
       throw err;
     }
-    const tail = await this.tailSize(id, parts.at(-1)?.PartNumber ?? 0);
-    return new Upload({ ...metadata.file, offset: sumOf(parts) + tail, size: metadata.file.size });
+    const head = await tailHead;
+    const tail = !head || isStale(head.Metadata, parts.at(-1)?.PartNumber ?? 0) ? 0 : (head.ContentLength ?? 0);
+    return new Upload({ ...metadata.file, offset: sumOf(parts) + tail, size });
+  }
+
+  /**
+   * Whether CompleteMultipartUpload is known to have succeeded: write() then marks the
+   * metadata (offset = size, in the cache and the `.info`), which nothing else writes so.
+   */
+  async completed(id: string): Promise<boolean> {
+    return isCompleted(await this.getMetadata(id));
   }
 
   override async write(src: Readable, id: string, offset: number): Promise<number> {
     const metadata = await this.getMetadata(id);
+    // The `.part` GET and the listing at once: the round trip before the first byte is sent is one, not two.
+    const tailObject = this.getTail(id);
+    tailObject.catch(() => undefined); // awaited below, unless the listing fails
     const parts = await this.retrieveParts(id);
     const next = (parts.at(-1)?.PartNumber ?? 0) + 1;
-    const head = await this.tail(id, next - 1);
+    const head = await this.tail(id, next - 1, await tailObject);
     const uploaded = await this.sendParts(metadata, src, next, offset - head.length, head);
     // The tail's bytes were counted in `offset` already: only the new ones move it.
     const newOffset = offset + uploaded - head.length;
     if (metadata.file.size === newOffset) {
       await this.finishMultipartUpload(metadata, await this.retrieveParts(id));
+      // The completion mark (see completed()), kept in the cache rather than clearing it (as the
+      // original does): finalization's getUpload, ensureComplete and remove() then need no
+      // ListParts / GET .info / HEAD / AbortMultipartUpload, ~5 round trips before the answer.
+      // remove() drops the entry. A crash before the mark: the listing's NoSuchUpload says the same.
+      metadata.file.offset = newOffset;
       await this.completeMetadata(metadata.file);
-      await this.clearCache(id);
+      await this.cache.set(id, metadata);
     }
     return newOffset;
   }
 
-  /** The `.part` tail's size, 0 when there is none or it is stale (its part is stored). */
-  private async tailSize(id: string, lastPart: number): Promise<number> {
+  /** HEAD of the `.part` tail; undefined when there is none. */
+  private async headTail(id: string): Promise<HeadObjectCommandOutput | undefined> {
     try {
-      const head = await this.client.headObject({ Bucket: this.bucket, Key: this.partKey(id, true) });
-      return isStale(head.Metadata, lastPart) ? 0 : (head.ContentLength ?? 0);
+      return await this.client.headObject({ Bucket: this.bucket, Key: this.partKey(id, true) });
     } catch (err) {
-      if (isS3NotFound(err)) return 0;
+      if (isS3NotFound(err)) return undefined;
       throw err;
     }
   }
 
-  /** The `.part` tail's bytes (below 5 MiB by construction), empty when there is none; a stale one is removed. */
-  private async tail(id: string, lastPart: number): Promise<Buffer> {
+  /** The `.part` tail's bytes (below 5 MiB by construction) and metadata; undefined when there is none. */
+  private async getTail(id: string): Promise<{ bytes: Buffer; metadata?: Record<string, string> } | undefined> {
     let out;
     try {
       out = await this.client.getObject({ Bucket: this.bucket, Key: this.partKey(id, true) });
     } catch (err) {
-      if (isS3NotFound(err)) return Buffer.alloc(0);
+      if (isS3NotFound(err)) return undefined;
       throw err;
     }
-    const bytes = Buffer.from((await out.Body?.transformToByteArray()) ?? []);
-    if (!isStale(out.Metadata, lastPart)) return bytes;
+    return { bytes: Buffer.from((await out.Body?.transformToByteArray()) ?? []), metadata: out.Metadata };
+  }
+
+  /** The tail's bytes to send first, empty when there is none; a stale one (its part stored) is removed. */
+  private async tail(id: string, lastPart: number, got: Awaited<ReturnType<BufferedS3Store['getTail']>>): Promise<Buffer> {
+    if (!got) return Buffer.alloc(0);
+    if (!isStale(got.metadata, lastPart)) return got.bytes;
     await this.deleteIncompletePart(id);
     return Buffer.alloc(0);
   }
@@ -130,30 +160,43 @@ export class BufferedS3Store extends ContiguousPartsS3Store {
     let failure: { err: unknown } | undefined;
     let uploaded = 0;
     let partNumber = first;
-    let chunks: Buffer[] = head.length > 0 ? [head] : [];
-    let filled = head.length;
+    // The part being filled: a pooled buffer (s3-part-buffers.ts), `filled` bytes of it so far.
+    let buf: Buffer | undefined;
+    let filled = 0;
+    const fill = (bytes: Uint8Array) => {
+      buf ??= this.buffers.take(partSize);
+      buf.set(bytes, filled);
+      filled += bytes.length;
+    };
+    if (head.length > 0) fill(head);
 
-    const send = async (part: Buffer, number: number, final: boolean): Promise<void> => {
-      const permit = await this.partUploadSemaphore.acquire();
+    const send = async ({ buffer, length, number, final }: Taken): Promise<void> => {
+      const part = buffer.subarray(0, length);
       try {
-        if (part.length >= this.minPartSize || final) {
-          await this.uploadPart(metadata, part, number);
-          // The tail's bytes are in this part now: the `.part` is stale (and would be ignored).
-          if (number === first && head.length > 0) await this.deleteIncompletePart(metadata.file.id).catch(() => undefined);
-        } else {
-          await this.putTail(metadata.file.id, part, number);
+        const permit = await this.partUploadSemaphore.acquire();
+        try {
+          if (part.length >= this.minPartSize || final) {
+            await this.uploadPart(metadata, part, number);
+            // The tail's bytes are in this part now: the `.part` is stale (and would be ignored).
+            if (number === first && head.length > 0) await this.deleteIncompletePart(metadata.file.id).catch(() => undefined);
+          } else {
+            await this.putTail(metadata.file.id, part, number);
+          }
+          uploaded += part.length;
+        } finally {
+          await permit.release();
         }
-        uploaded += part.length;
       } finally {
-        await permit.release();
+        // Settled, retries included: the SDK reads the buffer no more.
+        this.buffers.give(buffer);
       }
     };
-    const take = (): { part: Buffer; number: number; final: boolean } => {
-      const part = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, filled);
-      chunks = [];
+    const take = (): Taken => {
+      const taken = { buffer: buf!, length: filled, number: partNumber++, final: offset + filled === size };
+      offset += filled;
+      buf = undefined;
       filled = 0;
-      offset += part.length;
-      return { part, number: partNumber++, final: offset === size };
+      return taken;
     };
 
     try {
@@ -161,11 +204,9 @@ export class BufferedS3Store extends ContiguousPartsS3Store {
         let rest = chunk;
         while (filled + rest.length >= partSize) {
           const room = partSize - filled;
-          chunks.push(rest.subarray(0, room));
-          filled = partSize;
+          fill(rest.subarray(0, room));
           rest = rest.subarray(room);
-          const { part, number, final } = take();
-          const p: Promise<void> = send(part, number, final).then(
+          const p: Promise<void> = send(take()).then(
             () => void inflight.delete(p),
             (err: unknown) => {
               failure ??= { err };
@@ -176,21 +217,18 @@ export class BufferedS3Store extends ContiguousPartsS3Store {
           while (inflight.size >= this.partsInFlight && !failure) await Promise.race(inflight);
           if (failure) throw failure.err;
         }
-        if (rest.length > 0) {
-          chunks.push(rest);
-          filled += rest.length;
-        }
+        if (rest.length > 0) fill(rest);
       }
     } catch (err) {
       failure ??= { err };
     }
     await Promise.allSettled(inflight);
-    if (failure) throw failure.err;
-    // Only now, with every part before it stored: the tail's offset is known.
-    if (filled > 0) {
-      const { part, number, final } = take();
-      await send(part, number, final);
+    if (failure) {
+      if (buf) this.buffers.give(buf);
+      throw failure.err;
     }
+    // Only now, with every part before it stored: the tail's offset is known.
+    if (filled > 0) await send(take());
     return uploaded;
   }
 
@@ -206,10 +244,24 @@ export class BufferedS3Store extends ContiguousPartsS3Store {
   }
 }
 
+/** Marked complete by write(); a 0-byte upload never is (its .info says offset 0 = size from the start). */
+function isCompleted(metadata: MetadataValue): boolean {
+  const { size, offset } = metadata.file;
+  return size !== undefined && size > 0 && offset === size;
+}
+
 /** A tail whose part is stored already; one without the name (written by @tus/s3-store itself) never is. */
 function isStale(metadata: Record<string, string> | undefined, lastPart: number): boolean {
   const opens = Number(metadata?.[OPENS_PART]);
   return Number.isInteger(opens) && opens <= lastPart;
+}
+
+/** A filled part, handed from the reading loop to send(). */
+interface Taken {
+  buffer: Buffer;
+  length: number;
+  number: number;
+  final: boolean;
 }
 
 const sumOf = (parts: Part[]): number => parts.reduce((n, p) => n + (p.Size ?? 0), 0);

@@ -405,7 +405,7 @@ describe('crash (s3+s3), held at a chosen S3 request', () => {
     const s3Proxy = await startTcpProxy({ port: Number(new URL(env.S3_ENDPOINT!).port), host: new URL(env.S3_ENDPOINT!).hostname });
     cleanups.push(() => s3Proxy.close());
     const chain = await GatewayChain.start({ ...env, S3_ENDPOINT: s3Proxy.url });
-    // Parts of 8 MiB: 1, 2 and 3 whole, 4 the last 4 MiB. The s3 datastore sends at most two parts
+    // Parts of 8 MiB: 1, 2 and 3 whole, 4 the last 4 MiB. The s3 datastore sends several parts
     // of a PATCH at once and the last one after all others: with part 2 held, part 3 still goes.
     const size = 28 * MiB;
     const data = randomBytes(size);

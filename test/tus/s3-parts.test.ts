@@ -180,6 +180,32 @@ describe('s3 datastore write path (BufferedS3Store)', () => {
     expect(sha256(await objectBytes(id))).toBe(sha256(data));
   });
 
+  it('reuses its part buffers without mixing uploads, and a completed upload reads as complete without listing its parts', async () => {
+    const c = client();
+    const commands: string[] = [];
+    c.middlewareStack.add(
+      (next, context) => async (args) => {
+        commands.push(context.commandName ?? '?');
+        return next(args);
+      },
+      { step: 'initialize', name: 'listCommands' },
+    );
+    const store = storeWith(c);
+    for (const seed of [7, 8]) {
+      const id = newId();
+      // Not whole parts: the last part is shorter than what its reused buffer held before.
+      const data = bytesOf(3 * PART + 4321 * seed, seed);
+      await store.create(new Upload({ id, size: data.length, offset: 0 }));
+      expect(await store.write(body(data), id, 0)).toBe(data.length);
+      expect(sha256(await objectBytes(id))).toBe(sha256(data));
+      // Marked complete by write(): finalization's reads need no S3 request.
+      commands.length = 0;
+      expect((await store.getUpload(id)).offset).toBe(data.length);
+      expect(await store.completed(id)).toBe(true);
+      expect(commands).toEqual([]);
+    }
+  });
+
   it('resumes an upload that @tus/s3-store itself began (same layout on S3)', async () => {
     const s = settings();
     const original = new OriginalS3Store({ partSize: PART, s3ClientConfig: { bucket, region: s.region, endpoint: s.endpoint, forcePathStyle: true,
