@@ -100,15 +100,21 @@ export class Finalizer {
       const sha256 = await this.digest(id, upload.size);
       checkDeclaredDigest(metadata, sha256);
       const objectMetadata = { ...metadata, sha256, uploadId: id };
-      await this.place(id, key, upload.size, contentTypeFor(metadata), objectMetadata, sha256);
-      // Before `done`: a crash in between finalizes again and records the same event (same webhook-id), never none.
-      await this.deps.hooks?.emit(
-        'upload.finished',
-        { uploadId: id, key, size: upload.size, sha256, owner: metadata.owner, metadata },
-        `upload.finished:${id}`,
-      );
-      record = { ...record, status: 'done', sha256, finishedAt: new Date().toISOString(), error: undefined };
-      await records.set(id, record);
+      const size = upload.size;
+      const placed = (async () => {
+        await this.place(id, key, size, contentTypeFor(metadata), objectMetadata, sha256);
+        // Before `done`: a crash in between finalizes again and records the same event (same webhook-id), never none.
+        await this.deps.hooks?.emit(
+          'upload.finished',
+          { uploadId: id, key, size, sha256, owner: metadata.owner, metadata },
+          `upload.finished:${id}`,
+        );
+      })();
+      // `done` is written and flushed beside the placement, and replaces the record only once the
+      // object and its event are durable (`after`): only its rename and directory flush come after them.
+      const done: UploadRecord = { ...record, status: 'done', sha256, finishedAt: new Date().toISOString(), error: undefined };
+      await Promise.all([placed, records.set(id, done, { after: placed })]);
+      record = done;
     } catch (err) {
       const gw = toGatewayError(err);
       await this.failed(record, gw);
@@ -175,7 +181,8 @@ export class Finalizer {
       await rm(staged, { force: true });
       await link(source, staged);
       try {
-        await placement.importFile(staged, key, { size, contentType, metadata, sha256 });
+        // A spare link: the bytes keep their tus name until the record says `done`.
+        await placement.importFile(staged, key, { size, contentType, metadata, sha256, spareLink: true });
       } finally {
         await rm(staged, { force: true });
       }

@@ -28,6 +28,8 @@ export class HashingDataStore extends DataStore {
     private readonly deps: {
       hashes: RecordStore<HashState>;
       records: RecordStore<UploadRecord>;
+      /** The flushes of the upload's record, still running when create() is called (index.ts). */
+      recorded?: (id: string) => Promise<void> | undefined;
       metrics: Metrics;
       /** Where checksummed bodies are received before they are verified (see checksum.ts). */
       spoolDir: string;
@@ -45,8 +47,8 @@ export class HashingDataStore extends DataStore {
   }
 
   override async create(upload: Upload): Promise<Upload> {
-    const created = await this.inner.create(new Upload({ ...upload, id: this.innerId(upload.id) }));
-    const fresh = await ResumableSha256.create();
+    // The upload's record (onUploadCreate wrote it) is flushed while the tus info is: both are durable before the 201.
+    const [created, fresh] = await Promise.all([this.inner.create(new Upload({ ...upload, id: this.innerId(upload.id) })), ResumableSha256.create(), this.deps.recorded?.(upload.id)]);
     await this.deps.hashes.set(upload.id, fresh.save());
     return this.outer(created, upload.id);
   }
