@@ -1,4 +1,4 @@
-import { link, rm } from 'node:fs/promises';
+import { link } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import type { Locker } from '@tus/utils';
 import { GatewayError, errors, toGatewayError } from '../errors.ts';
@@ -9,7 +9,7 @@ import type { Store } from '../storage/store.ts';
 import type { TusAdapter } from './adapter.ts';
 import type { HashingDataStore } from './hashing-datastore.ts';
 import { contentTypeFor, normalizeMetadata, objectKeyFor } from './metadata.ts';
-import type { RecordStore } from './records.ts';
+import { removeFile, type RecordStore } from './records.ts';
 import { ResumableSha256, type HashState } from './sha256-state.ts';
 import type { UploadRecord } from './upload-record.ts';
 
@@ -148,7 +148,12 @@ export class Finalizer {
   async removeTusCopy(id: string): Promise<void> {
     const live = await this.deps.datastore.getLiveUpload(id).catch(() => undefined);
     if (live) {
-      await this.deps.datastore.remove(id).catch((err) => this.deps.logger.warn({ uploadId: id, err }, 'could not remove finalized tus data'));
+      // remove() takes the hash state too: unless it fails, there is nothing left to delete.
+      const removed = await this.deps.datastore.remove(id).then(
+        () => true,
+        (err) => this.deps.logger.warn({ uploadId: id, err }, 'could not remove finalized tus data'),
+      );
+      if (removed) return;
     }
     await this.deps.hashes.delete(id).catch(() => undefined);
   }
@@ -178,13 +183,13 @@ export class Finalizer {
     } else if (placement.kind === 'link') {
       const source = placement.dataPath(id);
       const staged = `${source}.finalize`;
-      await rm(staged, { force: true });
+      await removeFile(staged);
       await link(source, staged);
       try {
         // A spare link: the bytes keep their tus name until the record says `done`.
         await placement.importFile(staged, key, { size, contentType, metadata, sha256, spareLink: true });
       } finally {
-        await rm(staged, { force: true });
+        await removeFile(staged);
       }
     } else if (placement.kind === 'copy') {
       await store.copy(placement.sourceKey(id), key, { metadata, contentType });

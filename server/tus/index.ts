@@ -46,7 +46,7 @@ export async function createTusGateway({ config, store, logger, metrics, hooks }
   const shared = config.redis.url ? await createShared(config.redis.url, logger, metrics) : undefined;
   const records: RecordStore<UploadRecord> = shared?.records ?? new FileRecordStore<UploadRecord>(join(stateDir, 'records'), '.json', true, { cache: true });
   // The hash state is re-derivable from the data (file) or the object (s3): no fsync per PATCH.
-  const hashes: RecordStore<HashState> = shared?.hashes ?? new FileRecordStore<HashState>(join(stateDir, 'hashes'), '.json', false, { cache: true });
+  const hashes: RecordStore<HashState> = shared?.hashes ?? new FileRecordStore<HashState>(join(stateDir, 'hashes'), '.json', false);
 
   const adapter = await createTusAdapter(config, store, shared?.s3Cache, metrics);
   // Upload records being flushed, from onUploadCreate (which writes them) to the datastore's create() (which awaits them).

@@ -54,8 +54,10 @@ export function createQuotas({ config, store, records, locker }: QuotaDeps) {
   ];
 
   async function checkDisk(size: number) {
-    for (const dir of dirs) {
-      const fs = await statfs(dir).catch(() => undefined);
+    // Both asked at once: one wait, not two, per creation.
+    const all = await Promise.all(dirs.map((dir) => statfs(dir).catch(() => undefined)));
+    for (const [i, dir] of dirs.entries()) {
+      const fs = all[i];
       if (!fs) continue;
       const free = fs.bavail * fs.bsize;
       if (free - diskReserve < size) {
