@@ -125,9 +125,12 @@ export class Committer {
           await rename(tmp, loc.data);
           break;
         } catch (err) {
-          // A concurrent delete may have pruned the (then empty) parent directory.
+          // A concurrent delete may have pruned the (then empty) parent directory — again while
+          // it is re-created, even (ensureParents' ENOENT): the next attempt re-creates it.
           if (errno(err) !== 'ENOENT' || attempt === 3) throw err;
-          await ensureParents(this.root, loc.dir, key);
+          await ensureParents(this.root, loc.dir, key).catch((e: unknown) => {
+            if (errno(e) !== 'ENOENT') throw e;
+          });
         }
       }
       await rename(sideTmp, loc.sidecar);

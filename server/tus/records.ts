@@ -167,7 +167,7 @@ export class FileRecordStore<T> implements RecordStore<T> {
       [tmp] = await Promise.all([staged, ready]);
     } catch (err) {
       this.forget(key, text);
-      staged.then(removeFile).catch(() => undefined);
+      await staged.then(removeFile).catch(() => undefined); // (a failed staging removed its file itself)
       throw err;
     }
     try {
