@@ -44,6 +44,9 @@ export async function checkParent(dir: string, key: string): Promise<void> {
 
 /** For writes: creates missing parents one level at a time, refusing symlinks and files on the way. */
 export async function ensureParents(root: string, dir: string, key: string): Promise<void> {
+  // The common case in one pool job: every parent exists and none is a symlink (the root is a
+  // real path: prepareRoot). A file on the way is left to the write, which fails with ENOTDIR (KeyClash).
+  if ((await realpath(dir).catch(() => undefined)) === dir) return;
   let cur = root;
   for (const seg of dir.slice(root.length).split(sep).filter(Boolean)) {
     cur = join(cur, seg);
@@ -61,8 +64,8 @@ export async function ensureParents(root: string, dir: string, key: string): Pro
 
 export async function prepareWrite(root: string, loc: Location, key: string): Promise<void> {
   await ensureParents(root, loc.dir, key);
-  for (const path of [loc.data, loc.sidecar]) {
-    const st = await lstat(path).catch((err) => (errno(err) === 'ENOENT' ? null : Promise.reject(err)));
+  const names = await Promise.all([loc.data, loc.sidecar].map((path) => lstat(path).catch((err) => (errno(err) === 'ENOENT' ? null : Promise.reject(err)))));
+  for (const st of names) {
     if (st?.isSymbolicLink()) throw errors.symlinkOnPath(key);
     if (st && !st.isFile()) throw errors.keyClash(key);
   }
