@@ -86,8 +86,8 @@ export class FileOutbox implements Outbox {
   }
 
   private async exists(id: string): Promise<boolean> {
-    for (const s of STATUSES) if ((await this.read(s, id)) !== undefined) return true;
-    return false;
+    // The three looked at together: one wait per event emitted, not three.
+    return (await Promise.all(STATUSES.map((s) => this.read(s, id)))).some((d) => d !== undefined);
   }
 
   /** The ids in one status directory, streamed (never the whole listing in memory). */
@@ -101,7 +101,8 @@ export class FileOutbox implements Outbox {
   async add(deliveries: Delivery[]): Promise<void> {
     await this.init();
     const fresh: Delivery[] = [];
-    for (const d of deliveries) if (!(await this.exists(d.id))) fresh.push(d);
+    const known = await Promise.all(deliveries.map((d) => this.exists(d.id)));
+    for (const [i, d] of deliveries.entries()) if (!known[i]) fresh.push(d);
     await this.write(...fresh);
     // After the write: a scan that ran before it finished may not have seen these files.
     this.changes++;

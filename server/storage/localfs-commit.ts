@@ -18,8 +18,10 @@ import type { ObjectInfo } from './store.ts';
  *   1. the data is written to the temp directory, fsynced;
  *   2. under a per-key lock, its mtime is stamped with the new lastModified (strictly
  *      increasing within this process), the sidecar recording that lastModified and
- *      the size is written to the temp directory and fsynced;
- *   3. rename data into place, 4. rename sidecar into place, 5. fsync the directory.
+ *      the size is written to the temp directory, and the two are fsynced (in parallel:
+ *      neither is under its name yet, so their order does not matter);
+ *   3. rename data into place, 4. rename sidecar into place, 5. fsync the directory
+ *      (and the temp directory they left, at the same time).
  * Between 3 and 4 (or after a crash there) the data is NEWER than its sidecar says:
  * its mtime is later than the sidecar's lastModified, or its size differs. Readers
  * read the sidecar first, then open the data and fstat the open descriptor; if the
@@ -79,44 +81,62 @@ export class Committer {
     return this.lastStamp;
   }
 
-  /** Steps 2–5 for a complete, fsynced data file `tmp` in the temp directory. */
-  async commit(key: string, loc: Location, tmp: string, fields: CommitFields): Promise<ObjectInfo> {
+  /**
+   * Steps 2–5 for a complete data file `tmp` in the temp directory. `alsoSync`: another
+   * directory whose entries changed for this commit (importFile's source), flushed with the others.
+   */
+  async commit(key: string, loc: Location, tmp: string, fields: CommitFields, alsoSync?: string): Promise<ObjectInfo> {
     return this.withKeyLock(key, async () => {
       const stamp = this.nextStamp();
       const fh = await open(tmp, 'r');
-      let mtimeMs: number;
       try {
         // +0.5 ms so the float round trip through seconds can never floor below `stamp`.
         await fh.utimes((stamp + 0.5) / 1000, (stamp + 0.5) / 1000);
-        await fh.sync();
-        mtimeMs = (await fh.stat()).mtimeMs;
+        const mtimeMs = (await fh.stat()).mtimeMs;
+        const lastModified = new Date(Math.floor(mtimeMs)).toISOString();
+        const { size, contentType, etag, metadata } = fields; // the sidecar's field order is docs/api.md §3's
+        const side: Sidecar = { key, size, contentType, etag, lastModified, metadata };
+        const sideTmp = join(this.tmpDir, `${randomUUID()}.json`);
+        // The data (its new mtime) and the sidecar are flushed together: neither is under its
+        // name yet, and both are on disk before the first rename (step 3) names one of them.
+        const [data, sidecar] = await Promise.allSettled([fh.sync(), writeDurable(sideTmp, JSON.stringify(side))]);
+        if (data.status === 'rejected' || sidecar.status === 'rejected') {
+          await unlink(sideTmp).catch(() => {});
+          throw data.status === 'rejected' ? data.reason : (sidecar as PromiseRejectedResult).reason;
+        }
+        await this.publish(key, loc, tmp, sideTmp);
+        // Step 5: the directory of the two new names, and the temp directory they left (else
+        // a power cut may bring a name back there: it would then be removed as a stale temp file,
+        // a second link to the object's inode — harmless, but flushed anyway, in the same phase).
+        // (`alsoSync` failing fails nothing: the object is committed, its source merely may come back.)
+        await Promise.all([fsyncDir(loc.dir), fsyncDir(this.tmpDir), alsoSync && fsyncDir(alsoSync).catch(() => {})]);
+        return toInfo(key, side);
       } finally {
         await fh.close();
       }
-      const lastModified = new Date(Math.floor(mtimeMs)).toISOString();
-      const { size, contentType, etag, metadata } = fields; // the sidecar's field order is docs/api.md §3's
-      const side: Sidecar = { key, size, contentType, etag, lastModified, metadata };
-      const sideTmp = join(this.tmpDir, `${randomUUID()}.json`);
-      await writeDurable(sideTmp, JSON.stringify(side));
-      try {
-        for (let attempt = 1; ; attempt++) {
-          try {
-            await rename(tmp, loc.data);
-            break;
-          } catch (err) {
-            // A concurrent delete may have pruned the (then empty) parent directory.
-            if (errno(err) !== 'ENOENT' || attempt === 3) throw err;
-            await ensureParents(this.root, loc.dir, key);
-          }
-        }
-        await rename(sideTmp, loc.sidecar);
-      } catch (err) {
-        await unlink(sideTmp).catch(() => {});
-        throw err;
-      }
-      await fsyncDir(loc.dir);
-      await fsyncDir(this.tmpDir);
-      return toInfo(key, side);
     });
+  }
+
+  /** Steps 3 and 4: data first, then the sidecar that commits it. */
+  private async publish(key: string, loc: Location, tmp: string, sideTmp: string): Promise<void> {
+    try {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await rename(tmp, loc.data);
+          break;
+        } catch (err) {
+          // A concurrent delete may have pruned the (then empty) parent directory — again while
+          // it is re-created, even (ensureParents' ENOENT): the next attempt re-creates it.
+          if (errno(err) !== 'ENOENT' || attempt === 3) throw err;
+          await ensureParents(this.root, loc.dir, key).catch((e: unknown) => {
+            if (errno(e) !== 'ENOENT') throw e;
+          });
+        }
+      }
+      await rename(sideTmp, loc.sidecar);
+    } catch (err) {
+      await unlink(sideTmp).catch(() => {});
+      throw err;
+    }
   }
 }

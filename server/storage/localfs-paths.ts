@@ -48,6 +48,9 @@ export async function checkParent(dir: string, key: string): Promise<void> {
  * two steps of the walk (ENOENT), and the walk starts again — it only ever creates.
  */
 export async function ensureParents(root: string, dir: string, key: string): Promise<void> {
+  // The common case in one pool job: every parent exists and none is a symlink (the root is a
+  // real path: prepareRoot). A file on the way is left to the write, which fails with ENOTDIR (KeyClash).
+  if ((await realpath(dir).catch(() => undefined)) === dir) return;
   for (let attempt = 1; ; attempt++) {
     try {
       return await walkParents(root, dir, key);
@@ -75,8 +78,8 @@ async function walkParents(root: string, dir: string, key: string): Promise<void
 
 export async function prepareWrite(root: string, loc: Location, key: string): Promise<void> {
   await ensureParents(root, loc.dir, key);
-  for (const path of [loc.data, loc.sidecar]) {
-    const st = await lstat(path).catch((err) => (errno(err) === 'ENOENT' ? null : Promise.reject(err)));
+  const names = await Promise.all([loc.data, loc.sidecar].map((path) => lstat(path).catch((err) => (errno(err) === 'ENOENT' ? null : Promise.reject(err)))));
+  for (const st of names) {
     if (st?.isSymbolicLink()) throw errors.symlinkOnPath(key);
     if (st && !st.isFile()) throw errors.keyClash(key);
   }

@@ -61,7 +61,12 @@ export interface Adopted {
   tmp: string;
   /** Gives the file back (after a failed commit), so the caller can retry the finalization. */
   giveBack(): Promise<void>;
-  /** After the commit: removes the source of a copy, and makes the source's directory entry's removal durable. */
+  /**
+   * The directory the file was moved out of: the commit flushes it with its own (the source's
+   * removal made durable), or undefined after a copy (then done() does it).
+   */
+  sourceDir: string | undefined;
+  /** After the commit: removes the source of a copy, and makes its removal durable. */
   done(): Promise<void>;
 }
 
@@ -79,7 +84,10 @@ export async function adoptFile(tmpDir: string, path: string, options: ImportFil
     const st = await src.stat();
     if (!st.isFile()) throw errors.invalidArgument(`${path} is not a regular file`);
     if (st.size !== options.size) throw errors.invalidArgument(`${path} has ${st.size} bytes, expected ${options.size}`);
-    await src.sync();
+    // Flushed before it leaves its name: a power cut must not leave the caller's only name for
+    // the bytes in the temp directory (removed at start-up) with the bytes not on disk. A spare
+    // link's bytes keep their other name, and the commit flushes them before they become the object.
+    if (!options.spareLink) await src.sync();
   } finally {
     await src.close();
   }
@@ -95,8 +103,10 @@ export async function adoptFile(tmpDir: string, path: string, options: ImportFil
   return {
     tmp,
     giveBack: () => (moved ? rename(tmp, source) : unlink(tmp)).catch(() => {}),
+    sourceDir: moved ? dirname(source) : undefined,
     async done() {
-      if (!moved) await unlink(source);
+      if (moved) return;
+      await unlink(source);
       await fsyncDir(dirname(source)).catch(() => {});
     },
   };

@@ -109,7 +109,7 @@ export class LocalFsStore implements Store {
       const { contentType = DEFAULT_CONTENT_TYPE, metadata = {} } = options;
       let info: ObjectInfo;
       try {
-        info = await this.committer.commit(key, loc, adopted.tmp, { size: options.size, contentType, etag: etagFromSha256(options.sha256), metadata });
+        info = await this.committer.commit(key, loc, adopted.tmp, { size: options.size, contentType, etag: etagFromSha256(options.sha256), metadata }, adopted.sourceDir);
       } catch (err) {
         await adopted.giveBack();
         throw err;

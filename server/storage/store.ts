@@ -106,6 +106,11 @@ export interface ImportFileOptions {
   sha256: string;
   contentType?: string;
   metadata?: Record<string, string>;
+  /**
+   * `path` is a second hard link to bytes that keep another name until the import is done
+   * (finalize.ts): the file need not be flushed before it is moved (it is before it becomes the object).
+   */
+  spareLink?: boolean;
 }
 
 /**

@@ -1,4 +1,4 @@
-import { link, rm } from 'node:fs/promises';
+import { link } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import type { Locker } from '@tus/utils';
 import { GatewayError, errors, toGatewayError } from '../errors.ts';
@@ -9,7 +9,7 @@ import type { Store } from '../storage/store.ts';
 import type { TusAdapter } from './adapter.ts';
 import type { HashingDataStore } from './hashing-datastore.ts';
 import { contentTypeFor, normalizeMetadata, objectKeyFor } from './metadata.ts';
-import type { RecordStore } from './records.ts';
+import { removeFile, type RecordStore } from './records.ts';
 import { ResumableSha256, type HashState } from './sha256-state.ts';
 import type { UploadRecord } from './upload-record.ts';
 
@@ -100,15 +100,21 @@ export class Finalizer {
       const sha256 = await this.digest(id, upload.size);
       checkDeclaredDigest(metadata, sha256);
       const objectMetadata = { ...metadata, sha256, uploadId: id };
-      await this.place(id, key, upload.size, contentTypeFor(metadata), objectMetadata, sha256);
-      // Before `done`: a crash in between finalizes again and records the same event (same webhook-id), never none.
-      await this.deps.hooks?.emit(
-        'upload.finished',
-        { uploadId: id, key, size: upload.size, sha256, owner: metadata.owner, metadata },
-        `upload.finished:${id}`,
-      );
-      record = { ...record, status: 'done', sha256, finishedAt: new Date().toISOString(), error: undefined };
-      await records.set(id, record);
+      const size = upload.size;
+      const placed = (async () => {
+        await this.place(id, key, size, contentTypeFor(metadata), objectMetadata, sha256);
+        // Before `done`: a crash in between finalizes again and records the same event (same webhook-id), never none.
+        await this.deps.hooks?.emit(
+          'upload.finished',
+          { uploadId: id, key, size, sha256, owner: metadata.owner, metadata },
+          `upload.finished:${id}`,
+        );
+      })();
+      // `done` is written and flushed beside the placement, and replaces the record only once the
+      // object and its event are durable (`after`): only its rename and directory flush come after them.
+      const done: UploadRecord = { ...record, status: 'done', sha256, finishedAt: new Date().toISOString(), error: undefined };
+      await Promise.all([placed, records.set(id, done, { after: placed })]);
+      record = done;
     } catch (err) {
       const gw = toGatewayError(err);
       await this.failed(record, gw);
@@ -142,7 +148,12 @@ export class Finalizer {
   async removeTusCopy(id: string): Promise<void> {
     const live = await this.deps.datastore.getLiveUpload(id).catch(() => undefined);
     if (live) {
-      await this.deps.datastore.remove(id).catch((err) => this.deps.logger.warn({ uploadId: id, err }, 'could not remove finalized tus data'));
+      // remove() takes the hash state too: unless it fails, there is nothing left to delete.
+      const removed = await this.deps.datastore.remove(id).then(
+        () => true,
+        (err) => this.deps.logger.warn({ uploadId: id, err }, 'could not remove finalized tus data'),
+      );
+      if (removed) return;
     }
     await this.deps.hashes.delete(id).catch(() => undefined);
   }
@@ -172,12 +183,13 @@ export class Finalizer {
     } else if (placement.kind === 'link') {
       const source = placement.dataPath(id);
       const staged = `${source}.finalize`;
-      await rm(staged, { force: true });
+      await removeFile(staged);
       await link(source, staged);
       try {
-        await placement.importFile(staged, key, { size, contentType, metadata, sha256 });
+        // A spare link: the bytes keep their tus name until the record says `done`.
+        await placement.importFile(staged, key, { size, contentType, metadata, sha256, spareLink: true });
       } finally {
-        await rm(staged, { force: true });
+        await removeFile(staged);
       }
     } else if (placement.kind === 'copy') {
       await store.copy(placement.sourceKey(id), key, { metadata, contentType });

@@ -28,6 +28,8 @@ export class HashingDataStore extends DataStore {
     private readonly deps: {
       hashes: RecordStore<HashState>;
       records: RecordStore<UploadRecord>;
+      /** The flushes of the upload's record, still running when create() is called (index.ts). */
+      recorded?: (id: string) => Promise<void> | undefined;
       metrics: Metrics;
       /** Where checksummed bodies are received before they are verified (see checksum.ts). */
       spoolDir: string;
@@ -45,10 +47,12 @@ export class HashingDataStore extends DataStore {
   }
 
   override async create(upload: Upload): Promise<Upload> {
-    const created = await this.inner.create(new Upload({ ...upload, id: this.innerId(upload.id) }));
-    const fresh = await ResumableSha256.create();
-    await this.deps.hashes.set(upload.id, fresh.save());
-    return this.outer(created, upload.id);
+    // The upload's record (onUploadCreate wrote it) is flushed while the tus info is: both are durable before the 201.
+    const created = await Promise.all([this.inner.create(new Upload({ ...upload, id: this.innerId(upload.id) })), this.deps.recorded?.(upload.id)]);
+    // No state is a fresh hash where the data can be read again (hashAt: nothing to catch up at
+    // offset 0); an empty upload is finalized at once, from the state (finalize.ts: digest).
+    if (!this.adapter.readRange || upload.size === 0) await this.deps.hashes.set(upload.id, (await ResumableSha256.create()).save());
+    return this.outer(created[0], upload.id);
   }
 
   override async remove(id: string): Promise<void> {

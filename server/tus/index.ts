@@ -51,7 +51,14 @@ export async function createTusGateway({ config, store, logger, metrics, hooks }
   const hashes: RecordStore<HashState> = shared?.hashes ?? new FileRecordStore<HashState>(join(stateDir, 'hashes'), '.json', false);
 
   const adapter = await createTusAdapter(config, store, shared?.s3Cache, metrics);
-  const datastore = new HashingDataStore(adapter, { hashes, records, metrics, spoolDir: await prepareSpool(join(stateDir, 'spool')) });
+  // Upload records being flushed, from onUploadCreate (which writes them) to the datastore's create() (which awaits them).
+  const recording = new Map<string, Promise<void>>();
+  const recorded = (id: string) => {
+    const p = recording.get(id);
+    recording.delete(id);
+    return p;
+  };
+  const datastore = new HashingDataStore(adapter, { hashes, records, recorded, metrics, spoolDir: await prepareSpool(join(stateDir, 'spool')) });
   const finalizer = new Finalizer({ datastore, store, records, hashes, adapter, logger, metrics, locker: shared?.finalizeLocker, hooks });
   // The key rules hold for the object this upload will become: refuse at creation, not after the last byte
   // (also for the metadata a preCreate hook merged in).
@@ -119,9 +126,13 @@ export async function createTusGateway({ config, store, logger, metrics, hooks }
       }
       const metadata = normalizeMetadata(merged, upload.id);
       // docs/api.md §7: quotas and the overwrite/reservation rule, before the upload is announced.
-      await withinQuota(upload.id, metadata.owner!, upload.size, () =>
-        records.set(upload.id, { id: upload.id, status: 'uploading', size: upload.size, metadata, createdAt: new Date().toISOString() }),
-      );
+      // The record counts (quotas, admission) once staged; its flushes overlap what follows and the
+      // tus info's (HashingDataStore.create awaits them: the 201 comes after both are durable).
+      let durable: Promise<void> = Promise.resolve();
+      await withinQuota(upload.id, metadata.owner!, upload.size, async () => {
+        ({ durable } = await records.stage(upload.id, { id: upload.id, status: 'uploading', size: upload.size, metadata, createdAt: new Date().toISOString() }));
+      });
+      durable.catch(() => undefined); // its failure is create()'s to report (or nobody's, when creation stops here)
       try {
         await admission.admit(upload.id, metadata);
       } catch (err) {
@@ -130,6 +141,7 @@ export async function createTusGateway({ config, store, logger, metrics, hooks }
       }
       const key = objectKeyFor(metadata);
       await hooks.emit('upload.created', { uploadId: upload.id, key, size: upload.size ?? null, owner: metadata.owner, metadata }, `upload.created:${upload.id}`);
+      recording.set(upload.id, durable);
       metrics.uploadsCreated.inc();
       logger.info({ event: 'upload.created', uploadId: upload.id, size: upload.size ?? null, metadata }, 'upload created');
       return { metadata: merged };

@@ -53,15 +53,31 @@ export function createQuotas({ config, store, records, locker }: QuotaDeps) {
     ...(store.capabilities.localDirectory ? [store.capabilities.localDirectory] : []),
   ];
 
+  // statfs at most once a second per directory: what was admitted since is counted off the
+  // free space it reported, so a burst of creations cannot pass the reserve on an old reading.
+  const readings = new Map<string, { at: number; free: number; admitted: number }>();
+  async function freeSpace(dir: string): Promise<{ free: number; admitted: number } | undefined> {
+    const last = readings.get(dir);
+    if (last && Date.now() - last.at < 1000) return last;
+    const fs = await statfs(dir).catch(() => undefined);
+    if (!fs) return undefined;
+    const reading = { at: Date.now(), free: fs.bavail * fs.bsize, admitted: 0 };
+    readings.set(dir, reading);
+    return reading;
+  }
+
   async function checkDisk(size: number) {
-    for (const dir of dirs) {
-      const fs = await statfs(dir).catch(() => undefined);
-      if (!fs) continue;
-      const free = fs.bavail * fs.bsize;
+    // Both asked at once: one wait, not two, per creation.
+    const all = await Promise.all(dirs.map(freeSpace));
+    for (const [i, dir] of dirs.entries()) {
+      const reading = all[i];
+      if (!reading) continue;
+      const free = reading.free - reading.admitted;
       if (free - diskReserve < size) {
         throw errors.insufficientStorage(`Not enough disk: ${size} bytes asked, ${Math.max(0, free - diskReserve)} free above the reserve (limits.diskReserve ${diskReserve})`);
       }
     }
+    for (const reading of all) if (reading) reading.admitted += size;
   }
 
   return async function admitWithin(uploadId: string, owner: string, size: number | undefined, create: () => Promise<void>): Promise<void> {

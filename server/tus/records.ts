@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, readdir, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readFile, readdir, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { groupFlusher, syncDirectory } from './group-flush.ts';
 
@@ -15,9 +15,32 @@ export interface RecordStore<T> {
    * `durable: false`: replaced atomically but not flushed — for a document whose loss in a
    * power cut only means a step is done again (a kill -9 never loses it: the page cache stays).
    */
-  set(key: string, value: T, options?: { durable?: boolean }): Promise<void>;
+  set(key: string, value: T, options?: SetOptions): Promise<void>;
+  /**
+   * set(), resolved as soon as get() and list() see the value (the file store's cache: at
+   * once), with `durable`, which settles as set() would: for a caller with other work to
+   * overlap with the flushes, which awaits `durable` before it answers anyone.
+   */
+  stage(key: string, value: T): Promise<{ durable: Promise<void> }>;
   delete(key: string): Promise<void>;
   list(): Promise<string[]>;
+}
+
+export interface SetOptions {
+  durable?: boolean;
+  /**
+   * The document replaces the old one only once `after` has resolved (never if it rejects:
+   * set() rejects with it); it is written and flushed meanwhile, under a temporary name, so
+   * that only the rename and the directory's flush remain after `after`.
+   */
+  after?: PromiseLike<unknown>;
+}
+
+/** unlink, a missing file being fine: one pool job, where rm({ force }) takes three. */
+export async function removeFile(path: string): Promise<void> {
+  await unlink(path).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'ENOENT') throw err;
+  });
 }
 
 const SAFE_KEY = /^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,199}$/;
@@ -80,49 +103,102 @@ export class FileRecordStore<T> implements RecordStore<T> {
     return JSON.parse(text) as T;
   }
 
-  /** Writes of a key in the order they were asked for: the last set() is the document on disk and in the cache. */
+  /** Writes (and deletes) of a key in the order they were asked for: the last set() is the document on disk and in the cache. */
   private readonly writes = new Map<string, Promise<void>>();
 
-  set(key: string, value: T, options: { durable?: boolean } = {}): Promise<void> {
-    const before = this.writes.get(key);
+  /**
+   * With a cache, get() and list() see the value at once (unless `after` holds it back): for
+   * this process the record exists from here, although a power cut before set() resolves may
+   * lose it — as it may every record nobody was told of yet.
+   */
+  set(key: string, value: T, options: SetOptions = {}): Promise<void> {
+    try {
+      this.path(key); // an unsafe key is refused before anything, the cache included
+    } catch (err) {
+      return Promise.reject(err);
+    }
     const durable = this.durable && options.durable !== false;
-    const done: Promise<void> = (before ? before.catch(() => undefined) : Promise.resolve())
-      .then(() => this.write(key, value, durable))
-      .finally(() => {
-        if (this.writes.get(key) === done) this.writes.delete(key);
-      });
-    this.writes.set(key, done);
+    const text = JSON.stringify(value);
+    if (!options.after) this.remember(key, text);
+    const before = this.writes.get(key)?.catch(() => undefined);
+    // The temporary file is written (and flushed) at once, whatever it waits for: only its rename is ordered.
+    const staged = this.writeTemporary(key, text, durable);
+    const done = this.publish(key, text, durable, staged, Promise.all([before, options.after]));
+    this.queue(key, done);
     return done;
   }
 
-  private async write(key: string, value: T, durable: boolean): Promise<void> {
+  async stage(key: string, value: T): Promise<{ durable: Promise<void> }> {
+    const durable = this.set(key, value);
+    if (!this.cache) await durable; // seen by others only once renamed into place
+    return { durable };
+  }
+
+  private queue(key: string, done: Promise<void>): void {
+    this.writes.set(key, done);
+    void done.then(
+      () => this.writes.get(key) === done && this.writes.delete(key),
+      () => this.writes.get(key) === done && this.writes.delete(key),
+    );
+  }
+
+  /** Writes `text` to a new temporary file in the directory (flushed if `durable`); resolves with its path. */
+  private async writeTemporary(key: string, text: string, durable: boolean): Promise<string> {
     this.ready ??= mkdir(this.directory, { recursive: true });
     await this.ready;
-    const target = this.path(key);
     const tmp = join(this.directory, `.${key}.${randomBytes(6).toString('hex')}.tmp`);
-    const text = JSON.stringify(value);
     const fh = await open(tmp, 'w', 0o644);
     try {
       await fh.writeFile(text);
       if (durable) await groupFlusher.flush(fh.fd);
+    } catch (err) {
+      await removeFile(tmp);
+      throw err;
     } finally {
       await fh.close();
     }
+    return tmp;
+  }
+
+  /** Renames the staged file into place once `ready` resolves (the key's earlier writes, `after`), then flushes the directory. */
+  private async publish(key: string, text: string, durable: boolean, staged: Promise<string>, ready: Promise<unknown>): Promise<void> {
+    let tmp: string;
     try {
-      await rename(tmp, target);
+      [tmp] = await Promise.all([staged, ready]);
     } catch (err) {
-      this.cache?.delete(key);
-      await rm(tmp, { force: true });
+      this.forget(key, text);
+      await staged.then(removeFile).catch(() => undefined); // (a failed staging removed its file itself)
       throw err;
     }
+    try {
+      await rename(tmp, this.path(key));
+    } catch (err) {
+      this.forget(key, text);
+      await removeFile(tmp);
+      throw err;
+    }
+    // Again: a later set() of this key that `after` let pass remembered first, but renames after this.
     this.remember(key, text);
     if (durable) await syncDirectory(this.directory);
   }
 
+  /** A failed write's value leaves the cache, unless a later set() has replaced it there. */
+  private forget(key: string, text: string): void {
+    if (this.cache?.get(key) === text) this.cache.delete(key);
+  }
+
   /** Not flushed: a deleted record that comes back after a power cut is one the sweeper removes again. */
-  async delete(key: string): Promise<void> {
+  delete(key: string): Promise<void> {
     this.cache?.delete(key);
-    await rm(this.path(key), { force: true });
+    const before = this.writes.get(key)?.catch(() => undefined);
+    // After the key's writes in flight: none of them may rename its document back.
+    const done = (async () => {
+      await before;
+      this.cache?.delete(key);
+      await removeFile(this.path(key));
+    })();
+    this.queue(key, done);
+    return done;
   }
 
   async list(): Promise<string[]> {
@@ -130,9 +206,12 @@ export class FileRecordStore<T> implements RecordStore<T> {
     try {
       names = await readdir(this.directory);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw err;
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      names = [];
     }
-    return names.filter((n) => n.endsWith(this.suffix) && !n.startsWith('.')).map((n) => n.slice(0, -this.suffix.length));
+    const keys = new Set(names.filter((n) => n.endsWith(this.suffix) && !n.startsWith('.')).map((n) => n.slice(0, -this.suffix.length)));
+    // Set but not yet renamed into place: already visible through get() (see set()).
+    for (const key of this.writes.keys()) if (this.cache?.has(key)) keys.add(key);
+    return [...keys];
   }
 }

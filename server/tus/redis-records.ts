@@ -1,6 +1,6 @@
 import { IoRedisKvStore } from '@tus/utils';
 import type { Redis } from 'ioredis';
-import type { RecordStore } from './records.ts';
+import type { RecordStore, SetOptions } from './records.ts';
 
 /**
  * Upload records in Redis, shared by every gateway instance. @tus/utils'
@@ -18,8 +18,16 @@ export class RedisRecordStore<T> implements RecordStore<T> {
     return this.kv.get(key);
   }
 
-  set(key: string, value: T) {
+  /** Nothing to flush here: `after` only holds the write back. */
+  async set(key: string, value: T, options: SetOptions = {}) {
+    await options.after;
     return this.kv.set(key, value);
+  }
+
+  /** Seen by every instance once stored: nothing left to overlap. */
+  async stage(key: string, value: T) {
+    await this.set(key, value);
+    return { durable: Promise.resolve() };
   }
 
   delete(key: string) {

@@ -47,4 +47,40 @@ describe('FileRecordStore', () => {
     expect(await s.get('k')).toEqual({ n: 5 });
     expect(await s.list()).toEqual(['k']);
   });
+  it('set({ after }): the old document stays under its name (for a restarted process too) until `after` resolves; a rejected `after` leaves it and no temporary file', async () => {
+    const dir_ = join(dir, 'e');
+    const s = new FileRecordStore<{ n: number }>(dir_, '.json', true, { cache: true });
+    await s.set('k', { n: 1 });
+    let go!: () => void;
+    const after = new Promise<void>((r) => (go = r));
+    const pending = s.set('k', { n: 2 }, { after });
+    await new Promise((r) => setTimeout(r, 50)); // its temporary file is written and flushed meanwhile
+    // A kill -9 here: what a fresh process reads is the old document, whole.
+    expect(await new FileRecordStore<{ n: number }>(dir_).get('k')).toEqual({ n: 1 });
+    expect(await s.get('k')).toEqual({ n: 1 });
+    go();
+    await pending;
+    expect(await new FileRecordStore<{ n: number }>(dir_).get('k')).toEqual({ n: 2 });
+    const refused = s.set('k', { n: 3 }, { after: Promise.reject(new Error('placement failed')) });
+    await expect(refused).rejects.toThrow('placement failed');
+    expect(await s.get('k')).toEqual({ n: 2 });
+    expect(await new FileRecordStore<{ n: number }>(dir_).get('k')).toEqual({ n: 2 });
+    expect(await readdir(dir_)).toEqual(['k.json']);
+  });
+
+  it('stage(): get() and list() see the record at once; a delete right after it wins over the write in flight', async () => {
+    const dir_ = join(dir, 'f');
+    const s = new FileRecordStore<{ n: number }>(dir_, '.json', true, { cache: true });
+    const { durable } = await s.stage('k', { n: 1 });
+    expect(await s.get('k')).toEqual({ n: 1 });
+    expect(await s.list()).toEqual(['k']);
+    await durable;
+    expect(await new FileRecordStore<{ n: number }>(dir_).get('k')).toEqual({ n: 1 });
+    const again = await s.stage('j', { n: 2 });
+    const deleted = s.delete('j');
+    await Promise.all([again.durable, deleted]);
+    expect(await s.get('j')).toBeUndefined();
+    expect(await new FileRecordStore<{ n: number }>(dir_).get('j')).toBeUndefined();
+    expect((await readdir(dir_)).sort()).toEqual(['k.json']);
+  });
 });
