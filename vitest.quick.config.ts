@@ -23,6 +23,7 @@ export default defineConfig({
       'test/tus/sha256-state.test.ts',
       'test/tus/batch-writer.test.ts',
       'test/tus/records.test.ts',
+      'test/util/startup-gc.test.ts',
       'test/client/widget-logic.test.ts',
       'test/ops/startup.test.ts',
       'test/gateway/protocol.test.ts',

@@ -3,6 +3,7 @@ import { ConfigError, loadConfig, readConfigSources, type Config } from './confi
 import { isGatewayError } from './errors.ts';
 import { createLogger } from './logger.ts';
 import { startGateway } from './main.ts';
+import { collectStartupGarbage } from './util/startup-gc.ts';
 
 // Bootstrap only: loadConfig → startGateway → signals.
 let config: Config;
@@ -24,6 +25,8 @@ const gateway = await startGateway(config, { logger }).catch((err: Error) => {
   process.stderr.write(`upload-gateway: start-up failed: ${err.message}\n`);
   process.exit(1);
 });
+// Start-up's garbage, and its grown young generation, go back to the OS before the first request.
+collectStartupGarbage();
 
 let stopping = false;
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {

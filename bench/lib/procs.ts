@@ -64,6 +64,28 @@ async function spawnListening(name: string, file: string, args: string[], env: N
   };
 }
 
+/**
+ * How `npm start` runs the gateway — package.json "start" is
+ * `exec [env NAME=${NAME:-default}…] node FLAGS… dist/server/index.js` — as node flags and
+ * environment. Read from package.json, not copied, so that the bench measures what production
+ * runs: the heap sizing flags change throughput and RSS (README, Performance). The Dockerfile's
+ * CMD runs the same; test/ops/compose.test.ts checks that the two agree.
+ */
+export async function startCommand(): Promise<{ flags: string[]; env: Record<string, string> }> {
+  const pkg = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } };
+  const words = pkg.scripts.start.split(/\s+/);
+  const node = words.indexOf('node');
+  const entry = words.indexOf('dist/server/index.js');
+  if (node < 0 || entry < node) throw new Error(`package.json start is not "… node FLAGS dist/server/index.js": ${pkg.scripts.start}`);
+  const env: Record<string, string> = {};
+  for (const word of words.slice(0, node)) {
+    // NAME=${NAME:-default}: the default, unless this process's environment sets NAME (as npm start would see it).
+    const m = /^(\w+)=(?:\$\{\w+:-(.*)\}|(.*))$/.exec(word);
+    if (m) env[m[1]!] = process.env[m[1]!] ?? m[2] ?? m[3]!;
+  }
+  return { flags: words.slice(node + 1, entry), env };
+}
+
 /** The gateway on the file datastore and the localfs Store under `parent`, on a free loopback port. */
 export async function startGateway(parent: string, options: GatewayOptions): Promise<Proc> {
   const dir = await mkdtemp(join(parent, 'gateway-'));
@@ -73,8 +95,10 @@ export async function startGateway(parent: string, options: GatewayOptions): Pro
     options.overlay ??
       `tus:\n  file: { directory: ${JSON.stringify(join(dir, 'tus'))} }\nstorage:\n  localfs: { root: ${JSON.stringify(join(dir, 'storage'))} }\n`,
   );
+  const start = await startCommand();
   const env = {
     ...process.env,
+    ...(options.from === 'dist' ? start.env : {}),
     HOST: '127.0.0.1',
     PORT: '0',
     TUS_DATASTORE: 'file',
@@ -87,7 +111,7 @@ export async function startGateway(parent: string, options: GatewayOptions): Pro
   };
   const args =
     options.from === 'dist'
-      ? ['--enable-source-maps', join(ROOT, 'dist/server/index.js')]
+      ? [...start.flags, join(ROOT, 'dist/server/index.js')]
       : ['--import', 'tsx', join(ROOT, 'server/index.ts')];
   return spawnListening('gateway', process.execPath, args, env, dir);
 }

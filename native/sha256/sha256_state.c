@@ -144,6 +144,7 @@ static napi_value module_init(napi_env env, napi_value exports) {
   napi_create_uint32(env, (uint32_t)sizeof(SHA256_CTX), &size);
   napi_set_named_property(env, exports, "stateSize", size);
   write_batch_register(env, exports);
+  trim_register(env, exports);
   return exports;
 }
 

@@ -1,4 +1,4 @@
-import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import type { JWTPayload, JWTVerifyGetKey } from 'jose';
 import type { Config } from '../config.ts';
 import { SCOPES, type Principal, type Scope } from './principal.ts';
 
@@ -45,11 +45,17 @@ function reason(err: unknown): string {
 /** The JWT verifier of auth.jwt, or undefined when neither a secret nor a JWKS URL is configured. */
 export function createJwtVerifier(jwt: JwtConfig): JwtVerifier | undefined {
   const secret = jwt.secret ? new TextEncoder().encode(jwt.secret) : undefined;
+  const jwksUrl = jwt.jwksUrl ? new URL(jwt.jwksUrl) : undefined;
+  if (!secret && !jwksUrl) return undefined;
+  // jose (~0.5 MiB of heap) is imported only when JWTs are configured, and right away (at
+  // start-up, not on the first token): open mode and API-key-only gateways never load it.
+  const jose = import('jose');
+  jose.catch(() => undefined); // awaited by every verification, which reports a failure
   // createRemoteJWKSet caches the set and refetches it when a token names a kid it lacks, at most once per cooldown.
-  const jwks: JWTVerifyGetKey | undefined = jwt.jwksUrl
-    ? createRemoteJWKSet(new URL(jwt.jwksUrl), { cooldownDuration: JWKS_COOLDOWN_MS, timeoutDuration: 5000 })
+  const jwks: Promise<JWTVerifyGetKey> | undefined = jwksUrl
+    ? jose.then((j) => j.createRemoteJWKSet(jwksUrl, { cooldownDuration: JWKS_COOLDOWN_MS, timeoutDuration: 5000 }))
     : undefined;
-  if (!secret && !jwks) return undefined;
+  jwks?.catch(() => undefined);
   const options = {
     clockTolerance: Math.round(jwt.clockTolerance / 1000),
     ...(jwt.issuer ? { issuer: jwt.issuer } : {}),
@@ -57,12 +63,13 @@ export function createJwtVerifier(jwt: JwtConfig): JwtVerifier | undefined {
   };
   return async (token) => {
     let payload: JWTPayload;
+    const { decodeProtectedHeader, jwtVerify } = await jose;
     try {
       const alg = decodeProtectedHeader(token).alg ?? '';
       if (secret && HMAC_ALGS.includes(alg)) {
         ({ payload } = await jwtVerify(token, secret, { ...options, algorithms: HMAC_ALGS }));
       } else if (jwks && ASYMMETRIC_ALGS.includes(alg)) {
-        ({ payload } = await jwtVerify(token, jwks, { ...options, algorithms: ASYMMETRIC_ALGS }));
+        ({ payload } = await jwtVerify(token, await jwks, { ...options, algorithms: ASYMMETRIC_ALGS }));
       } else {
         throw new TokenError(`the token algorithm ${JSON.stringify(alg.slice(0, 16))} is not accepted`);
       }

@@ -1,13 +1,11 @@
-import Router from '@koa/router';
-import type { Middleware } from 'koa';
 import { errorStatus } from '../errors.ts';
 import { MAX_LIST_LIMIT } from '../storage/store.ts';
-import { routerMiddleware } from './router-middleware.ts';
 
 /*
  * The OpenAPI 3.1 description of the gateway's HTTP API (docs/api.md says it in words).
  * A TS module rather than a YAML file: it is built and shipped with the code, nothing to
  * copy or read at run time. test/http/openapi.test.ts validates real answers against it.
+ * Served by openapi-route.ts, which imports this module on the first request only.
  */
 
 const json = (schema: object) => ({ 'application/json': { schema } });
@@ -196,15 +194,3 @@ export const openapiDocument = {
     },
   },
 } as const;
-
-/** `GET /api/openapi.json`: the document above, serialized once. */
-export function openapiRoutes(): Middleware {
-  const body = JSON.stringify(openapiDocument);
-  const router = new Router();
-  router.get('/api/openapi.json', (ctx) => {
-    ctx.set('Cache-Control', 'no-cache');
-    ctx.type = 'application/json';
-    ctx.body = body;
-  });
-  return routerMiddleware(router);
-}

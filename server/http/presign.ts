@@ -1,5 +1,4 @@
 import Router from '@koa/router';
-import { json as parseJson } from 'co-body';
 import type { Context, Middleware } from 'koa';
 import { z } from 'zod';
 import type { AppDeps } from './deps.ts';
@@ -19,6 +18,9 @@ const PRESIGN_BODY_LIMIT = 16 * 1024;
  * middleware owns the request stream under /files.
  */
 async function readJsonBody(ctx: Context, limit: number): Promise<unknown> {
+  // co-body (with qs and iconv-lite) is ~1 MiB of heap that only a presign POST uses: it is
+  // imported on the first one (tens of ms, once), not by every idle gateway.
+  const { json: parseJson } = await import('co-body');
   try {
     // strict: only an object or an array is JSON here; `__proto__` keys are refused (co-body's default).
     return await parseJson(ctx.req, { limit, strict: true });

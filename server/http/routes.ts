@@ -3,7 +3,7 @@ import type { Middleware } from 'koa';
 import type { AppDeps } from './deps.ts';
 import { eventRoutes } from './events.ts';
 import { objectRoutes } from './objects.ts';
-import { openapiRoutes } from './openapi.ts';
+import { openapiRoutes } from './openapi-route.ts';
 import { opsRoutes } from './ops.ts';
 import { presignRoutes } from './presign.ts';
 import { storageRoutes } from './storage.ts';

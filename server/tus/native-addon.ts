@@ -22,6 +22,8 @@ export interface NativeAddon {
   writeAsync(state: Buffer | null, fd: number, position: number, chunks: Uint8Array[], waitFrom: number, waitTo: number): Promise<number>;
   /** fdatasync of every fd in one pool job (writeback started for all first); an Error or null per fd. */
   flushAsync(fds: number[]): Promise<(NodeJS.ErrnoException | null)[]>;
+  /** glibc's malloc_trim(0) (trim.c); false elsewhere. Absent from an addon built before it existed. */
+  trimMemory?(): boolean;
 }
 
 export const native: NativeAddon | undefined = (() => {

@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { startCommand } from '../../bench/lib/procs.ts';
 import { loadConfig } from '../../server/config.ts';
 
 const run = promisify(execFile);
@@ -118,7 +119,10 @@ describe('Dockerfile and .dockerignore', () => {
     expect(runtime).toMatch(/chown -R node:node \/data/);
     expect(runtime).toMatch(/^USER node$/m);
     expect(runtime).toMatch(/^HEALTHCHECK .*\/healthz/ms);
-    expect(runtime).toContain('CMD ["node", "--enable-source-maps", "dist/server/index.js"]');
+    // The node flags and environment of npm start (its heap sizing among them): the image runs the gateway as the bench measures it.
+    const start = await startCommand();
+    expect(runtime).toContain(`CMD [${['node', ...start.flags, 'dist/server/index.js'].map((w) => JSON.stringify(w)).join(', ')}]`);
+    for (const [name, value] of Object.entries(start.env)) expect(runtime).toMatch(new RegExp(`^ENV ${name}=${value}$`, 'm'));
     expect(runtime).toContain('sha256_state.node');
     expect(stages[0]).toMatch(/npm run build\b/);
   });

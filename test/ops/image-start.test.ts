@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createUpload, encodedKey, patch, randomData, raw, sha256Hex } from '../gateway/pairings.ts';
+import { startCommand } from '../../bench/lib/procs.ts';
 import { freePort } from '../support/ports.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
@@ -73,13 +74,14 @@ describe('the compiled gateway, started as the image starts it', () => {
       await chmod(dir, 0o755); // the overlay is readable, the directory holding it not writable
       await chown(data, NOBODY, NOBODY); // as the Dockerfile: the unprivileged user owns /data
     }
-    const cmd = ['node', '--enable-source-maps', 'dist/server/index.js']; // the Dockerfile's CMD
+    const start = await startCommand(); // npm start's flags and environment: the Dockerfile's CMD and ENV (test/ops/compose.test.ts)
+    const cmd = ['node', ...start.flags, 'dist/server/index.js'];
     const [file, ...args] = isRoot
       ? ['setpriv', `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', process.execPath, ...cmd.slice(1)]
       : [process.execPath, ...cmd.slice(1)];
     child = spawn(file!, args, {
       cwd: ROOT,
-      env: { ...process.env, NODE_ENV: 'production', HOST: '127.0.0.1', PORT: String(await freePort()), CONFIG_FILE: join(dir, 'image.yaml'), SIGNING_SECRET: 'image-test-signing-secret-0123456789', LOG_LEVEL: 'info' },
+      env: { ...process.env, ...start.env, NODE_ENV: 'production', HOST: '127.0.0.1', PORT: String(await freePort()), CONFIG_FILE: join(dir, 'image.yaml'), SIGNING_SECRET: 'image-test-signing-secret-0123456789', LOG_LEVEL: 'info' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     child.stdout!.on('data', (d) => (out += d));
