@@ -13,6 +13,8 @@ const MAX_AHEAD = 4 * MiB;
  * has at most 2 × this to do, whatever the PATCH's size.
  */
 const WRITEBACK_LAG = 8 * MiB;
+/** Bytes between the fdatasyncs run while a PATCH is received (see waitWriteback). */
+const SYNC_EVERY = 64 * MiB;
 /** Bytes given to the hash and not hashed yet, at most, before the body waits for it. */
 const MAX_HASH_BACKLOG = 16 * MiB;
 
@@ -39,13 +41,20 @@ export async function writeBody(fd: number, body: Readable, offset: number, hash
   let diskError: unknown;
   let waiting: Promise<void> | undefined;
 
+  let synced = offset; // fdatasync'ed up to here during this PATCH
   /** Waits for the writeback of [waited, stored - lag), unless a wait runs already. */
   const waitWriteback = () => {
     const to = stored - WRITEBACK_LAG;
     if (waiting || to <= waited) return;
-    waiting = writeChunks(fd, to, [], waited, to).then(
+    // Every SYNC_EVERY, a whole fdatasync instead: it also commits the filesystem's metadata for
+    // the blocks allocated so far (ext4 allocates at writeback), which the final flush would
+    // otherwise commit for the whole PATCH at once (measured: ~0.47 s after a 1 GiB PATCH).
+    const upTo = stored;
+    const full = upTo - synced >= SYNC_EVERY;
+    waiting = (full ? groupFlusher.flush(fd) : writeChunks(fd, to, [], waited, to)).then(
       () => {
-        waited = to;
+        waited = full ? upTo : to;
+        if (full) synced = upTo;
       },
       () => undefined, // the final fdatasync reports what went wrong
     ).finally(() => {
