@@ -28,8 +28,6 @@ export const sha256Engine: HashState['engine'] = native ? 'openssl' : 'wasm';
 interface Engine {
   /** Hashes the chunks in order; resolves when done. The engine's state must not be read meanwhile. */
   update(chunks: Uint8Array[]): Promise<void> | void;
-  /** Writes the chunks to `fd` at `position` and hashes exactly the bytes written (see writeChunks). */
-  writeAndUpdate(fd: number, position: number, chunks: Uint8Array[], waitFrom: number, waitTo: number): Promise<number>;
   save(): string;
   digest(): string;
 }
@@ -46,7 +44,6 @@ function opensslEngine(n: NativeAddon, saved?: string): Engine {
   }
   return {
     update: (chunks) => n.updateAsync(state, chunks),
-    writeAndUpdate: (fd, position, chunks, waitFrom, waitTo) => n.writeAsync(state, fd, position, chunks, waitFrom, waitTo),
     save: () => state.toString('base64'),
     digest: () => n.final(state).toString('hex'),
   };
@@ -64,18 +61,6 @@ async function wasmEngine(saved?: string): Promise<Engine> {
   };
   return {
     update,
-    writeAndUpdate: async (fd, position, chunks, waitFrom, waitTo) => {
-      let written = 0;
-      try {
-        written = await writeChunks(fd, position, chunks, waitFrom, waitTo);
-        return written;
-      } catch (err) {
-        written = (err as { written?: number }).written ?? 0;
-        throw err;
-      } finally {
-        update(prefix(chunks, written));
-      }
-    },
     save: () => Buffer.from(h.save()).toString('base64'),
     digest: () => h.digest('hex'),
   };
@@ -83,17 +68,6 @@ async function wasmEngine(saved?: string): Promise<Engine> {
 
 const writevP = (fd: number, chunks: Uint8Array[], position: number) =>
   new Promise<number>((resolve, reject) => writev(fd, chunks, position, (err, n) => (err ? reject(err) : resolve(n))));
-
-/** The first `bytes` bytes of `chunks`. */
-function prefix(chunks: Uint8Array[], bytes: number): Uint8Array[] {
-  const out: Uint8Array[] = [];
-  for (const c of chunks) {
-    if (bytes <= 0) break;
-    out.push(c.length <= bytes ? c : c.subarray(0, bytes));
-    bytes -= c.length;
-  }
-  return out;
-}
 
 /**
  * Writes `chunks` to `fd` at `position` (one pool job with the addon: see native-addon.ts;
@@ -185,27 +159,6 @@ export class ResumableSha256 {
       this.failed = err;
     } finally {
       this.running = undefined;
-    }
-  }
-
-  /**
-   * Writes `chunks` at `position` (which must be `offset`: the state follows the file)
-   * and hashes exactly the bytes written, in one pool job with the addon. A failure
-   * carries `written`; `offset` then counts those bytes too.
-   */
-  async writeAt(fd: number, position: number, chunks: Uint8Array[], waitFrom: number, waitTo: number): Promise<number> {
-    await this.settled();
-    if (position !== this.offset) throw new Error(`sha256 state at ${this.offset}, write at ${position}`);
-    let written = 0;
-    try {
-      written = await this.engine.writeAndUpdate(fd, position, chunks, waitFrom, waitTo);
-      return written;
-    } catch (err) {
-      written = (err as { written?: number }).written ?? 0;
-      throw err;
-    } finally {
-      this.offset += written;
-      if (written) this.afterBatch?.();
     }
   }
 
