@@ -55,7 +55,7 @@ export async function handlePatch(req: IncomingMessage, res: ServerResponse, id:
       // "If the offsets do not match, the Server MUST respond with the 409 Conflict status without modifying the upload resource."
       if (upload.offset !== offset) throw ERRORS.INVALID_OFFSET;
       await declareLength(req, datastore, upload, deps.maxSize);
-      maxBodySize(req, upload, deps.maxSize); // (refuses a declared length too large; Node's parser delivers exactly it)
+      checkBodyLength(req, upload, deps.maxSize);
       newOffset = await datastore.write(req, id, upload.offset);
     } finally {
       clearTimeout(drain);
@@ -86,19 +86,23 @@ function answer(res: ServerResponse, status: number, headers: Record<string, str
   res.end(body || undefined);
 }
 
-const hasExpiration = (datastore: HashingDataStore) => datastore.hasExtension('expiration') && datastore.getExpiration() > 0;
+/** When an upload expires (its creation plus the datastore's expiration), or undefined when uploads do not. */
+function expiryOf(datastore: HashingDataStore, upload: Upload): number | undefined {
+  if (!datastore.hasExtension('expiration') || datastore.getExpiration() <= 0 || !upload.creation_date) return undefined;
+  return new Date(upload.creation_date).getTime() + datastore.getExpiration();
+}
 
 /** "the Server SHOULD respond with the 404 Not Found or 410 Gone status" for an upload past its expiry. */
 function checkNotExpired(datastore: HashingDataStore, upload: Upload): void {
-  if (!hasExpiration(datastore) || !upload.creation_date) return;
-  if (Date.now() > new Date(upload.creation_date).getTime() + datastore.getExpiration()) throw ERRORS.FILE_NO_LONGER_EXISTS;
+  const expiry = expiryOf(datastore, upload);
+  if (expiry !== undefined && Date.now() > expiry) throw ERRORS.FILE_NO_LONGER_EXISTS;
 }
 
 /** "Upload-Expires … in RFC 9110 datetime format", on an upload not yet complete. */
 function expiresAt(datastore: HashingDataStore, upload: Upload): string | undefined {
-  if (!hasExpiration(datastore) || !upload.creation_date) return undefined;
-  if (upload.size !== undefined && (upload.offset ?? 0) >= upload.size) return undefined;
-  return new Date(new Date(upload.creation_date).getTime() + datastore.getExpiration()).toUTCString();
+  const expiry = expiryOf(datastore, upload);
+  if (expiry === undefined || (upload.size !== undefined && (upload.offset ?? 0) >= upload.size)) return undefined;
+  return new Date(expiry).toUTCString();
 }
 
 /** creation-defer-length: a PATCH may carry the Upload-Length not given at creation, once. */
@@ -113,15 +117,13 @@ async function declareLength(req: IncomingMessage, datastore: HashingDataStore, 
   upload.size = size;
 }
 
-/** How many bytes this PATCH may carry (BaseHandler.calculateMaxBodySize); a declared Content-Length beyond it is 413 at once. */
-function maxBodySize(req: IncomingMessage, upload: Upload, maxSize: number): number {
-  const declared = req.headers['content-length'];
-  const length = Number.parseInt(declared ?? '0', 10);
-  const offset = upload.offset ?? 0;
-  if (upload.size === undefined) {
-    if (declared !== undefined && maxSize > 0 && offset + length > maxSize) throw ERRORS.ERR_SIZE_EXCEEDED;
-    return maxSize > 0 ? maxSize - offset : Number.MAX_SAFE_INTEGER;
-  }
-  if (offset + length > upload.size) throw ERRORS.ERR_SIZE_EXCEEDED;
-  return declared !== undefined ? length : upload.size - offset;
+/**
+ * BaseHandler.calculateMaxBodySize for a declared body (takesPatch): a Content-Length past the
+ * upload's length (or, deferred, past tus.maxSize) is 413 before a byte is read; Node's parser
+ * then delivers exactly that many.
+ */
+function checkBodyLength(req: IncomingMessage, upload: Upload, maxSize: number): void {
+  const end = (upload.offset ?? 0) + Number.parseInt(req.headers['content-length']!, 10);
+  const limit = upload.size ?? (maxSize > 0 ? maxSize : Number.POSITIVE_INFINITY);
+  if (end > limit) throw ERRORS.ERR_SIZE_EXCEEDED;
 }
