@@ -3,7 +3,7 @@ import { ConfigError, loadConfig, readConfigSources, type Config } from './confi
 import { isGatewayError } from './errors.ts';
 import { createLogger } from './logger.ts';
 import { startGateway } from './main.ts';
-import { collectStartupGarbage } from './util/startup-gc.ts';
+import { collectStartupGarbage } from './util/gc.ts';
 
 // Bootstrap only: loadConfig → startGateway → signals.
 let config: Config;

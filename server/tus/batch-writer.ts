@@ -1,10 +1,12 @@
 import type { Readable } from 'node:stream';
+import { churned } from '../util/gc.ts';
 import { groupFlusher } from './group-flush.ts';
 import { writeChunks, type ResumableSha256 } from './sha256-state.ts';
+import { SLAB, giveSlab, takeSlab, useSlabs } from './slabs.ts';
 
 const MiB = 2 ** 20;
 /** A pool job costs ~50 µs of the event loop (futexes, a wake-up): hand over MiBs, not 64 KiB chunks. */
-const BATCH = 1 * MiB;
+const BATCH = SLAB;
 /** What is received while a job runs, at most, before the body waits (the socket then applies backpressure). */
 const MAX_AHEAD = 4 * MiB;
 /**
@@ -19,9 +21,9 @@ const SYNC_EVERY = 64 * MiB;
 const MAX_HASH_BACKLOG = 16 * MiB;
 
 /**
- * Writes a PATCH body into the open data file `fd` from `offset`: batches of the socket's
- * own buffers (no copy), each one pool job that writes and starts writeback; then the group
- * flush. The same buffers go to `hash` (when given; it must be at `offset`), whose own pool
+ * Writes a PATCH body into the open data file `fd` from `offset`: the body is copied into
+ * reused 1 MiB slabs (slabs.ts says why), each batch of slabs one pool job that writes and
+ * starts writeback; then the group flush. The same slabs go to `hash` (when given; it must be at `offset`), whose own pool
  * jobs run beside the writes: on two cores, one job doing both in turn was the PATCH's
  * critical path (the event loop idle ~75% of a 1 GiB PATCH). Resolves with the new offset
  * once every byte is on disk and hashed. On failure — the body's or the disk's — the bytes
@@ -35,7 +37,27 @@ export async function writeBody(fd: number, body: Readable, offset: number, hash
   let stored = offset; // end of the bytes written
   let waited = offset; // writeback waited for up to here (the previous PATCH flushed the rest)
   let pending: Buffer[] = [];
+  let pendingDone: (() => void)[] = []; // one per pending slab: its write is over
   let pendingBytes = 0;
+  let slab: Buffer | undefined; // being filled
+  let used = 0;
+  const release = useSlabs();
+  /** The slab being filled becomes a batch: to be written, and given to the hash. */
+  const seal = () => {
+    if (!slab || !used) return;
+    const owner = slab;
+    const view = used === SLAB ? owner : owner.subarray(0, used);
+    let uses = hash ? 2 : 1; // back to the pool once written and hashed
+    const done = () => {
+      if (--uses === 0) giveSlab(owner);
+    };
+    pending.push(view);
+    pendingDone.push(done);
+    pendingBytes += used;
+    hash?.update(view, done);
+    slab = undefined;
+    used = 0;
+  };
   let chain: Promise<void> = Promise.resolve();
   let busy = false;
   let diskError: unknown;
@@ -62,7 +84,14 @@ export async function writeBody(fd: number, body: Readable, offset: number, hash
     });
   };
 
-  const run = async (chunks: Buffer[], at: number, len: number) => {
+  const run = async (chunks: Buffer[], dones: (() => void)[], at: number, len: number) => {
+    try {
+      await write(chunks, at, len);
+    } finally {
+      for (const done of dones) done();
+    }
+  };
+  const write = async (chunks: Buffer[], at: number, len: number) => {
     if (diskError) return;
     // Too far ahead of the disk: the body waits (the final flush stays bounded).
     while (waiting && at + len - waited > 2 * WRITEBACK_LAG) await waiting;
@@ -81,24 +110,29 @@ export async function writeBody(fd: number, body: Readable, offset: number, hash
   const submit = () => {
     if (!pendingBytes) return chain;
     const chunks = pending;
+    const dones = pendingDone;
     const at = submitted;
     const len = pendingBytes;
     pending = [];
+    pendingDone = [];
     pendingBytes = 0;
     submitted += len;
-    return (chain = chain.then(() => run(chunks, at, len)));
+    return (chain = chain.then(() => run(chunks, dones, at, len)));
   };
 
   let bodyError: unknown;
   try {
     for await (const chunk of body as AsyncIterable<Buffer>) {
       if (diskError) break;
-      pending.push(chunk);
-      pendingBytes += chunk.length;
-      if (hash) {
-        hash.update(chunk);
-        if (hash.backlog >= MAX_HASH_BACKLOG) await hash.settled();
+      for (let from = 0; from < chunk.length; ) {
+        slab ??= takeSlab();
+        const n = chunk.copy(slab, used, from);
+        used += n;
+        from += n;
+        if (used === SLAB) seal();
       }
+      churned(chunk.length); // the chunk is garbage now
+      if (hash && hash.backlog >= MAX_HASH_BACKLOG) await hash.settled();
       if (pendingBytes >= BATCH && !busy) void submit();
       else if (pendingBytes >= MAX_AHEAD) {
         // Wait for the job in flight only, then hand these over and read on while they are
@@ -111,10 +145,12 @@ export async function writeBody(fd: number, body: Readable, offset: number, hash
   } catch (err) {
     bodyError = err;
   }
+  seal();
   await submit();
   await waiting;
   // A hash failure is the caller's to see (settled() again): the bytes are stored either way.
   await hash?.settled().catch(() => undefined);
+  release();
   if (stored > offset || diskError) {
     // "Upload-Offset" acknowledges bytes: they are on disk before it is answered, and
     // before any later HEAD can count them (it reads the file's size).

@@ -113,6 +113,7 @@ const MIN_BATCH = 2 * 2 ** 20;
 
 export class ResumableSha256 {
   private pending: Uint8Array[] = [];
+  private onHashed: (() => void)[] = [];
   private running: Promise<void> | undefined;
   private failed: unknown;
   backlog = 0;
@@ -137,8 +138,10 @@ export class ResumableSha256 {
     }
   }
 
-  update(chunk: Uint8Array): void {
+  /** Queues `chunk`; `onHashed` runs once it is hashed (the chunk may be reused then). */
+  update(chunk: Uint8Array, onHashed?: () => void): void {
     this.pending.push(chunk);
+    if (onHashed) this.onHashed.push(onHashed);
     this.backlog += chunk.length;
     // A pool job costs ~15 µs of the event loop: hand over MiBs at a time, not 64 KiB chunks.
     if (this.backlog >= MIN_BATCH) this.running ??= this.drain();
@@ -148,8 +151,11 @@ export class ResumableSha256 {
     try {
       while (this.pending.length) {
         const batch = this.pending;
+        const callbacks = this.onHashed;
         this.pending = [];
+        this.onHashed = [];
         await this.engine.update(batch);
+        for (const done of callbacks) done();
         const bytes = batch.reduce((n, c) => n + c.length, 0);
         this.offset += bytes;
         this.backlog -= bytes;

@@ -1,10 +1,10 @@
 /**
- * The one collection after start-up (server/util/startup-gc.ts): it runs, hands freed malloc
+ * The one collection after start-up (server/util/gc.ts): it runs, hands freed malloc
  * memory back through the addon (trim.c), and leaves no `gc` in the gateway's global scope.
  */
 import { describe, expect, it } from 'vitest';
 import { native } from '../../server/tus/native-addon.ts';
-import { collectStartupGarbage } from '../../server/util/startup-gc.ts';
+import { collectStartupGarbage } from '../../server/util/gc.ts';
 
 describe('collectStartupGarbage', () => {
   it('collects without exposing gc to the global scope', () => {
