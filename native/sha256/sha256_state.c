@@ -145,6 +145,7 @@ static napi_value module_init(napi_env env, napi_value exports) {
   napi_set_named_property(env, exports, "stateSize", size);
   write_batch_register(env, exports);
   trim_register(env, exports);
+  file_ops_register(env, exports);
   return exports;
 }
 

@@ -1,7 +1,7 @@
 /*
  * trimMemory(): glibc's malloc_trim(0), which hands the free pages inside malloc's heaps
  * back to the OS (free() only gives back memory at the top of a heap). The gateway calls it
- * once, after start-up's garbage collection (server/util/startup-gc.ts): start-up leaves
+ * once, after start-up's garbage collection (server/util/gc.ts): start-up leaves
  * ~1 MiB of freed compiler and parser memory scattered in the main heap, which an idle
  * process would otherwise keep. Without glibc (musl) it does nothing and answers false.
  */

@@ -29,6 +29,15 @@
 static const char *errno_code(int e) {
   switch (e) {
     case EIO: return "EIO";
+    case EEXIST: return "EEXIST";
+    case EACCES: return "EACCES";
+    case EPERM: return "EPERM";
+    case ENOTDIR: return "ENOTDIR";
+    case EISDIR: return "EISDIR";
+    case EMFILE: return "EMFILE";
+    case ENFILE: return "ENFILE";
+    case ENAMETOOLONG: return "ENAMETOOLONG";
+    case ELOOP: return "ELOOP";
     case ENOSPC: return "ENOSPC";
     case EDQUOT: return "EDQUOT";
     case EFBIG: return "EFBIG";
@@ -40,7 +49,7 @@ static const char *errno_code(int e) {
   }
 }
 
-static napi_value errno_error(napi_env env, int e) {
+napi_value errno_error(napi_env env, int e) {
   napi_value code, msg, err;
   napi_create_string_utf8(env, errno_code(e), NAPI_AUTO_LENGTH, &code);
   napi_create_string_utf8(env, strerror(e), NAPI_AUTO_LENGTH, &msg);

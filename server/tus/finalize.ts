@@ -10,14 +10,13 @@ import type { TusAdapter } from './adapter.ts';
 import type { HashingDataStore } from './hashing-datastore.ts';
 import { contentTypeFor, normalizeMetadata, objectKeyFor } from './metadata.ts';
 import { removeFile, type RecordStore } from './records.ts';
-import { ResumableSha256, type HashState } from './sha256-state.ts';
+import { ResumableSha256 } from './sha256-state.ts';
 import type { UploadRecord } from './upload-record.ts';
 
 export interface FinalizerDeps {
   datastore: HashingDataStore;
   store: Store;
   records: RecordStore<UploadRecord>;
-  hashes: RecordStore<HashState>;
   /** How the bytes become an object, how they are read again, how they are completed. */
   adapter: Pick<TusAdapter, 'placement' | 'readAll' | 'ensureComplete'>;
   logger: Logger;
@@ -50,7 +49,10 @@ export class Finalizer {
   finalize(id: string): Promise<UploadRecord> {
     let p = this.inflight.get(id);
     if (!p) {
-      p = this.exclusive(id).finally(() => this.inflight.delete(id));
+      p = this.exclusive(id).finally(() => {
+        this.inflight.delete(id);
+        this.deps.datastore.hashStates.finalized(id);
+      });
       this.inflight.set(id, p);
     }
     return p;
@@ -93,8 +95,10 @@ export class Finalizer {
       metadata,
     };
     // Not flushed: lost in a power cut, the record says `uploading` again, the data is still
-    // there (it goes only after `done`), and finalization simply runs again.
-    await records.set(id, record, { durable: false });
+    // there (it goes only after `done`), and finalization simply runs again. Written while the
+    // digest is taken; in place before anything reaches the Store.
+    const finalizing = records.set(id, record, { durable: false });
+    finalizing.catch(() => undefined); // (awaited below; a failure fails the finalization there)
     try {
       await this.deps.adapter.ensureComplete?.(id, upload.size);
       const sha256 = await this.digest(id, upload.size);
@@ -102,6 +106,7 @@ export class Finalizer {
       const objectMetadata = { ...metadata, sha256, uploadId: id };
       const size = upload.size;
       const placed = (async () => {
+        await finalizing;
         await this.place(id, key, size, contentTypeFor(metadata), objectMetadata, sha256);
         // Before `done`: a crash in between finalizes again and records the same event (same webhook-id), never none.
         await this.deps.hooks?.emit(
@@ -155,12 +160,12 @@ export class Finalizer {
       );
       if (removed) return;
     }
-    await this.deps.hashes.delete(id).catch(() => undefined);
+    await this.deps.datastore.hashStates.delete(id).catch(() => undefined);
   }
 
   /** The sha256 from the state kept as the bytes arrived; the data is read again only when that state is lost. */
   private async digest(id: string, size: number): Promise<string> {
-    const saved = await this.deps.hashes.get(id).catch(() => undefined); // unreadable = lost
+    const saved = await this.deps.datastore.hashStates.forDigest(id);
     const restored = saved?.offset === size ? await ResumableSha256.restore(saved) : undefined;
     if (restored) return restored.digest();
     this.deps.logger.warn({ event: 'upload.rehash', uploadId: id, stateOffset: saved?.offset ?? null, size }, 'hash state lost: reading the upload again');

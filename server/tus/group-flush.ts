@@ -94,6 +94,7 @@ export function syncDirectory(dir: string): Promise<void> {
 }
 
 async function fsyncDir(dir: string): Promise<void> {
+  if (native?.syncDirAsync) return native.syncDirAsync(dir); // one pool job, not three (file_ops.c)
   const fh = await openP(dir, 'r');
   try {
     // fsync, not fdatasync: the directory's entries are what must reach the disk.

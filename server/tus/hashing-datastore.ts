@@ -4,6 +4,7 @@ import type { Metrics } from '../metrics.ts';
 import type { TusAdapter } from './adapter.ts';
 import { receiveVerified, tusRequestContext } from './checksum.ts';
 import type { RecordStore } from './records.ts';
+import { HashStates } from './hash-states.ts';
 import { ResumableSha256, type HashState } from './sha256-state.ts';
 import type { UploadRecord } from './upload-record.ts';
 
@@ -23,6 +24,7 @@ const MAX_HASH_BACKLOG = 16 * 2 ** 20;
 export class HashingDataStore extends DataStore {
   private readonly lengthJustDeclared = new Set<string>();
   readonly inner: DataStore; // the adapter's
+  readonly hashStates: HashStates;
   constructor(
     readonly adapter: TusAdapter,
     private readonly deps: {
@@ -37,6 +39,7 @@ export class HashingDataStore extends DataStore {
   ) {
     super();
     this.inner = adapter.datastore;
+    this.hashStates = new HashStates(deps.hashes, adapter.readRange);
     this.extensions = [...this.inner.extensions, 'checksum'];
   }
 
@@ -51,13 +54,12 @@ export class HashingDataStore extends DataStore {
     const created = await Promise.all([this.inner.create(new Upload({ ...upload, id: this.innerId(upload.id) })), this.deps.recorded?.(upload.id)]);
     // No state is a fresh hash where the data can be read again (hashAt: nothing to catch up at
     // offset 0); an empty upload is finalized at once, from the state (finalize.ts: digest).
-    if (!this.adapter.readRange || upload.size === 0) await this.deps.hashes.set(upload.id, (await ResumableSha256.create()).save());
+    if (!this.adapter.readRange || upload.size === 0) await this.hashStates.store.set(upload.id, (await ResumableSha256.create()).save());
     return this.outer(created[0], upload.id);
   }
 
   override async remove(id: string): Promise<void> {
-    await (this.adapter.remove ? this.adapter.remove(id) : this.inner.remove(this.innerId(id)));
-    await this.deps.hashes.delete(id);
+    await Promise.all([this.adapter.remove ? this.adapter.remove(id) : this.inner.remove(this.innerId(id)), this.hashStates.delete(id)]);
     // Termination forgets the upload; after finalization only the tus copy goes, the record stays.
     const rec = await this.deps.records.get(id);
     if (rec && rec.status !== 'done') await this.deps.records.delete(id);
@@ -174,7 +176,7 @@ export class HashingDataStore extends DataStore {
       readable.resume();
       return offset;
     }
-    const hash = await this.hashAt(id, offset);
+    const hash = await this.hashStates.at(id, offset);
     const checkpoints: HashState[] = hash ? [hash.save()] : [];
     if (hash) {
       hash.afterBatch = () => {
@@ -185,7 +187,7 @@ export class HashingDataStore extends DataStore {
         }
       };
     }
-    if (this.adapter.writeHashed) return this.writeThrough(this.adapter.writeHashed, readable, id, offset, hash, checkpoints, bodyDone);
+    if (this.adapter.writeHashed) return this.writeThrough(this.adapter.writeHashed, readable, id, offset, upload.size, hash, checkpoints, bodyDone);
     let sinceSync = 0;
     const { metrics } = this.deps;
     const sync = this.adapter.flush;
@@ -238,24 +240,24 @@ export class HashingDataStore extends DataStore {
       newOffset = await this.inner.write(tap, this.innerId(id), offset);
     } catch (err) {
       const actual = await this.inner.getUpload(this.innerId(id)).then((u) => u.offset, () => undefined);
-      await this.settle(id, hash, checkpoints, actual);
+      await this.hashStates.settle(id, hash, checkpoints, actual, upload.size);
       throw err;
     }
     // "Upload-Offset" acknowledges bytes: they are on disk before it is answered.
     if (sync) {
       await flush();
       if (syncError) {
-        await this.settle(id, hash, checkpoints, undefined);
+        await this.hashStates.settle(id, hash, checkpoints, undefined, upload.size);
         throw syncError;
       }
     }
-    await this.settle(id, hash, checkpoints, newOffset);
+    await this.hashStates.settle(id, hash, checkpoints, newOffset, upload.size);
     return newOffset;
   }
 
   /** The adapter writes and hashes in one pass (file: batch-writer.ts), flushed before it resolves. */
   private async writeThrough(write: NonNullable<TusAdapter['writeHashed']>, readable: Readable, id: string, offset: number,
-    hash: ResumableSha256 | undefined, checkpoints: HashState[], bodyDone: () => void): Promise<number> {
+    size: number | undefined, hash: ResumableSha256 | undefined, checkpoints: HashState[], bodyDone: () => void): Promise<number> {
     for (const event of ['end', 'close', 'error']) readable.once(event, bodyDone);
     const received = this.deps.metrics.bytesReceived; // the bytes stored, counted once the write settles
     let newOffset: number;
@@ -264,53 +266,11 @@ export class HashingDataStore extends DataStore {
     } catch (err) {
       const actual = await this.inner.getUpload(this.innerId(id)).then((u) => u.offset, () => undefined);
       if (actual !== undefined && actual > offset) received.inc(actual - offset);
-      await this.settle(id, hash, checkpoints, actual);
+      await this.hashStates.settle(id, hash, checkpoints, actual, size);
       throw err;
     }
     received.inc(newOffset - offset);
-    await this.settle(id, hash, checkpoints, newOffset);
+    await this.hashStates.settle(id, hash, checkpoints, newOffset, size);
     return newOffset;
-  }
-
-  /** A hasher that has seen exactly bytes [0, offset), or undefined when that cannot be had cheaply. */
-  private async hashAt(id: string, offset: number): Promise<ResumableSha256 | undefined> {
-    const saved = await this.deps.hashes.get(id).catch(() => undefined); // unreadable (torn by a power cut) = lost
-    const restored = saved && saved.offset <= offset ? await ResumableSha256.restore(saved) : undefined;
-    if (restored?.offset === offset) return restored;
-    if (!this.adapter.readRange) return undefined; // s3: finalization reads the object once instead
-    // The state is behind (a crash between the write and the save) or lost: catch up from the data.
-    const hash = restored ?? (await ResumableSha256.create());
-    return (await this.catchUp(id, hash, offset)) ? hash : undefined;
-  }
-
-  private async catchUp(id: string, hash: ResumableSha256, to: number): Promise<boolean> {
-    if (hash.offset === to) return true;
-    const stream = this.adapter.readRange?.(id, hash.offset, to);
-    if (!stream) return false;
-    for await (const chunk of stream) {
-      hash.update(chunk as Buffer);
-      if (hash.backlog >= MAX_HASH_BACKLOG) await hash.settled();
-    }
-    await hash.settled();
-    return hash.offset === to;
-  }
-
-  /** After a write: keep the hash state if it matches the stored bytes, else roll back to a checkpoint. */
-  private async settle(id: string, hash: ResumableSha256 | undefined, checkpoints: HashState[], actual: number | undefined) {
-    if (hash) {
-      hash.afterBatch = undefined;
-      const ok = await hash.settled().then(() => true, () => false);
-      if (!ok) hash = undefined;
-    }
-    if (!hash || actual === undefined) return this.deps.hashes.delete(id);
-    if (actual === hash.offset) return this.deps.hashes.set(id, hash.save());
-    // Bytes hashed but not stored (the connection dropped mid-write): back up to the last checkpoint at or before `actual`.
-    const cp = checkpoints.filter((c) => c.offset <= actual).pop();
-    if (cp) {
-      const back = await ResumableSha256.restore(cp);
-      if (back && (await this.catchUp(id, back, actual))) return this.deps.hashes.set(id, back.save());
-      if (cp.offset > 0) return this.deps.hashes.set(id, cp); // behind: the next write catches up (file) or finalize re-reads (s3)
-    }
-    return this.deps.hashes.delete(id);
   }
 }

@@ -59,7 +59,7 @@ export async function createTusGateway({ config, store, logger, metrics, hooks }
     return p;
   };
   const datastore = new HashingDataStore(adapter, { hashes, records, recorded, metrics, spoolDir: await prepareSpool(join(stateDir, 'spool')) });
-  const finalizer = new Finalizer({ datastore, store, records, hashes, adapter, logger, metrics, locker: shared?.finalizeLocker, hooks });
+  const finalizer = new Finalizer({ datastore, store, records, adapter, logger, metrics, locker: shared?.finalizeLocker, hooks });
   // The key rules hold for the object this upload will become: refuse at creation, not after the last byte
   // (also for the metadata a preCreate hook merged in).
   // The object will also carry `sha256` and `uploadId` (finalize.ts): the Store judges the metadata with them.

@@ -22,6 +22,13 @@ export interface NativeAddon {
   writeAsync(state: Buffer | null, fd: number, position: number, chunks: Uint8Array[], waitFrom: number, waitTo: number): Promise<number>;
   /** fdatasync of every fd in one pool job (writeback started for all first); an Error or null per fd. */
   flushAsync(fds: number[]): Promise<(NodeJS.ErrnoException | null)[]>;
+  /**
+   * One pool job each (file_ops.c): create or truncate `path` (`exclusive`: create only, O_EXCL),
+   * write `data`, fdatasync when `flush`, close; and a directory's fsync. Reject with
+   * `{ code, errno, path }`. Absent from an addon built before they existed (node:fs is used then).
+   */
+  writeFileAsync?(path: string, data: Buffer, flush: boolean, exclusive: boolean): Promise<void>;
+  syncDirAsync?(path: string): Promise<void>;
   /** glibc's malloc_trim(0) (trim.c); false elsewhere. Absent from an addon built before it existed. */
   trimMemory?(): boolean;
 }
