@@ -14,9 +14,13 @@ import { alternate, type BenchRow, median } from '../lib/row.ts';
 const RANGE = MiB;
 const WARM_UP = 5;
 
-/** The bytes `upload` sends for `size`, written to `path`. */
+/**
+ * The bytes `upload` sends for `size`, written to `path` and flushed: the gateway's copy is on
+ * disk before its PATCH is answered, and an unflushed baseline file would be written back
+ * (dirty_expire: 30 s) in the middle of whichever side's measurement comes then.
+ */
 async function writeSame(path: string, size: number): Promise<void> {
-  const out = createWriteStream(path);
+  const out = createWriteStream(path, { flush: true });
   for (let left = size; left > 0; left -= BLOCK.length) {
     if (!out.write(left >= BLOCK.length ? BLOCK : BLOCK.subarray(0, left))) await once(out, 'drain');
   }

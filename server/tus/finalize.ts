@@ -125,8 +125,8 @@ export class Finalizer {
       await this.failed(record, gw);
       throw gw;
     }
-    // The object is safe and recorded: the tus copy can go.
-    await this.removeTusCopy(id);
+    // The object is safe and recorded: the tus copy (read above) can go.
+    await this.removeTusCopy(id, true);
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     metrics.finalizeDuration.observe(seconds);
     metrics.uploadsFinished.inc();
@@ -150,8 +150,8 @@ export class Finalizer {
   }
 
   /** Removes the tus datastore's copy of a finalized upload, if any is left (the record stays). */
-  async removeTusCopy(id: string): Promise<void> {
-    const live = await this.deps.datastore.getLiveUpload(id).catch(() => undefined);
+  async removeTusCopy(id: string, live?: boolean): Promise<void> {
+    live ??= await this.deps.datastore.getLiveUpload(id).then(() => true, () => false);
     if (live) {
       // remove() takes the hash state too: unless it fails, there is nothing left to delete.
       const removed = await this.deps.datastore.remove(id).then(
@@ -188,13 +188,18 @@ export class Finalizer {
     } else if (placement.kind === 'link') {
       const source = placement.dataPath(id);
       const staged = `${source}.finalize`;
-      await removeFile(staged);
-      await link(source, staged);
-      try {
-        // A spare link: the bytes keep their tus name until the record says `done`.
-        await placement.importFile(staged, key, { size, contentType, metadata, sha256, spareLink: true });
-      } finally {
+      // A spare link: the bytes keep their tus name until the record says `done`. (One left by an
+      // earlier attempt that died is replaced.)
+      await link(source, staged).catch(async (err: NodeJS.ErrnoException) => {
+        if (err.code !== 'EEXIST') throw err;
         await removeFile(staged);
+        await link(source, staged);
+      });
+      try {
+        await placement.importFile(staged, key, { size, contentType, metadata, sha256, spareLink: true });
+      } catch (err) {
+        await removeFile(staged); // imported, it is the object's name now: nothing to remove
+        throw err;
       }
     } else if (placement.kind === 'copy') {
       await store.copy(placement.sourceKey(id), key, { metadata, contentType });
