@@ -99,9 +99,19 @@ export class ObjectReader {
   }
 
   private async readChecked(key: string, loc: Location, keepOpen: boolean): Promise<ReadResult> {
-    await checkParent(loc.dir, key);
+    // The symlink rule and the first sidecar read side by side (a creation's existence check is
+    // both, before every 201): what was read is used only once the parent has passed.
+    const [parent, first] = await Promise.allSettled([checkParent(loc.dir, key), readSidecar(loc.sidecar, key)]);
+    if (parent.status === 'rejected') throw parent.reason;
     for (let attempt = 1; ; attempt++) {
-      const { side, st: sideSt } = await readSidecar(loc.sidecar, key);
+      let read: Awaited<ReturnType<typeof readSidecar>>;
+      if (attempt === 1) {
+        if (first.status === 'rejected') throw first.reason;
+        read = first.value;
+      } else {
+        read = await readSidecar(loc.sidecar, key);
+      }
+      const { side, st: sideSt } = read;
       const fh = keepOpen ? await open(loc.data, READ_NOFOLLOW) : undefined;
       const st = await (fh ? fh.stat() : lstat(loc.data)).catch(async (err) => {
         await fh?.close();
