@@ -23,14 +23,14 @@ const MAX_HASH_BACKLOG = 16 * MiB;
 /**
  * Writes a PATCH body into the open data file `fd` from `offset`: the body is copied into
  * reused 1 MiB slabs (slabs.ts says why), each batch of slabs one pool job that writes and
- * starts writeback; then the group flush. The same slabs go to `hash` (when given; it must be at `offset`), whose own pool
- * jobs run beside the writes: on two cores, one job doing both in turn was the PATCH's
- * critical path (the event loop idle ~75% of a 1 GiB PATCH). Resolves with the new offset
- * once every byte is on disk and hashed. On failure — the body's or the disk's — the bytes
+ * starts writeback; then the group flush. The same slabs go to `hash` (when given; it must be
+ * at `offset`), whose own pool jobs run beside the writes: on two cores, one job doing both
+ * in turn was the PATCH's critical path (the event loop idle ~75% of a 1 GiB PATCH).
+ * Resolves with the new offset once every byte is on disk and hashed. On failure — the body's or the disk's — the bytes
  * received before it are still written and flushed (they count in the file's size,
  * which is the upload's offset), and the error is rethrown; after a disk error the hash may
  * have seen bytes the file did not take (hash.offset > the file's size): the caller rolls
- * it back (HashingDataStore.settle, from its checkpoints).
+ * it back (HashStates.settle, from its checkpoints).
  */
 export async function writeBody(fd: number, body: Readable, offset: number, hash: ResumableSha256 | undefined): Promise<number> {
   let submitted = offset; // end of the bytes handed to a job

@@ -99,7 +99,7 @@ describe('writeBody (the file datastore write path)', () => {
     await expect(writeBody(fh.fd, Readable.from(pieces(data)), 0, hash).finally(() => fh.close())).rejects.toMatchObject({ code: 'EBADF' });
     expect((await readFile(path)).length).toBe(0);
     // The hash runs beside the writes: it may have taken bytes the file refused — never bytes
-    // that did not arrive, and always a prefix of the body (HashingDataStore.settle rolls it back to the file).
+    // that did not arrive, and always a prefix of the body (HashStates.settle rolls it back to the file).
     expect(hash.offset).toBeLessThanOrEqual(data.length);
     expect(hash.digest()).toBe(sha(data.subarray(0, hash.offset)));
   });
