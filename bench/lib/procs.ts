@@ -5,7 +5,7 @@
  * fs.createReadStream file server (bench/bare-files.ts). Each is a child process of its own,
  * so its RSS is its own.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -60,6 +60,9 @@ async function spawnListening(name: string, file: string, args: string[], env: N
       if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
       await exited;
       await rm(dir, { recursive: true, force: true }); // a run moves tens of GiB: free each process's as it goes
+      // The next measurement starts on a settled disk: the removal's block frees (discards, on this
+      // `discard`-mounted disk) and any writeback committed now, not during the other side's run.
+      await new Promise<void>((resolve) => execFile('sync', () => resolve()));
     },
   };
 }
