@@ -104,6 +104,15 @@ static char *path_arg(napi_env env, napi_value v) {
   return path;
 }
 
+/* A job for the path argument `path`, or NULL after throwing. */
+static FileJob *new_job(napi_env env, napi_value path) {
+  char *p = path_arg(env, path);
+  if (!p) return NULL;
+  FileJob *job = calloc(1, sizeof(FileJob));
+  job->path = p;
+  return job;
+}
+
 static napi_value queue(napi_env env, FileJob *job) {
   napi_value promise, name;
   napi_create_promise(env, &job->deferred, &promise);
@@ -118,18 +127,20 @@ static napi_value write_file_async(napi_env env, napi_callback_info info) {
   napi_value argv[4];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   if (argc < 4) { napi_throw_type_error(env, NULL, "writeFileAsync(path, data, flush, exclusive)"); return NULL; }
-  FileJob *job = calloc(1, sizeof(FileJob));
+  char *data;
+  size_t len;
   bool flush, exclusive;
-  if (napi_get_buffer_info(env, argv[1], (void **)&job->data, &job->len) != napi_ok || napi_get_value_bool(env, argv[2], &flush) != napi_ok ||
+  if (napi_get_buffer_info(env, argv[1], (void **)&data, &len) != napi_ok || napi_get_value_bool(env, argv[2], &flush) != napi_ok ||
       napi_get_value_bool(env, argv[3], &exclusive) != napi_ok) {
-    free(job);
     napi_throw_type_error(env, NULL, "writeFileAsync: data must be a Buffer, flush and exclusive booleans");
     return NULL;
   }
-  job->exclusive = exclusive;
-  job->path = path_arg(env, argv[0]);
-  if (!job->path) { free(job); return NULL; }
+  FileJob *job = new_job(env, argv[0]);
+  if (!job) return NULL;
+  job->data = data;
+  job->len = len;
   job->flush = flush;
+  job->exclusive = exclusive;
   /* The data stays alive until the pool thread is done with it. */
   napi_create_reference(env, argv[1], 1, &job->data_ref);
   return queue(env, job);
@@ -140,9 +151,8 @@ static napi_value sync_dir_async(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   if (argc < 1) { napi_throw_type_error(env, NULL, "syncDirAsync(path)"); return NULL; }
-  FileJob *job = calloc(1, sizeof(FileJob));
-  job->path = path_arg(env, argv[0]);
-  if (!job->path) { free(job); return NULL; }
+  FileJob *job = new_job(env, argv[0]);
+  if (!job) return NULL;
   job->dir = 1;
   return queue(env, job);
 }

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { open, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ensureParents, errno, fsyncDir, type Location, TEMP_DIR, writeDurable } from './localfs-paths.ts';
+import { fsyncDir, writeSmallFile } from '../util/small-files.ts';
+import { ensureParents, errno, type Location, TEMP_DIR } from './localfs-paths.ts';
 import { type Sidecar, toInfo } from './localfs-sidecar.ts';
 import type { ObjectInfo } from './store.ts';
 
@@ -99,7 +100,7 @@ export class Committer {
         const sideTmp = join(this.tmpDir, `${randomUUID()}.json`);
         // The data (its new mtime) and the sidecar are flushed together: neither is under its
         // name yet, and both are on disk before the first rename (step 3) names one of them.
-        const [data, sidecar] = await Promise.allSettled([fh.sync(), writeDurable(sideTmp, JSON.stringify(side))]);
+        const [data, sidecar] = await Promise.allSettled([fh.sync(), writeSmallFile(sideTmp, Buffer.from(JSON.stringify(side)), { flush: true, exclusive: true })]);
         if (data.status === 'rejected' || sidecar.status === 'rejected') {
           await unlink(sideTmp).catch(() => {});
           throw data.status === 'rejected' ? data.reason : (sidecar as PromiseRejectedResult).reason;

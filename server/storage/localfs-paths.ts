@@ -1,9 +1,8 @@
 import { constants as fsc } from 'node:fs';
-import { lstat, mkdir, open, readdir, realpath, rm, rmdir } from 'node:fs/promises';
+import { lstat, mkdir, readdir, realpath, rm, rmdir } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import { errors, type GatewayError, isGatewayError } from '../errors.ts';
 import { SIDECAR_SUFFIX, validateKey } from './keys.ts';
-import { native } from '../tus/native-addon.ts';
 
 /*
  * Where a key lives under the store's root, reached without following a symbolic link, and
@@ -90,29 +89,6 @@ export async function prepareWrite(root: string, loc: Location, key: string): Pr
 export async function prune(root: string, dir: string): Promise<void> {
   for (; dir.startsWith(root + sep); dir = dirname(dir)) {
     if (!(await rmdir(dir).then(() => true, () => false))) return;
-  }
-}
-
-export async function fsyncDir(dir: string): Promise<void> {
-  if (native?.syncDirAsync) return native.syncDirAsync(dir); // one pool job, not three (native/sha256/file_ops.c)
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } catch (err) {
-    if (errno(err) !== 'EINVAL') throw err; // some filesystems cannot fsync a directory
-  } finally {
-    await fh.close();
-  }
-}
-
-export async function writeDurable(path: string, text: string): Promise<void> {
-  if (native?.writeFileAsync) return native.writeFileAsync(path, Buffer.from(text, 'utf8'), true, true);
-  const fh = await open(path, 'wx');
-  try {
-    await fh.writeFile(text, 'utf8');
-    await fh.sync();
-  } finally {
-    await fh.close();
   }
 }
 

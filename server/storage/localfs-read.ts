@@ -103,15 +103,9 @@ export class ObjectReader {
     // both, before every 201): what was read is used only once the parent has passed.
     const [parent, first] = await Promise.allSettled([checkParent(loc.dir, key), readSidecar(loc.sidecar, key)]);
     if (parent.status === 'rejected') throw parent.reason;
+    if (first.status === 'rejected') throw first.reason;
+    let { side, st: sideSt } = first.value;
     for (let attempt = 1; ; attempt++) {
-      let read: Awaited<ReturnType<typeof readSidecar>>;
-      if (attempt === 1) {
-        if (first.status === 'rejected') throw first.reason;
-        read = first.value;
-      } else {
-        read = await readSidecar(loc.sidecar, key);
-      }
-      const { side, st: sideSt } = read;
       const fh = keepOpen ? await open(loc.data, READ_NOFOLLOW) : undefined;
       const st = await (fh ? fh.stat() : lstat(loc.data)).catch(async (err) => {
         await fh?.close();
@@ -125,6 +119,7 @@ export class ObjectReader {
       await fh?.close();
       if (attempt === TORN_RETRIES) throw errors.noSuchKey(key); // torn by a crash mid-commit
       await sleep(5 * attempt);
+      ({ side, st: sideSt } = await readSidecar(loc.sidecar, key));
     }
   }
 

@@ -3,7 +3,8 @@ import { copyFile, open, rename, unlink } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { errors } from '../errors.ts';
-import { errno, fsyncDir, READ_NOFOLLOW } from './localfs-paths.ts';
+import { fsyncDir } from '../util/small-files.ts';
+import { errno, READ_NOFOLLOW } from './localfs-paths.ts';
 import type { ImportFileOptions, PutOptions } from './store.ts';
 
 /*

@@ -1,5 +1,5 @@
 import { constants, createReadStream } from 'node:fs';
-import { access, mkdir, open, unlink, writeFile } from 'node:fs/promises';
+import { access, mkdir, open, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { FileStore } from '@tus/file-store';
@@ -9,7 +9,7 @@ import type { Config } from '../config.ts';
 import type { Store } from '../storage/store.ts';
 import type { TusAdapter } from './adapter.ts';
 import { writeBody } from './batch-writer.ts';
-import { native } from './native-addon.ts';
+import { writeSmallFile } from '../util/small-files.ts';
 import { FileRecordStore } from './records.ts';
 
 /**
@@ -30,10 +30,10 @@ class GatewayFileStore extends FileStore {
 
   override async create(file: Upload): Promise<Upload> {
     const path = this.pathOf(file.id);
-    const created = createEmpty(path).catch(async (err: NodeJS.ErrnoException) => {
+    const created = writeSmallFile(path, Buffer.alloc(0)).catch(async (err: NodeJS.ErrnoException) => {
       if (err.code !== 'ENOENT') throw err;
       await mkdir(dirname(path), { recursive: true }); // the directory went away while running
-      await createEmpty(path);
+      await writeSmallFile(path, Buffer.alloc(0));
     });
     await Promise.all([created, this.infos.set(file.id, file, { after: created })]);
     file.storage = { type: 'file', path };
@@ -44,12 +44,6 @@ class GatewayFileStore extends FileStore {
     const [data] = await Promise.allSettled([unlink(this.pathOf(id)), this.infos.delete(id)]);
     if (data.status === 'rejected') throw ERRORS.FILE_NOT_FOUND; // as @tus/file-store answers it
   }
-}
-
-/** An empty file at `path` (truncated if there): one pool job with the addon. */
-async function createEmpty(path: string): Promise<void> {
-  if (native?.writeFileAsync) return native.writeFileAsync(path, Buffer.alloc(0), false, false);
-  await writeFile(path, '');
 }
 
 /** The file datastore's data file for `id`: `{tus.file.directory}/{id}` (@tus/file-store's layout). */

@@ -1,5 +1,5 @@
 import { fdatasync } from 'node:fs';
-import { open as openP } from 'node:fs/promises';
+import { fsyncDir } from '../util/small-files.ts';
 import { native } from './native-addon.ts';
 
 /**
@@ -91,18 +91,4 @@ export function syncDirectory(dir: string): Promise<void> {
   let c = dirSyncs.get(dir);
   if (!c) dirSyncs.set(dir, (c = new Coalesced(() => fsyncDir(dir))));
   return c.run();
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  if (native?.syncDirAsync) return native.syncDirAsync(dir); // one pool job, not three (file_ops.c)
-  const fh = await openP(dir, 'r');
-  try {
-    // fsync, not fdatasync: the directory's entries are what must reach the disk.
-    await fh.sync();
-  } catch (err) {
-    // Some filesystems cannot fsync a directory (EINVAL): nothing more can be done there.
-    if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err;
-  } finally {
-    await fh.close();
-  }
 }

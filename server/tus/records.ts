@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, readdir, rename, unlink } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { groupFlusher, syncDirectory } from './group-flush.ts';
-import { native } from './native-addon.ts';
+import { writeSmallFile } from '../util/small-files.ts';
+import { syncDirectory } from './group-flush.ts';
 
 /**
  * A small durable key → JSON document store. Used for the gateway's own upload
@@ -148,24 +148,10 @@ export class FileRecordStore<T> implements RecordStore<T> {
     this.ready ??= mkdir(this.directory, { recursive: true });
     await this.ready;
     const tmp = join(this.directory, `.${key}.${randomBytes(6).toString('hex')}.tmp`);
-    if (native?.writeFileAsync) {
-      // One pool job instead of four (native/sha256/file_ops.c says why).
-      await native.writeFileAsync(tmp, Buffer.from(text), durable, false).catch(async (err: unknown) => {
-        await removeFile(tmp);
-        throw err;
-      });
-      return tmp;
-    }
-    const fh = await open(tmp, 'w', 0o644);
-    try {
-      await fh.writeFile(text);
-      if (durable) await groupFlusher.flush(fh.fd);
-    } catch (err) {
+    await writeSmallFile(tmp, Buffer.from(text), { flush: durable }).catch(async (err: unknown) => {
       await removeFile(tmp);
       throw err;
-    } finally {
-      await fh.close();
-    }
+    });
     return tmp;
   }
 
