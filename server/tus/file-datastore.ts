@@ -10,19 +10,21 @@ import type { Store } from '../storage/store.ts';
 import type { TusAdapter } from './adapter.ts';
 import { writeBody } from './batch-writer.ts';
 import { writeSmallFile } from '../util/small-files.ts';
-import { FileRecordStore } from './records.ts';
+import type { RecordStore } from './records.ts';
+import { syncDirectory } from './group-flush.ts';
 
 /**
- * @tus/file-store with its create() and remove() doing their steps side by side: its own run a
- * mkdir, the empty data file and the info one after another (five pool jobs in a row, before
- * every 201). Here the data file is created while the info is written; the info is renamed into
- * place only once the data file exists (a crash between leaves a data file and no info, which
- * nobody was told of: never an info without its data).
+ * @tus/file-store with its upload infos in the gateway's journal (journal.ts: one append and one
+ * shared flush, where @tus/file-store writes a file per info) and its create() and remove() doing
+ * their steps side by side: its own runs a mkdir, the empty data file and the info one after
+ * another. Here the info is written once the data file exists, while the directory holding the
+ * data file's new name is flushed (a crash between leaves a data file and no info, which nobody
+ * was told of: never an info without its data).
  */
 class GatewayFileStore extends FileStore {
   constructor(
     options: ConstructorParameters<typeof FileStore>[0],
-    private readonly infos: FileRecordStore<Upload>,
+    private readonly infos: RecordStore<Upload>,
     private readonly pathOf: (id: string) => string,
   ) {
     super(options);
@@ -35,7 +37,9 @@ class GatewayFileStore extends FileStore {
       await mkdir(dirname(path), { recursive: true }); // the directory went away while running
       await writeSmallFile(path, Buffer.alloc(0));
     });
-    await Promise.all([created, this.infos.set(file.id, file, { after: created })]);
+    // The data file's name is durable (its directory flushed) when the info is: a PATCH's
+    // fdatasync of the file would not flush its name.
+    await Promise.all([created.then(() => syncDirectory(dirname(path))), this.infos.set(file.id, file, { after: created })]);
     file.storage = { type: 'file', path };
     return file;
   }
@@ -54,14 +58,13 @@ export const fileDataPath = (directory: string) => (id: string) => join(director
  * `tus.file.directory`; a finished upload's file is handed to a Store that imports
  * files (a hard link, zero copy), else streamed into the Store.
  */
-export function createFileAdapter(config: Config, store: Store): TusAdapter {
+export function createFileAdapter(config: Config, store: Store, infos: RecordStore<Upload>): TusAdapter {
   const { importFile } = store.capabilities;
   const directory = config.tus.file.directory;
   const dataPath = fileDataPath(directory);
   const readAll = async (id: string): Promise<Readable> => createReadStream(dataPath(id));
-  // Atomic replacement of the per-upload JSON (docs/tus-server-notes.md #9: FileKvStore's plain writeFile can tear).
-  const configstore = new FileRecordStore<Upload>(directory, '.json', true, { cache: true });
-  const datastore = new GatewayFileStore({ directory, configstore, expirationPeriodInMilliseconds: config.tus.expiration }, configstore, dataPath);
+  // The infos in the journal (docs/tus-server-notes.md #9: FileKvStore's plain writeFile can tear).
+  const datastore = new GatewayFileStore({ directory, configstore: infos, expirationPeriodInMilliseconds: config.tus.expiration }, infos, dataPath);
   return {
     datastore,
     readRange: (id, start, end) => (end > start ? createReadStream(dataPath(id), { start, end: end - 1 }) : Readable.from([])),
@@ -71,7 +74,7 @@ export function createFileAdapter(config: Config, store: Store): TusAdapter {
       access(directory, constants.W_OK).catch((err) => {
         throw errors.unavailable(`tus directory not writable: ${directory}`, err);
       }),
-    listLive: () => configstore.list(),
+    listLive: () => infos.list(),
     // @tus/file-store's own write() goes through a 64 KiB fs.WriteStream; this one batches (batch-writer.ts).
     writeHashed: async (body, id, offset, hash) => {
       const fh = await open(dataPath(id), 'r+');

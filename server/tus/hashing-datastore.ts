@@ -50,12 +50,15 @@ export class HashingDataStore extends DataStore {
   }
 
   override async create(upload: Upload): Promise<Upload> {
-    // The upload's record (onUploadCreate wrote it) is flushed while the tus info is: both are durable before the 201.
-    const created = await Promise.all([this.inner.create(new Upload({ ...upload, id: this.innerId(upload.id) })), this.deps.recorded?.(upload.id)]);
+    // The upload's record (onUploadCreate staged it) is made durable after the tus info is: one flush
+    // of the journal (journal.ts) serves both, and recorded() finds the record flushed already. Both
+    // are durable before the 201.
+    const created = await this.inner.create(new Upload({ ...upload, id: this.innerId(upload.id) }));
+    await this.deps.recorded?.(upload.id);
     // No state is a fresh hash where the data can be read again (HashStates.at: nothing to catch up at
     // offset 0); an empty upload is finalized at once, from the state (finalize.ts: digest).
     if (!this.adapter.readRange || upload.size === 0) await this.hashStates.store.set(upload.id, (await ResumableSha256.create()).save());
-    return this.outer(created[0], upload.id);
+    return this.outer(created, upload.id);
   }
 
   override async remove(id: string): Promise<void> {

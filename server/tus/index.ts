@@ -26,6 +26,7 @@ import { uploadLocation } from './location.ts';
 import { Finalizer } from './finalize.ts';
 import { QueueLocker } from './locker.ts';
 import { normalizeMetadata, objectKeyFor, parseUploadMetadata, validateUploadMetadata } from './metadata.ts';
+import { Journal } from './journal.ts';
 import { FileRecordStore, type RecordStore } from './records.ts';
 import { createShared } from './shared.ts';
 import type { HashState } from './sha256-state.ts';
@@ -46,17 +47,27 @@ export async function createTusGateway({ config, store, logger, metrics, hooks }
   const stateDir = join(config.tus.file.directory, '.gateway');
   await mkdir(stateDir, { recursive: true });
   const shared = config.redis.url ? await createShared(config.redis.url, logger, metrics) : undefined;
-  const records: RecordStore<UploadRecord> = shared?.records ?? new FileRecordStore<UploadRecord>(join(stateDir, 'records'), '.json', true, { cache: true });
+  // Upload records (without Redis) and the file datastore's upload infos: one log, one flush for both (journal.ts).
+  const fileInfos = config.tus.datastore === 'file';
+  const journal =
+    shared && !fileInfos
+      ? undefined
+      : await Journal.open(join(stateDir, 'journal'), [
+          // Where earlier versions kept them, one file each.
+          ...(shared ? [] : [{ namespace: 'records', dir: join(stateDir, 'records'), suffix: '.json' }]),
+          ...(fileInfos ? [{ namespace: 'infos', dir: config.tus.file.directory, suffix: '.json' }] : []),
+        ]);
+  const records: RecordStore<UploadRecord> = shared?.records ?? journal!.store<UploadRecord>('records');
   // The hash state is re-derivable from the data (file) or the object (s3): no fsync per PATCH.
   const hashes: RecordStore<HashState> = shared?.hashes ?? new FileRecordStore<HashState>(join(stateDir, 'hashes'), '.json', false);
 
-  const adapter = await createTusAdapter(config, store, shared?.s3Cache, metrics);
+  const adapter = await createTusAdapter(config, store, { s3Cache: shared?.s3Cache, metrics, infos: journal?.store('infos') });
   // Upload records being flushed, from onUploadCreate (which writes them) to the datastore's create() (which awaits them).
-  const recording = new Map<string, Promise<void>>();
+  const recording = new Map<string, () => Promise<void>>();
   const recorded = (id: string) => {
-    const p = recording.get(id);
+    const durable = recording.get(id);
     recording.delete(id);
-    return p;
+    return durable?.();
   };
   const datastore = new HashingDataStore(adapter, { hashes, records, recorded, metrics, spoolDir: await prepareSpool(join(stateDir, 'spool')) });
   const finalizer = new Finalizer({ datastore, store, records, adapter, logger, metrics, locker: shared?.finalizeLocker, hooks });
@@ -128,11 +139,10 @@ export async function createTusGateway({ config, store, logger, metrics, hooks }
       // docs/api.md §7: quotas and the overwrite/reservation rule, before the upload is announced.
       // The record counts (quotas, admission) once staged; its flushes overlap what follows and the
       // tus info's (HashingDataStore.create awaits them: the 201 comes after both are durable).
-      let durable: Promise<void> = Promise.resolve();
+      let durable = () => Promise.resolve();
       await withinQuota(upload.id, metadata.owner!, upload.size, async () => {
         ({ durable } = await records.stage(upload.id, { id: upload.id, status: 'uploading', size: upload.size, metadata, createdAt: new Date().toISOString() }));
       });
-      durable.catch(() => undefined); // its failure is create()'s to report (or nobody's, when creation stops here)
       try {
         await admission.admit(upload.id, metadata);
       } catch (err) {
@@ -189,11 +199,13 @@ export async function createTusGateway({ config, store, logger, metrics, hooks }
     },
     reservedBy: admission.reservedBy,
     async ping() {
+      journal?.check();
       await Promise.all([adapter.ping(), shared?.ping()]);
     },
     async close() {
       sweeper.stop();
       await shared?.close();
+      await journal?.close();
     },
   };
 }

@@ -18,11 +18,12 @@ export interface RecordStore<T> {
    */
   set(key: string, value: T, options?: SetOptions): Promise<void>;
   /**
-   * set(), resolved as soon as get() and list() see the value (the file store's cache: at
-   * once), with `durable`, which settles as set() would: for a caller with other work to
-   * overlap with the flushes, which awaits `durable` before it answers anyone.
+   * set(), resolved as soon as get() and list() see the value, with `durable()`, which settles
+   * once the value is as durable as set() makes it: for a caller with other work to overlap with
+   * the flushes, which awaits `durable()` before it answers anyone. (The journal flushes only when
+   * asked: a flush that a later write asked for in the meantime serves it too.)
    */
-  stage(key: string, value: T): Promise<{ durable: Promise<void> }>;
+  stage(key: string, value: T): Promise<{ durable: () => Promise<void> }>;
   delete(key: string): Promise<void>;
   list(): Promise<string[]>;
 }
@@ -44,7 +45,7 @@ export async function removeFile(path: string): Promise<void> {
   });
 }
 
-const SAFE_KEY = /^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,199}$/;
+export const SAFE_KEY = /^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,199}$/;
 
 /** Records kept in memory per store, at most (an upload's record is read ~10 times in its life). */
 const CACHE_ENTRIES = 2000;
@@ -129,10 +130,11 @@ export class FileRecordStore<T> implements RecordStore<T> {
     return done;
   }
 
-  async stage(key: string, value: T): Promise<{ durable: Promise<void> }> {
+  async stage(key: string, value: T): Promise<{ durable: () => Promise<void> }> {
     const durable = this.set(key, value);
+    durable.catch(() => undefined); // (reported to whoever calls durable())
     if (!this.cache) await durable; // seen by others only once renamed into place
-    return { durable };
+    return { durable: () => durable };
   }
 
   private queue(key: string, done: Promise<void>): void {

@@ -27,7 +27,7 @@ export class RedisRecordStore<T> implements RecordStore<T> {
   /** Seen by every instance once stored: nothing left to overlap. */
   async stage(key: string, value: T) {
     await this.set(key, value);
-    return { durable: Promise.resolve() };
+    return { durable: () => Promise.resolve() };
   }
 
   delete(key: string) {

@@ -74,11 +74,11 @@ describe('FileRecordStore', () => {
     const { durable } = await s.stage('k', { n: 1 });
     expect(await s.get('k')).toEqual({ n: 1 });
     expect(await s.list()).toEqual(['k']);
-    await durable;
+    await durable();
     expect(await new FileRecordStore<{ n: number }>(dir_).get('k')).toEqual({ n: 1 });
     const again = await s.stage('j', { n: 2 });
     const deleted = s.delete('j');
-    await Promise.all([again.durable, deleted]);
+    await Promise.all([again.durable(), deleted]);
     expect(await s.get('j')).toBeUndefined();
     expect(await new FileRecordStore<{ n: number }>(dir_).get('j')).toBeUndefined();
     expect((await readdir(dir_)).sort()).toEqual(['k.json']);
