@@ -7,12 +7,13 @@
  * the vitest globalSetup, a fresh bucket per file).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { Agent, request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ListMultipartUploadsCommand, ListPartsCommand } from '@aws-sdk/client-s3';
+import { readJournal } from '../../server/tus/journal.ts';
 import { startGateway, type GatewayProcess } from '../support/gateway.ts';
 import { makeS3Client } from '../support/services.ts';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.ts';
@@ -85,12 +86,10 @@ class GatewayChain {
     );
   }
 
-  recordPath(id: string): string {
-    return join(this.dataDir, 'tus', '.gateway', 'records', `${id}.json`);
-  }
-
+  /** The upload's record as the journal on disk holds it now (what a restarted gateway would read). */
   async record(id: string): Promise<{ status: string; key?: string; sha256?: string } | undefined> {
-    return readFile(this.recordPath(id), 'utf8').then((t) => JSON.parse(t), () => undefined);
+    const json = (await readJournal(join(this.dataDir, 'tus', '.gateway', 'journal'))).get('records')?.get(id);
+    return json === undefined ? undefined : JSON.parse(json);
   }
 }
 

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { readdir } from 'node:fs/promises';
+import { readJournal } from '../../server/tus/journal.ts';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -51,7 +51,8 @@ describe.each(['file+localfs', 's3+s3'] as const)('expiration on %s', (pairing) 
     const headPartial = await fetch(`${gw.url}/files/${partial}`, { method: 'HEAD', headers: TUS });
     expect([404, 410]).toContain(headPartial.status);
     expect(existsSync(join(gw.dataDir, 'tus', partial))).toBe(false);
-    expect(existsSync(join(gw.dataDir, 'tus', `${partial}.json`))).toBe(false);
+    const journal = await readJournal(join(gw.dataDir, 'tus', '.gateway', 'journal'));
+    expect(journal.get('infos')?.has(partial) ?? false).toBe(false);
     if (pairing === 's3+s3') {
       // Nothing of the incomplete upload is left in the bucket: no info object, no multipart upload.
       const s3 = makeS3Client();
@@ -64,8 +65,9 @@ describe.each(['file+localfs', 's3+s3'] as const)('expiration on %s', (pairing) 
         s3.destroy();
       }
     }
-    const records = await readdir(join(gw.dataDir, 'tus', '.gateway', 'records'));
-    expect(records).toEqual([]);
+    // No upload record is left: neither the expired upload's nor, past tus.expiration, the finished one's.
+    const records = (await readJournal(join(gw.dataDir, 'tus', '.gateway', 'journal'))).get('records');
+    expect([...(records?.keys() ?? [])]).toEqual([]);
     expect((await fetch(`${gw.url}/api/uploads/${done}`)).status).toBe(404);
     // The object outlives its upload record.
     const obj = await fetch(`${gw.url}/api/objects/models/exp/done.bin`);

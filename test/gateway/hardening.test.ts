@@ -1,9 +1,11 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { useGateway } from '../support/gateway.ts';
+import { Journal, readJournal } from '../../server/tus/journal.ts';
+import { startGateway, useGateway } from '../support/gateway.ts';
 import { createUpload, head, patch, raw, tusHeaders } from './pairings.ts';
 
 const sha256Hex = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -43,25 +45,42 @@ describe('hardening (file+localfs)', () => {
   });
 
   it('never finalizes again the leftovers of a finished upload, even after its record expires', async () => {
-    const v1 = Buffer.from('version one');
-    const up = await createUpload(gw.url, { length: v1.length, metadata: { filename: 'twice.bin', owner: 'h' } });
-    // Keep a copy of the tus data as a crash right after `done` would leave it.
-    const tusDir = join(gw.dataDir, 'tus');
-    await mkdir(join(gw.dataDir, 'keep'), { recursive: true });
-    expect((await patch(up.url, 0, v1.subarray(0, 5))).status).toBe(204);
-    await copyFile(join(tusDir, `${up.id}.json`), join(gw.dataDir, 'keep', 'info.json'));
-    expect((await patch(up.url, 5, v1.subarray(5))).status).toBe(204);
-    await writeFile(join(tusDir, up.id), v1);
-    await copyFile(join(gw.dataDir, 'keep', 'info.json'), join(tusDir, `${up.id}.json`));
-    // A newer version of the same object, uploaded afterwards.
-    const v2 = Buffer.from('version two!');
-    const up2 = await createUpload(gw.url, { length: v2.length, metadata: { filename: 'twice.bin', owner: 'h', overwrite: 'true' } });
-    expect((await patch(up2.url, 0, v2)).status).toBe(204);
-    await sleep(5500); // past tus.expiration: the first record is forgotten
-    const body = await raw(`${gw.url}/api/objects/models/h/twice.bin`);
-    expect(body.body.toString()).toBe('version two!');
-    await expect(readFile(join(tusDir, up.id))).rejects.toThrow();
-  }, 20_000);
+    // A gateway of its own, restarted on the same data as after a crash right after `done`.
+    const dataDir = await mkdtemp(join(tmpdir(), 'gw-leftovers-'));
+    const yaml = 'tus: { maxSize: 64MiB, expiration: 3s, cleanupInterval: 1s }';
+    const journalDir = join(dataDir, 'tus', '.gateway', 'journal');
+    try {
+      const v1 = Buffer.from('version one');
+      let first = await startGateway({ dataDir, yaml });
+      const up = await createUpload(first.url, { length: v1.length, metadata: { filename: 'twice.bin', owner: 'h' } });
+      expect((await patch(up.url, 0, v1.subarray(0, 5))).status).toBe(204);
+      const info = (await readJournal(journalDir)).get('infos')?.get(up.id);
+      expect(info).toBeDefined();
+      expect((await patch(up.url, 5, v1.subarray(5))).status).toBe(204);
+      await first.close();
+      // What a crash between `done` and the removal of the tus copy leaves: the data and its info.
+      await writeFile(join(dataDir, 'tus', up.id), v1);
+      const journal = await Journal.open(journalDir);
+      await journal.store('infos').set(up.id, JSON.parse(info!));
+      await journal.close();
+      first = await startGateway({ dataDir, yaml });
+      try {
+        // A newer version of the same object, uploaded afterwards.
+        const v2 = Buffer.from('version two!');
+        const up2 = await createUpload(first.url, { length: v2.length, metadata: { filename: 'twice.bin', owner: 'h', overwrite: 'true' } });
+        expect((await patch(up2.url, 0, v2)).status).toBe(204);
+        await sleep(5500); // past tus.expiration: the first record is forgotten
+        const body = await raw(`${first.url}/api/objects/models/h/twice.bin`);
+        expect(body.body.toString()).toBe('version two!');
+        await expect(readFile(join(dataDir, 'tus', up.id))).rejects.toThrow();
+        expect((await readJournal(journalDir)).get('infos')?.has(up.id)).toBe(false);
+      } finally {
+        await first.close();
+      }
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  }, 30_000);
 
   it('bounds a presigned PUT by tus.maxSize and by its signed size, with or without Content-Length', async () => {
     const ask = (size: number) =>

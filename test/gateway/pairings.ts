@@ -9,6 +9,7 @@ import { readdir } from 'node:fs/promises';
 import type { OutgoingHttpHeaders } from 'node:http';
 import { join, relative } from 'node:path';
 import { Upload, type HttpRequest, type HttpResponse, type PreviousUpload, type UploadOptions, type UrlStorage } from 'tus-js-client';
+import { readJournal } from '../../server/tus/journal.ts';
 import { startGateway, type GatewayOptions, type InProcessGateway } from '../support/gateway.ts';
 import { useStarted } from '../support/use.ts';
 
@@ -152,11 +153,15 @@ export async function filesUnder(dir: string): Promise<string[]> {
 
 /**
  * What the gateway keeps of uploads in progress: every file under its tus directory
- * (data, upload JSON, the gateway's records and hash states) and, for the s3
+ * (data, hash states), every document of its journal (upload records, upload infos; the
+ * journal's own file is not one: it grows and changes generations) and, for the s3
  * datastore, every object under the bucket's tus prefix.
  */
 export async function tusArtifacts(gw: TestGateway): Promise<string[]> {
-  const local = (await filesUnder(join(gw.dataDir, 'tus'))).map((f) => `file:${f}`);
+  const journalDir = join(gw.dataDir, 'tus', '.gateway', 'journal');
+  const local = (await filesUnder(join(gw.dataDir, 'tus'))).filter((f) => !join(gw.dataDir, 'tus', f).startsWith(journalDir + '/')).map((f) => `file:${f}`);
+  for (const [ns, docs] of await readJournal(journalDir)) for (const key of docs.keys()) local.push(`journal:${ns}/${key}`);
+  local.sort();
   if (!usesS3Datastore(gw.pairing)) return local;
   const { makeS3Client } = await import('../support/services.ts');
   const { ListObjectsV2Command } = await import('@aws-sdk/client-s3');

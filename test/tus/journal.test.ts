@@ -74,7 +74,7 @@ describe('Journal (records and upload infos in one append-only log)', () => {
     // A whole line with a wrong checksum (a sector half written): it and everything after it are dropped.
     const bytes = await readFile(log);
     const lastLine = bytes.lastIndexOf('records c');
-    bytes[lastLine + 12] ^= 0x01;
+    bytes[lastLine + 12] = bytes[lastLine + 12]! ^ 0x01;
     await writeFile(log, bytes);
     k = await Journal.open(dir);
     expect(await k.store('records').list()).toEqual(['a', 'b']);
