@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { copyFile, open, rename, unlink } from 'node:fs/promises';
+import { copyFile, link, open, rename, unlink } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { errors } from '../errors.ts';
@@ -72,8 +72,8 @@ export interface Adopted {
 }
 
 /**
- * Moves the regular file at `path` into `tmpDir` by rename, or by a copy when it is on another
- * filesystem. Only a regular file of the announced size is adopted: renaming a symlink would plant
+ * Moves the regular file at `path` into `tmpDir` by rename (a hard link with `keepSource`), or by
+ * a copy when it is on another filesystem. Only a regular file of the announced size is adopted: renaming a symlink would plant
  * it in the store.
  */
 export async function adoptFile(tmpDir: string, path: string, options: ImportFileOptions): Promise<Adopted> {
@@ -86,16 +86,17 @@ export async function adoptFile(tmpDir: string, path: string, options: ImportFil
     if (!st.isFile()) throw errors.invalidArgument(`${path} is not a regular file`);
     if (st.size !== options.size) throw errors.invalidArgument(`${path} has ${st.size} bytes, expected ${options.size}`);
     // Flushed before it leaves its name: a power cut must not leave the caller's only name for
-    // the bytes in the temp directory (removed at start-up) with the bytes not on disk. A spare
-    // link's bytes keep their other name, and the commit flushes them before they become the object.
-    if (!options.spareLink) await src.sync();
+    // the bytes in the temp directory (removed at start-up) with the bytes not on disk. Kept, the
+    // source keeps its name, and the commit flushes the bytes before they become the object.
+    if (!options.keepSource) await src.sync();
   } finally {
     await src.close();
   }
   const tmp = join(tmpDir, randomUUID());
+  const keep = options.keepSource === true;
   let moved = true;
   try {
-    await rename(source, tmp);
+    await (keep ? link(source, tmp) : rename(source, tmp));
   } catch (err) {
     if (errno(err) !== 'EXDEV') throw err;
     moved = false; // another filesystem: copy (copyFile uses copy_file_range / sendfile in the kernel)
@@ -103,10 +104,11 @@ export async function adoptFile(tmpDir: string, path: string, options: ImportFil
   }
   return {
     tmp,
-    giveBack: () => (moved ? rename(tmp, source) : unlink(tmp)).catch(() => {}),
-    sourceDir: moved ? dirname(source) : undefined,
+    giveBack: () => (moved && !keep ? rename(tmp, source) : unlink(tmp)).catch(() => {}),
+    // A link leaves the source's directory as it was: nothing of it to flush.
+    sourceDir: moved && !keep ? dirname(source) : undefined,
     async done() {
-      if (moved) return;
+      if (moved || keep) return;
       await unlink(source);
       await fsyncDir(dirname(source)).catch(() => {});
     },

@@ -107,10 +107,11 @@ export interface ImportFileOptions {
   contentType?: string;
   metadata?: Record<string, string>;
   /**
-   * `path` is a second hard link to bytes that keep another name until the import is done
-   * (finalize.ts): the file need not be flushed before it is moved (it is before it becomes the object).
+   * Leave `path` where it is: the object becomes another hard link to its bytes (finalize.ts: the
+   * tus copy keeps its name until the upload's record says `done`). Not flushed before it is
+   * linked (it is before it becomes the object). On another filesystem, a copy.
    */
-  spareLink?: boolean;
+  keepSource?: boolean;
 }
 
 /**
@@ -120,8 +121,8 @@ export interface ImportFileOptions {
 export interface StoreCapabilities {
   /**
    * Zero-copy finalization: adopts the regular file at `path` (on the gateway's own
-   * filesystem) as `key`, by rename (a streaming copy when it is on another filesystem,
-   * then the source is removed). Resolves with the object's info. `InvalidArgument` if the
+   * filesystem) as `key`, by rename, or a hard link with `keepSource` (a streaming copy when it
+   * is on another filesystem, then the source is removed unless kept). Resolves with the object's info. `InvalidArgument` if the
    * file's size is not `size` or `sha256` is not 64 hex digits; on failure the source file
    * is left in place. Absent: the bytes are streamed into put().
    */

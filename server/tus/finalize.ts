@@ -1,6 +1,5 @@
-import { link } from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import type { Locker } from '@tus/utils';
+import type { Locker, Upload } from '@tus/utils';
 import { GatewayError, errors, toGatewayError } from '../errors.ts';
 import type { Hooks } from '../hooks/index.ts';
 import type { Logger } from '../logger.ts';
@@ -9,7 +8,7 @@ import type { Store } from '../storage/store.ts';
 import type { TusAdapter } from './adapter.ts';
 import type { HashingDataStore } from './hashing-datastore.ts';
 import { contentTypeFor, normalizeMetadata, objectKeyFor } from './metadata.ts';
-import { removeFile, type RecordStore } from './records.ts';
+import type { RecordStore } from './records.ts';
 import { ResumableSha256 } from './sha256-state.ts';
 import type { UploadRecord } from './upload-record.ts';
 
@@ -46,10 +45,11 @@ export class Finalizer {
     return this.inflight.has(id);
   }
 
-  finalize(id: string): Promise<UploadRecord> {
+  /** `known`: the upload as the request that completed it left it (not read again when complete). */
+  finalize(id: string, known?: Upload): Promise<UploadRecord> {
     let p = this.inflight.get(id);
     if (!p) {
-      p = this.exclusive(id).finally(() => {
+      p = this.exclusive(id, known).finally(() => {
         this.inflight.delete(id);
         this.deps.datastore.hashStates.finalized(id);
       });
@@ -59,19 +59,19 @@ export class Finalizer {
   }
 
   /** Across instances: one finalization at a time per id; the next one finds the record `done`. */
-  private async exclusive(id: string): Promise<UploadRecord> {
-    if (!this.deps.locker) return this.run(id);
+  private async exclusive(id: string, known?: Upload): Promise<UploadRecord> {
+    if (!this.deps.locker) return this.run(id, known);
     const lock = this.deps.locker.newLock(`finalize:${id}`);
     // Finalizing a 10 GB s3 upload by copy can take minutes: nobody may take it over meanwhile.
     await lock.lock(new AbortController().signal, () => undefined);
     try {
-      return await this.run(id);
+      return await this.run(id, known);
     } finally {
       await lock.unlock();
     }
   }
 
-  private async run(id: string): Promise<UploadRecord> {
+  private async run(id: string, known?: Upload): Promise<UploadRecord> {
     const { records, datastore, store, logger, metrics } = this.deps;
     const existing = await records.get(id);
     if (existing?.status === 'done') {
@@ -80,7 +80,7 @@ export class Finalizer {
       return existing;
     }
     const started = process.hrtime.bigint();
-    const upload = await datastore.getLiveUpload(id);
+    const upload = known?.size !== undefined && known.offset === known.size ? known : await datastore.getLiveUpload(id);
     if (upload.size === undefined || upload.offset !== upload.size) {
       throw errors.conflict(`upload ${id} is not complete (${upload.offset} of ${upload.size ?? '?'} bytes)`);
     }
@@ -186,21 +186,9 @@ export class Finalizer {
       // @tus/s3-store never completes a multipart upload without parts: there is no tus object to copy.
       await store.put(key, Readable.from([]), { size: 0, contentType, metadata });
     } else if (placement.kind === 'link') {
-      const source = placement.dataPath(id);
-      const staged = `${source}.finalize`;
-      // A spare link: the bytes keep their tus name until the record says `done`. (One left by an
-      // earlier attempt that died is replaced.)
-      await link(source, staged).catch(async (err: NodeJS.ErrnoException) => {
-        if (err.code !== 'EEXIST') throw err;
-        await removeFile(staged);
-        await link(source, staged);
-      });
-      try {
-        await placement.importFile(staged, key, { size, contentType, metadata, sha256, spareLink: true });
-      } catch (err) {
-        await removeFile(staged); // imported, it is the object's name now: nothing to remove
-        throw err;
-      }
+      // The object is another hard link to the tus data: the bytes keep their tus name until the
+      // record says `done` (the Store links them into its temporary directory, then commits).
+      await placement.importFile(placement.dataPath(id), key, { size, contentType, metadata, sha256, keepSource: true });
     } else if (placement.kind === 'copy') {
       await store.copy(placement.sourceKey(id), key, { metadata, contentType });
     } else {

@@ -130,9 +130,13 @@ export class HashingDataStore extends DataStore {
     return this.inner.getExpiration();
   }
 
-  override async write(readable: Readable, id: string, offset: number): Promise<number> {
+  /**
+   * `known`: the upload as the caller read it under its lock (patch.ts), so that it is not read
+   * again here; @tus/server's handlers pass none.
+   */
+  override async write(readable: Readable, id: string, offset: number, known?: Upload): Promise<number> {
     const request = tusRequestContext.getStore();
-    if (!request?.checksum) return this.writeUnverified(readable, id, offset);
+    if (!request?.checksum) return this.writeUnverified(readable, id, offset, known);
     let verified;
     try {
       verified = await receiveVerified(readable, request.checksum, this.deps.spoolDir);
@@ -142,13 +146,13 @@ export class HashingDataStore extends DataStore {
       throw err;
     }
     try {
-      return await this.writeUnverified(verified.open(), id, offset);
+      return await this.writeUnverified(verified.open(), id, offset, known);
     } finally {
       await verified.discard();
     }
   }
 
-  private async writeUnverified(readable: Readable, id: string, offset: number): Promise<number> {
+  private async writeUnverified(readable: Readable, id: string, offset: number, known?: Upload): Promise<number> {
     await this.quiet(id);
     // Readers wait only for a write whose body has ended or failed (its last few ms of
     // settling), never for one still receiving: a half-dead PATCH must not hold up the
@@ -158,7 +162,7 @@ export class HashingDataStore extends DataStore {
     const bodyDone = () => {
       if (!settled && work) this.writing.set(id, work);
     };
-    work = this.writeNow(readable, id, offset, bodyDone);
+    work = this.writeNow(readable, id, offset, bodyDone, known);
     const from = { offset };
     this.writingFrom.set(id, from);
     try {
@@ -170,11 +174,11 @@ export class HashingDataStore extends DataStore {
     }
   }
 
-  private async writeNow(readable: Readable, id: string, offset: number, bodyDone: () => void): Promise<number> {
+  private async writeNow(readable: Readable, id: string, offset: number, bodyDone: () => void, known?: Upload): Promise<number> {
     // An empty PATCH that queued behind the final one reaches here after the upload is
     // complete (its data may already be in the Store, or s3's multipart completed):
     // there is nothing to write, and onUploadFinish joins the finalization.
-    const upload = await this.inner.getUpload(this.innerId(id)).catch(() => this.finishedUpload(id));
+    const upload = known ?? (await this.inner.getUpload(this.innerId(id)).catch(() => this.finishedUpload(id)));
     if (!this.lengthJustDeclared.delete(id) && upload.size !== undefined && offset >= upload.size) {
       readable.resume();
       return offset;

@@ -84,7 +84,7 @@ export async function createTusGateway({ config, store, logger, metrics, hooks }
 
   const locker = shared?.locker ?? new QueueLocker(30_000, (s) => metrics.lockWait.observe({ locker: 'queue' }, s));
   async function onUploadFinish(upload: Upload) {
-    const rec = await finalizer.finalize(upload.id);
+    const rec = await finalizer.finalize(upload.id, upload);
     await admission.release(rec.key!, upload.id).catch(() => undefined); // (a stale reservation frees itself too)
     // Header values must be Latin-1: the key is percent-encoded per segment (docs/tus-server-notes.md #3).
     return { headers: { 'Object-Key': encodeKeyPath(rec.key!) } };

@@ -56,7 +56,7 @@ export async function handlePatch(req: IncomingMessage, res: ServerResponse, id:
       if (upload.offset !== offset) throw ERRORS.INVALID_OFFSET;
       await declareLength(req, datastore, upload, deps.maxSize);
       checkBodyLength(req, upload, deps.maxSize);
-      newOffset = await datastore.write(req, id, upload.offset);
+      newOffset = await datastore.write(req, id, upload.offset, upload);
     } finally {
       clearTimeout(drain);
       await lock.unlock();

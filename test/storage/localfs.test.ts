@@ -278,6 +278,25 @@ describe('LocalFsStore.importFile', () => {
     expect(await store.stat('models/bob/f.bin')).toEqual(info);
   });
 
+  it('keepSource: links the file in (same inode), leaves the source under its name, and leaves nothing when refused', async () => {
+    const { store, root } = await makeStore();
+    const source = join(await tempDir(), 'upload-kept');
+    await writeFile(source, 'kept upload');
+    const { ino } = await stat(source);
+    const digest = sha256('kept upload');
+    const info = await store.importFile(source, 'models/bob/kept.bin', { size: 11, sha256: digest, keepSource: true });
+    expect(info.etag).toBe(etagFromSha256(digest));
+    const object = await stat(join(root, 'models/bob/kept.bin'));
+    expect(object.ino).toBe(ino);
+    expect(object.nlink).toBe(2);
+    expect(await readFile(source, 'utf8')).toBe('kept upload');
+    expect((await readAll((await store.get('models/bob/kept.bin')).body)).toString()).toBe('kept upload');
+    // A refused import (the key clashes with a prefix now) leaves the source alone and no temporary link.
+    await expectCode(store.importFile(source, 'models/bob', { size: 11, sha256: digest, keepSource: true }), 'Conflict');
+    expect((await stat(source)).nlink).toBe(2);
+    expect(await readdir(join(root, TEMP_DIR))).toEqual([]);
+  });
+
   it('copies across filesystems (EXDEV) and removes the source', async () => {
     const { store } = await makeStore();
     const shm = await tempDir('/dev/shm');
