@@ -1,5 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { copyFile, link, open, rename, unlink } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import { copyFile, link, lstat, open, rename, unlink } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { errors } from '../errors.ts';
@@ -78,22 +79,30 @@ export interface Adopted {
  */
 export async function adoptFile(tmpDir: string, path: string, options: ImportFileOptions): Promise<Adopted> {
   const source = resolve(path);
-  const src = await open(source, READ_NOFOLLOW).catch((err) =>
-    Promise.reject(errno(err) === 'ELOOP' ? errors.invalidArgument(`${path} is a symbolic link`) : errors.internal(`cannot open ${path}`, err)),
-  );
-  try {
-    const st = await src.stat();
+  const keep = options.keepSource === true;
+  const checked = (st: Stats) => {
+    if (st.isSymbolicLink()) throw errors.invalidArgument(`${path} is a symbolic link`);
     if (!st.isFile()) throw errors.invalidArgument(`${path} is not a regular file`);
     if (st.size !== options.size) throw errors.invalidArgument(`${path} has ${st.size} bytes, expected ${options.size}`);
-    // Flushed before it leaves its name: a power cut must not leave the caller's only name for
-    // the bytes in the temp directory (removed at start-up) with the bytes not on disk. Kept, the
-    // source keeps its name, and the commit flushes the bytes before they become the object.
-    if (!options.keepSource) await src.sync();
-  } finally {
-    await src.close();
+  };
+  if (keep) {
+    // Kept, the source keeps its name and nothing needs flushing here (the commit flushes the
+    // bytes before they become the object): an lstat checks it (link() never follows a symlink).
+    checked(await lstat(source).catch((err) => Promise.reject(errors.internal(`cannot stat ${path}`, err))));
+  } else {
+    const src = await open(source, READ_NOFOLLOW).catch((err) =>
+      Promise.reject(errno(err) === 'ELOOP' ? errors.invalidArgument(`${path} is a symbolic link`) : errors.internal(`cannot open ${path}`, err)),
+    );
+    try {
+      checked(await src.stat());
+      // Flushed before it leaves its name: a power cut must not leave the caller's only name for
+      // the bytes in the temp directory (removed at start-up) with the bytes not on disk.
+      await src.sync();
+    } finally {
+      await src.close();
+    }
   }
   const tmp = join(tmpDir, randomUUID());
-  const keep = options.keepSource === true;
   let moved = true;
   try {
     await (keep ? link(source, tmp) : rename(source, tmp));

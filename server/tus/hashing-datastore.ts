@@ -55,6 +55,11 @@ export class HashingDataStore extends DataStore {
     // are durable before the 201.
     const created = await this.inner.create(new Upload({ ...upload, id: this.innerId(upload.id) }));
     await this.deps.recorded?.(upload.id);
+    // Only when PostHandler reads it back (in this request, before anyone has the upload's URL).
+    if (this.hasExtension('expiration') && this.getExpiration() > 0) {
+      this.justCreated.set(upload.id, created);
+      if (this.justCreated.size > 256) this.justCreated.delete(this.justCreated.keys().next().value!);
+    }
     // No state is a fresh hash where the data can be read again (HashStates.at: nothing to catch up at
     // offset 0); an empty upload is finalized at once, from the state (finalize.ts: digest).
     if (!this.adapter.readRange || upload.size === 0) await this.hashStates.store.set(upload.id, (await ResumableSha256.create()).save());
@@ -62,6 +67,7 @@ export class HashingDataStore extends DataStore {
   }
 
   override async remove(id: string): Promise<void> {
+    this.justCreated.delete(id);
     await Promise.all([this.adapter.remove ? this.adapter.remove(id) : this.inner.remove(this.innerId(id)), this.hashStates.delete(id)]);
     // Termination forgets the upload; after finalization only the tus copy goes, the record stays.
     const rec = await this.deps.records.get(id);
@@ -80,8 +86,20 @@ export class HashingDataStore extends DataStore {
     for (let w = this.writing.get(id); w; w = this.writing.get(id)) await w.catch(() => undefined);
   }
 
+  /**
+   * What create() just made: @tus/server's PostHandler reads the upload back right after creating
+   * it (for Upload-Expires), and nothing can have changed it but a write or a removal, which drop
+   * it here. Answered without the datastore's read (a stat of the data file). At most one read.
+   */
+  private readonly justCreated = new Map<string, Upload>();
+
   override async getUpload(id: string): Promise<Upload> {
     await this.quiet(id);
+    const created = this.justCreated.get(id);
+    if (created) {
+      this.justCreated.delete(id);
+      return this.outer(created, id);
+    }
     try {
       return this.outer(await this.inner.getUpload(this.innerId(id)), id);
     } catch (err) {
@@ -116,6 +134,7 @@ export class HashingDataStore extends DataStore {
   }
 
   override async declareUploadLength(id: string, length: number): Promise<void> {
+    this.justCreated.delete(id);
     await this.inner.declareUploadLength(this.innerId(id), length);
     // PatchHandler declares a deferred length, under the upload's lock, right before write():
     // that write must reach the inner store even when empty (s3 completes its multipart there).
@@ -135,6 +154,7 @@ export class HashingDataStore extends DataStore {
    * again here; @tus/server's handlers pass none.
    */
   override async write(readable: Readable, id: string, offset: number, known?: Upload): Promise<number> {
+    this.justCreated.delete(id);
     const request = tusRequestContext.getStore();
     if (!request?.checksum) return this.writeUnverified(readable, id, offset, known);
     let verified;
