@@ -243,8 +243,28 @@ static napi_value flush_async(napi_env env, napi_callback_info info) {
   return promise;
 }
 
+/* alignSkip(buffer, align) -> how many bytes from the buffer's start to the first address that is a
+   multiple of `align` (a power of two): O_DIRECT writes need aligned memory, and JavaScript cannot
+   see a Buffer's address. */
+static napi_value align_skip(napi_env env, napi_callback_info info) {
+  size_t argc = 2; napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  void *data; size_t len; uint32_t align;
+  if (argc < 2 || napi_get_buffer_info(env, argv[0], &data, &len) != napi_ok ||
+      napi_get_value_uint32(env, argv[1], &align) != napi_ok || align == 0 || (align & (align - 1))) {
+    napi_throw_type_error(env, NULL, "alignSkip(buffer, powerOfTwo)");
+    return NULL;
+  }
+  uint32_t skip = (uint32_t)((align - ((uintptr_t)data & (align - 1))) & (align - 1));
+  napi_value out;
+  napi_create_uint32(env, skip, &out);
+  return out;
+}
+
 void write_batch_register(napi_env env, napi_value exports) {
   napi_value fn;
+  napi_create_function(env, "alignSkip", NAPI_AUTO_LENGTH, align_skip, NULL, &fn);
+  napi_set_named_property(env, exports, "alignSkip", fn);
   napi_create_function(env, "writeAsync", NAPI_AUTO_LENGTH, write_async, NULL, &fn);
   napi_set_named_property(env, exports, "writeAsync", fn);
   napi_create_function(env, "flushAsync", NAPI_AUTO_LENGTH, flush_async, NULL, &fn);

@@ -2,13 +2,13 @@ import type { Readable } from 'node:stream';
 import { churned } from '../util/gc.ts';
 import { groupFlusher } from './group-flush.ts';
 import { writeChunks, type ResumableSha256 } from './sha256-state.ts';
-import { SLAB, giveSlab, takeSlab, useSlabs } from './slabs.ts';
+import { ALIGN, ALIGNED_SLABS, SLAB, giveSlab, takeSlab, useSlabs } from './slabs.ts';
 
 const MiB = 2 ** 20;
 /** A pool job costs ~50 µs of the event loop (futexes, a wake-up): hand over MiBs, not 64 KiB chunks. */
 const BATCH = SLAB;
 /** What is received while a job runs, at most, before the body waits (the socket then applies backpressure). */
-const MAX_AHEAD = 4 * MiB;
+const MAX_AHEAD = 8 * MiB;
 /**
  * Writeback is waited for, in a pool job of its own beside the writes, once it trails the
  * written bytes by this; the body waits when it trails by twice this. So the final flush
@@ -32,7 +32,15 @@ const MAX_HASH_BACKLOG = 16 * MiB;
  * have seen bytes the file did not take (hash.offset > the file's size): the caller rolls
  * it back (HashStates.settle, from its checkpoints).
  */
-export async function writeBody(fd: number, body: Readable, offset: number, hash: ResumableSha256 | undefined): Promise<number> {
+export async function writeBody(
+  fd: number,
+  body: Readable,
+  offset: number,
+  hash: ResumableSha256 | undefined,
+  openDirect?: () => Promise<number | undefined>,
+): Promise<number> {
+  // O_DIRECT for whole slabs at aligned offsets (see `direct` below); the rest through the page cache.
+  let canDirect = ALIGNED_SLABS && openDirect !== undefined;
   let submitted = offset; // end of the bytes handed to a job
   let stored = offset; // end of the bytes written
   let waited = offset; // writeback waited for up to here (the previous PATCH flushed the rest)
@@ -41,6 +49,7 @@ export async function writeBody(fd: number, body: Readable, offset: number, hash
   let pendingBytes = 0;
   let slab: Buffer | undefined; // being filled
   let used = 0;
+  let cap = SLAB; // bytes this slab takes: less when it starts unaligned, so that the next one starts aligned
   const release = useSlabs();
   /** The slab being filled becomes a batch: to be written, and given to the hash. */
   const seal = () => {
@@ -57,6 +66,11 @@ export async function writeBody(fd: number, body: Readable, offset: number, hash
     hash?.update(view, done);
     slab = undefined;
     used = 0;
+  };
+  const takeNext = () => {
+    const at = submitted + pendingBytes; // where the new slab's first byte goes in the file
+    cap = canDirect ? SLAB - (at % ALIGN) : SLAB;
+    return takeSlab();
   };
   let chain: Promise<void> = Promise.resolve();
   let busy = false;
@@ -91,14 +105,43 @@ export async function writeBody(fd: number, body: Readable, offset: number, hash
       for (const done of dones) done();
     }
   };
+  /**
+   * Whole slabs at aligned offsets go to an O_DIRECT descriptor: from the (reused, aligned) slab
+   * straight to the device. Through the page cache, the copy into freshly allocated pages and
+   * their writeback cost ~1.2–1.4 CPU-s per GiB in the writing thread here (measured: pwrite of
+   * 1 GiB in 1 MiB writes with the same flushes, 1.2–1.45 s of system time buffered, 0.06 s
+   * direct, and less wall time); the flush before the answer is needed either way. Partial slabs
+   * (a body's first bytes up to an aligned offset, its last ones) keep the page cache.
+   */
+  let direct: Promise<number | undefined> | undefined;
   const write = async (chunks: Buffer[], at: number, len: number) => {
     if (diskError) return;
-    // Too far ahead of the disk: the body waits (the final flush stays bounded).
-    while (waiting && at + len - waited > 2 * WRITEBACK_LAG) await waiting;
+    const whole = (c: Buffer, p: number) => canDirect && c.length === SLAB && p % ALIGN === 0;
+    // Too far ahead of the disk: the body waits (the final flush stays bounded). Not for bytes
+    // written directly: they leave nothing in the page cache to write back.
+    const allDirect = at % ALIGN === 0 && chunks.every((c) => whole(c, at));
+    while (!allDirect && waiting && at + len - waited > 2 * WRITEBACK_LAG) await waiting;
     busy = true;
     try {
-      // Writeback started only (waitFrom == waitTo): the waiting is waitWriteback's.
-      stored += await writeChunks(fd, at, chunks, at, at);
+      let pos = at;
+      for (let i = 0; i < chunks.length; ) {
+        const useDirect = whole(chunks[i]!, pos);
+        let j = i;
+        for (let p = pos; j < chunks.length && whole(chunks[j]!, p) === useDirect; j++) p += chunks[j]!.length;
+        const group = chunks.slice(i, j);
+        const dfd = useDirect ? await (direct ??= openDirect!()) : undefined;
+        if (useDirect && dfd === undefined) canDirect = false; // the filesystem refused O_DIRECT: the page cache then
+        try {
+          // Writeback started only (waitFrom == waitTo): the waiting is waitWriteback's.
+          pos += await writeChunks(dfd ?? fd, pos, group, pos, pos);
+        } catch (err) {
+          if (dfd === undefined || (err as NodeJS.ErrnoException).code !== 'EINVAL' || (err as { written?: number }).written) throw err;
+          canDirect = false; // refused (alignment rules of its own): the same bytes through the page cache
+          pos += await writeChunks(fd, pos, group, pos, pos);
+        }
+        stored = pos;
+        i = j;
+      }
       waitWriteback();
     } catch (err) {
       stored += (err as { written?: number }).written ?? 0;
@@ -125,11 +168,11 @@ export async function writeBody(fd: number, body: Readable, offset: number, hash
     for await (const chunk of body as AsyncIterable<Buffer>) {
       if (diskError) break;
       for (let from = 0; from < chunk.length; ) {
-        slab ??= takeSlab();
-        const n = chunk.copy(slab, used, from);
+        slab ??= takeNext();
+        const n = chunk.copy(slab, used, from, from + Math.min(chunk.length - from, cap - used));
         used += n;
         from += n;
-        if (used === SLAB) seal();
+        if (used === cap) seal();
       }
       churned(chunk.length); // the chunk is garbage now
       if (hash && hash.backlog >= MAX_HASH_BACKLOG) await hash.settled();

@@ -1,5 +1,5 @@
 import { constants, createReadStream } from 'node:fs';
-import { access, mkdir, open, unlink } from 'node:fs/promises';
+import { access, mkdir, open, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { FileStore } from '@tus/file-store';
@@ -78,10 +78,18 @@ export function createFileAdapter(config: Config, store: Store, infos: RecordSto
     // @tus/file-store's own write() goes through a 64 KiB fs.WriteStream; this one batches (batch-writer.ts).
     writeHashed: async (body, id, offset, hash) => {
       const fh = await open(dataPath(id), 'r+');
+      // A second descriptor, with O_DIRECT, opened once a whole slab is to be written (batch-writer.ts);
+      // none where the platform or the filesystem (tmpfs) has no O_DIRECT.
+      let direct: Promise<FileHandle | undefined> | undefined;
+      const openDirect = async () => {
+        if (constants.O_DIRECT === undefined) return undefined;
+        direct ??= open(dataPath(id), constants.O_RDWR | constants.O_DIRECT).catch(() => undefined);
+        return (await direct)?.fd;
+      };
       try {
-        return await writeBody(fh.fd, body, offset, hash);
+        return await writeBody(fh.fd, body, offset, hash, openDirect);
       } finally {
-        await fh.close();
+        await Promise.all([fh.close(), direct?.then((d) => d?.close())]);
       }
     },
     flush: async (id) => {

@@ -29,6 +29,8 @@ export interface NativeAddon {
    */
   writeFileAsync?(path: string, data: Buffer, flush: boolean, exclusive: boolean): Promise<void>;
   syncDirAsync?(path: string): Promise<void>;
+  /** Bytes from `buffer`'s start to its first `align`-aligned address (write_batch.c). Absent from an addon built before it existed. */
+  alignSkip?(buffer: Uint8Array, align: number): number;
   /** glibc's malloc_trim(0) (trim.c); false elsewhere. Absent from an addon built before it existed. */
   trimMemory?(): boolean;
 }

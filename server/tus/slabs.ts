@@ -5,8 +5,11 @@
  * a batch waits for its write and hash jobs, those buffers outlive young collections and are
  * promoted, and promoted Buffers are freed only by a full mark-compact: V8 then runs one
  * every ~9 MB of them (util/gc.ts). Copied at once (a memcpy, ~0.1 CPU-s/GiB), the socket's
- * buffers die young, and the slabs, allocated once and reused, stay.
+ * buffers die young, and the slabs, allocated once and reused, stay. With the addon they are
+ * page-aligned, so that whole slabs can be written with O_DIRECT (batch-writer.ts).
  */
+import { native } from './native-addon.ts';
+
 export const SLAB = 2 ** 20;
 /** Free slabs kept for the next batch; beyond this they are left to the GC. */
 const KEEP = 48;
@@ -34,10 +37,21 @@ export function useSlabs(): () => void {
   };
 }
 
+/** O_DIRECT's alignment (memory, file offset, length): the page size, which every filesystem accepts. */
+export const ALIGN = 4096;
+
+/** Whether slabs start at an ALIGN-aligned address (the addon tells where that is; without it, they may not). */
+export const ALIGNED_SLABS = typeof native?.alignSkip === 'function';
+
 export function takeSlab(): Buffer {
+  const slab = free.pop();
+  if (slab) return slab;
   // allocUnsafeSlow: a buffer of its own, not a slice of Node's shared pool. Only the bytes
   // copied in ([0, used)) are ever handed on, so its old contents are never read.
-  return free.pop() ?? Buffer.allocUnsafeSlow(SLAB);
+  if (!ALIGNED_SLABS) return Buffer.allocUnsafeSlow(SLAB);
+  const raw = Buffer.allocUnsafeSlow(SLAB + ALIGN);
+  const skip = native!.alignSkip!(raw, ALIGN);
+  return raw.subarray(skip, skip + SLAB);
 }
 
 export function giveSlab(slab: Buffer): void {

@@ -1,5 +1,7 @@
+import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { mkdtemp, open, readFile, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -7,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeBody } from '../../server/tus/batch-writer.ts';
 import { native } from '../../server/tus/native-addon.ts';
 import { ResumableSha256 } from '../../server/tus/sha256-state.ts';
+import { ALIGNED_SLABS } from '../../server/tus/slabs.ts';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
@@ -49,6 +52,44 @@ describe('writeBody (the file datastore write path)', () => {
     // Batches of at least 1 MiB (the last one may be less): 5 MiB is a handful of jobs, not ~80.
     expect(seen.length).toBeGreaterThanOrEqual(2);
     expect(seen.length).toBeLessThanOrEqual(6);
+  });
+
+  it('writes whole slabs through an O_DIRECT descriptor, from an unaligned offset too, byte-exact, and falls back to the page cache when there is none', async () => {
+    expect(ALIGNED_SLABS).toBe(true);
+    const head = randomBytes(5000); // an offset that is not a multiple of 4096: the first slab stops at the next one
+    const data = randomBytes(7 * 2 ** 20 + 999);
+    for (const withDirect of [true, false]) {
+      const path = join(dir, `direct-${withDirect}`);
+      await writeFile(path, head);
+      const hash = await ResumableSha256.create();
+      hash.update(head);
+      await hash.settled();
+      const fh = await open(path, 'r+');
+      let direct: FileHandle | undefined;
+      let asked = 0;
+      const openDirect = async () => {
+        asked++;
+        if (!withDirect) return undefined; // (a filesystem without O_DIRECT: tmpfs)
+        direct ??= await open(path, constants.O_RDWR | constants.O_DIRECT);
+        return direct.fd;
+      };
+      const end = await writeBody(fh.fd, Readable.from(pieces(data)), head.length, hash, openDirect).finally(async () => {
+        await fh.close();
+        await direct?.close();
+      });
+      expect(end).toBe(head.length + data.length);
+      // What went direct is not in the page cache (util-linux's fincore counts the resident bytes):
+      // with O_DIRECT only the partial slabs at both ends are, without it the whole file.
+      const resident = Number(execFileSync('fincore', ['--bytes', '--noheadings', '--output', 'RES', path], { encoding: 'utf8' }).trim());
+      if (withDirect) expect(resident).toBeLessThan(3 * 2 ** 20);
+      else expect(resident).toBeGreaterThan(7 * 2 ** 20);
+      const all = Buffer.concat([head, data]);
+      expect((await readFile(path)).equals(all)).toBe(true);
+      expect(hash.digest()).toBe(sha(all));
+      // Asked for once, and not again after a refusal.
+      expect(asked).toBe(1);
+      expect(direct !== undefined).toBe(withDirect);
+    }
   });
 
   it('keeps, flushed and hashed, the bytes that arrived before the body failed, and rethrows the body error', async () => {
