@@ -73,8 +73,11 @@ export function requestLog(logger: Logger, metrics: Metrics, tusPath = '/files')
     // Read now: once the response is done the socket may be gone, and Koa's ctx.ip would throw.
     const ip = ctx.ip;
     const status = () => (res.headersSent ? res.statusCode : 499);
-    facts.set(res, () => ({ path: ctx.path, route: routeOf(ctx, tusPath), status: status(), ip, aborted: !res.writableFinished }));
     httpLogger(ctx.req, res);
+    // After httpLogger: pino-http also calls customProps when the request starts, to bind them
+    // to the request's logger, and a line would then carry the start's status (499) and
+    // `aborted: true` as well as the final ones.
+    facts.set(res, () => ({ path: ctx.path, route: routeOf(ctx, tusPath), status: status(), ip, aborted: !res.writableFinished }));
     ctx.state.requestId = (ctx.req as IncomingMessage & { id?: unknown }).id;
     const done = () => {
       res.off('finish', done);

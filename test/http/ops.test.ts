@@ -129,7 +129,7 @@ describe('GET /api/uploads/{id}', () => {
 describe('metrics and request logs over a real gateway (tus, Store, S3)', () => {
   const tusHeaders = { 'Tus-Resumable': '1.0.0' };
   const metric = (text: string, re: RegExp): number => Number(re.exec(text)?.[1] ?? NaN);
-  const { lines, logger } = capturingLogger();
+  const { lines, raw, logger } = capturingLogger();
   const gw = useStarted('gateway on s3', async () =>
     startGateway({ env: { STORAGE_BACKEND: 's3', ...s3GatewayEnv(await createTestBucket('metrics')) }, logger }),
   );
@@ -173,6 +173,7 @@ describe('metrics and request logs over a real gateway (tus, Store, S3)', () => 
 
   it('one pino-http line per request, with Authorization and signatures redacted', async () => {
     const before = lines.length;
+    const rawBefore = raw.length;
     const presigned = await fetch(`${gw.url}/api/presign`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json', Authorization: 'Bearer top-secret-token' },
@@ -197,5 +198,10 @@ describe('metrics and request logs over a real gateway (tus, Store, S3)', () => 
     expect(typeof p!.ms).toBe('number');
     expect(n!.req.url).toContain('X-Amz-Signature=[redacted]');
     expect(n!.status).toBe(404);
+    // Each fact once: pino-http also binds customProps when the request starts (then 499, aborted),
+    // and a line holding both sets parses as whichever comes last.
+    const rawRequests = raw.slice(rawBefore).filter((l) => l.includes('"msg":"request"'));
+    expect(rawRequests).toHaveLength(2);
+    for (const l of rawRequests) for (const key of ['status', 'aborted', 'route', 'path', 'ip']) expect(l.split(`"${key}":`)).toHaveLength(2);
   });
 });
