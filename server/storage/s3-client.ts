@@ -1,6 +1,7 @@
 import { S3, type S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import type { Histogram } from 'prom-client';
 import { ConfigError, type Config } from '../config.ts';
+import { hashPayloadsInPool } from './s3-payload-hash.ts';
 
 type S3Settings = Omit<Config['storage']['s3'], 'publicEndpoint'> & { publicEndpoint?: string };
 
@@ -51,7 +52,9 @@ export function createS3Client(s3: S3Settings): S3 {
   if (s3.accessKey && s3.secretKey) {
     config.credentials = { accessKeyId: s3.accessKey, secretAccessKey: s3.secretKey };
   }
-  return new S3(config);
+  const client = new S3(config);
+  hashPayloadsInPool(client);
+  return client;
 }
 
 /**

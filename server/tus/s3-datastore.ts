@@ -54,6 +54,8 @@ export async function createS3Adapter(config: Config, store: Store, s3Cache?: Kv
     // byte); above 5 GiB, parallel UploadPartCopy (storage/s3-copy.ts), as S3 requires.
     placement: store.capabilities.copyFromS3Datastore ? { kind: 'copy', sourceKey: (id) => prefix + id } : { kind: 'stream', read },
     readAll: read,
+    // The hash fed from the part buffers (s3-parts.ts write()), not in front of the datastore.
+    writeHashed: (body, id, offset, hash) => tusStore.write(body, prefix + id, offset, hash),
     remove: async (id) => {
       const key = prefix + id;
       await tusStore.getUpload(key); // FILE_NOT_FOUND (404) for an upload it never had

@@ -3,11 +3,15 @@ import type { HeadObjectCommandOutput, Part, S3 } from '@aws-sdk/client-s3';
 import type { MetadataValue, Options } from '@tus/s3-store';
 import { ERRORS, Upload } from '@tus/utils';
 import { isS3NotFound } from '../storage/s3-errors.ts';
+import { churned } from '../util/gc.ts';
 import { ContiguousPartsS3Store } from './s3-contiguous-parts.ts';
 import { PartBuffers } from './s3-part-buffers.ts';
+import type { ResumableSha256 } from './sha256-state.ts';
 
 /** Metadata of a `.part` object: the number of the part its bytes will open (see write()). */
 const OPENS_PART = 'tus-opens-part';
+/** Bytes given to the hash and not yet hashed, at most, before the body waits for it. */
+const MAX_HASH_BACKLOG = 16 * 2 ** 20;
 
 export interface BufferedS3StoreOptions extends Omit<Options, 's3ClientConfig' | 'maxConcurrentPartUploads'> {
   /** The client from storage/s3-client.ts: the same settings as the s3 Store's. */
@@ -94,7 +98,15 @@ export class BufferedS3Store extends ContiguousPartsS3Store {
     return isCompleted(await this.getMetadata(id));
   }
 
-  override async write(src: Readable, id: string, offset: number): Promise<number> {
+  /**
+   * `hash` (at `offset`), when given, is fed the body's bytes from the part buffers they were
+   * copied into, never from the socket's own buffers: those are garbage at once (see
+   * util/gc.ts churned()). Hashed from the socket's buffers, a 128 MiB PATCH ran ~10 full
+   * collections, the buffers the hash still held being promoted. A body that fails (the
+   * client went away, 413) still has the bytes that arrived stored, then its error is thrown,
+   * as the file datastore does (batch-writer.ts).
+   */
+  override async write(src: Readable, id: string, offset: number, hash?: ResumableSha256): Promise<number> {
     const metadata = await this.getMetadata(id);
     // The `.part` GET and the listing at once: the round trip before the first byte is sent is one, not two.
     const tailObject = this.getTail(id);
@@ -102,9 +114,10 @@ export class BufferedS3Store extends ContiguousPartsS3Store {
     const parts = await this.retrieveParts(id);
     const next = (parts.at(-1)?.PartNumber ?? 0) + 1;
     const head = await this.tail(id, next - 1, await tailObject);
-    const uploaded = await this.sendParts(metadata, src, next, offset - head.length, head);
+    const { uploaded, bodyError } = await this.sendParts(metadata, src, next, offset - head.length, head, hash);
     // The tail's bytes were counted in `offset` already: only the new ones move it.
     const newOffset = offset + uploaded - head.length;
+    if (bodyError) throw bodyError;
     if (metadata.file.size === newOffset) {
       await this.finishMultipartUpload(metadata, await this.retrieveParts(id));
       // The completion mark (see completed()), kept in the cache rather than clearing it (as the
@@ -153,22 +166,39 @@ export class BufferedS3Store extends ContiguousPartsS3Store {
    * as the `.part` tail (or as the last part, when it completes the upload). Resolves with the
    * bytes stored; rejects, after every request in flight has settled, with the first failure.
    */
-  private async sendParts(metadata: MetadataValue, src: Readable, first: number, offset: number, head: Buffer): Promise<number> {
+  private async sendParts(metadata: MetadataValue, src: Readable, first: number, offset: number, head: Buffer,
+    hash?: ResumableSha256): Promise<{ uploaded: number; bodyError?: unknown }> {
     const size = metadata.file.size;
     const partSize = this.calcOptimalPartSize(size);
     const inflight = new Set<Promise<void>>();
     let failure: { err: unknown } | undefined;
+    let bodyError: unknown;
     let uploaded = 0;
     let partNumber = first;
+    // A part buffer goes back to the pool once its sender and every hash batch reading it are done.
+    const holds = new Map<Buffer, number>();
+    const hold = (b: Buffer) => void holds.set(b, (holds.get(b) ?? 0) + 1);
+    const release = (b: Buffer) => {
+      const n = holds.get(b)! - 1;
+      if (n > 0) return void holds.set(b, n);
+      holds.delete(b);
+      this.buffers.give(b);
+    };
     // The part being filled: a pooled buffer (s3-part-buffers.ts), `filled` bytes of it so far.
     let buf: Buffer | undefined;
     let filled = 0;
-    const fill = (bytes: Uint8Array) => {
-      buf ??= this.buffers.take(partSize);
+    const fill = (bytes: Uint8Array, hashed: boolean) => {
+      if (!buf) hold((buf = this.buffers.take(partSize)));
       buf.set(bytes, filled);
+      if (hash && hashed) {
+        const b = buf;
+        hold(b);
+        hash.update(b.subarray(filled, filled + bytes.length), () => release(b));
+      }
       filled += bytes.length;
     };
-    if (head.length > 0) fill(head);
+    // The tail's bytes were hashed by the PATCH that stored them.
+    if (head.length > 0) fill(head, false);
 
     const send = async ({ buffer, length, number, final }: Taken): Promise<void> => {
       const part = buffer.subarray(0, length);
@@ -188,7 +218,7 @@ export class BufferedS3Store extends ContiguousPartsS3Store {
         }
       } finally {
         // Settled, retries included: the SDK reads the buffer no more.
-        this.buffers.give(buffer);
+        release(buffer);
       }
     };
     const take = (): Taken => {
@@ -204,7 +234,7 @@ export class BufferedS3Store extends ContiguousPartsS3Store {
         let rest = chunk;
         while (filled + rest.length >= partSize) {
           const room = partSize - filled;
-          fill(rest.subarray(0, room));
+          fill(rest.subarray(0, room), true);
           rest = rest.subarray(room);
           const p: Promise<void> = send(take()).then(
             () => void inflight.delete(p),
@@ -215,21 +245,27 @@ export class BufferedS3Store extends ContiguousPartsS3Store {
           );
           inflight.add(p);
           while (inflight.size >= this.partsInFlight && !failure) await Promise.race(inflight);
-          if (failure) throw failure.err;
+          if (failure) break;
         }
-        if (rest.length > 0) fill(rest);
+        if (failure) break;
+        if (rest.length > 0) fill(rest, true);
+        churned(chunk.length); // copied into the part: the socket's buffer is garbage now
+        if (hash && hash.backlog >= MAX_HASH_BACKLOG) await hash.settled();
       }
     } catch (err) {
-      failure ??= { err };
+      // The body failed (aborted, too large): what arrived is stored below, then the error is the caller's.
+      bodyError = err;
     }
     await Promise.allSettled(inflight);
+    // A hash failure is the caller's to see (settled() again): the bytes are stored either way.
+    await hash?.settled().catch(() => undefined);
     if (failure) {
-      if (buf) this.buffers.give(buf);
+      if (buf) release(buf);
       throw failure.err;
     }
     // Only now, with every part before it stored: the tail's offset is known.
     if (filled > 0) await send(take());
-    return uploaded;
+    return { uploaded, bodyError };
   }
 
   /** Replaces the `.part` tail in one PutObject, naming the part its bytes will open. */
