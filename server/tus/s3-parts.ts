@@ -108,18 +108,25 @@ export class BufferedS3Store extends ContiguousPartsS3Store {
    */
   override async write(src: Readable, id: string, offset: number, hash?: ResumableSha256): Promise<number> {
     const metadata = await this.getMetadata(id);
-    // The `.part` GET and the listing at once: the round trip before the first byte is sent is one, not two.
-    const tailObject = this.getTail(id);
-    tailObject.catch(() => undefined); // awaited below, unless the listing fails
-    const parts = await this.retrieveParts(id);
-    const next = (parts.at(-1)?.PartNumber ?? 0) + 1;
-    const head = await this.tail(id, next - 1, await tailObject);
-    const { uploaded, bodyError } = await this.sendParts(metadata, src, next, offset - head.length, head, hash);
+    let next = 1;
+    let head: Buffer = Buffer.alloc(0);
+    // At offset 0 (PatchHandler checked it against getUpload, under the upload's lock) there is
+    // no part in the run that counts and no tail: nothing to list or fetch before the first byte.
+    if (offset > 0) {
+      // The `.part` GET and the listing at once: the round trip before the first byte is sent is one, not two.
+      const tailObject = this.getTail(id);
+      tailObject.catch(() => undefined); // awaited below, unless the listing fails
+      next = ((await this.retrieveParts(id)).at(-1)?.PartNumber ?? 0) + 1;
+      head = await this.tail(id, next - 1, await tailObject);
+    }
+    const { uploaded, sent, bodyError } = await this.sendParts(metadata, src, next, offset - head.length, head, hash);
     // The tail's bytes were counted in `offset` already: only the new ones move it.
     const newOffset = offset + uploaded - head.length;
     if (bodyError) throw bodyError;
     if (metadata.file.size === newOffset) {
-      await this.finishMultipartUpload(metadata, await this.retrieveParts(id));
+      // Every part sent by this PATCH (numbered from 1): their ETags are known, no listing needed.
+      const parts = next === 1 ? sent.sort((a, b) => a.PartNumber! - b.PartNumber!) : await this.retrieveParts(id);
+      await this.finishMultipartUpload(metadata, parts);
       // The completion mark (see completed()), kept in the cache rather than clearing it (as the
       // original does): finalization's getUpload, ensureComplete and remove() then need no
       // ListParts / GET .info / HEAD / AbortMultipartUpload, ~5 round trips before the answer.
@@ -167,13 +174,14 @@ export class BufferedS3Store extends ContiguousPartsS3Store {
    * bytes stored; rejects, after every request in flight has settled, with the first failure.
    */
   private async sendParts(metadata: MetadataValue, src: Readable, first: number, offset: number, head: Buffer,
-    hash?: ResumableSha256): Promise<{ uploaded: number; bodyError?: unknown }> {
+    hash?: ResumableSha256): Promise<{ uploaded: number; sent: Part[]; bodyError?: unknown }> {
     const size = metadata.file.size;
     const partSize = this.calcOptimalPartSize(size);
     const inflight = new Set<Promise<void>>();
     let failure: { err: unknown } | undefined;
     let bodyError: unknown;
     let uploaded = 0;
+    const sent: Part[] = [];
     let partNumber = first;
     // A part buffer goes back to the pool once its sender and every hash batch reading it are done.
     const holds = new Map<Buffer, number>();
@@ -206,7 +214,7 @@ export class BufferedS3Store extends ContiguousPartsS3Store {
         const permit = await this.partUploadSemaphore.acquire();
         try {
           if (part.length >= this.minPartSize || final) {
-            await this.uploadPart(metadata, part, number);
+            sent.push({ PartNumber: number, ETag: await this.uploadPart(metadata, part, number), Size: part.length });
             // The tail's bytes are in this part now: the `.part` is stale (and would be ignored).
             if (number === first && head.length > 0) await this.deleteIncompletePart(metadata.file.id).catch(() => undefined);
           } else {
@@ -265,7 +273,7 @@ export class BufferedS3Store extends ContiguousPartsS3Store {
     }
     // Only now, with every part before it stored: the tail's offset is known.
     if (filled > 0) await send(take());
-    return { uploaded, bodyError };
+    return { uploaded, sent, bodyError };
   }
 
   /** Replaces the `.part` tail in one PutObject, naming the part its bytes will open. */

@@ -14,6 +14,7 @@ import { MemoryKvStore, Upload } from '@tus/utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createS3Client } from '../../server/storage/s3-client.ts';
 import { BufferedS3Store } from '../../server/tus/s3-parts.ts';
+import { ResumableSha256 } from '../../server/tus/sha256-state.ts';
 import { createTestBucket, s3TestSettings } from '../support/services.ts';
 
 const MiB = 2 ** 20;
@@ -177,6 +178,57 @@ describe('s3 datastore write path (BufferedS3Store)', () => {
     await client().uploadPart({ Bucket: bucket, Key: id, UploadId: info.Metadata!['upload-id'], PartNumber: 3, Body: data.subarray(2 * PART) });
     expect((await store.getUpload(id)).offset).toBe(PART);
     expect(await store.write(body(data.subarray(PART)), id, PART)).toBe(data.length);
+    expect(sha256(await objectBytes(id))).toBe(sha256(data));
+  });
+
+  it('from offset 0 lists and fetches nothing; the hash gets exactly the stored bytes; a body cut midway keeps what arrived, then throws', async () => {
+    const c = client();
+    const commands: string[] = [];
+    c.middlewareStack.add(
+      (next, context) => async (args) => {
+        commands.push(context.commandName ?? '?');
+        return next(args);
+      },
+      { step: 'initialize', name: 'listCommands' },
+    );
+    const store = storeWith(c);
+    const data = bytesOf(2 * PART + 3 * MiB + 77, 11);
+
+    // One PATCH with the whole upload: its parts, then CompleteMultipartUpload with the ETags it got.
+    const whole = newId();
+    await store.create(new Upload({ id: whole, size: data.length, offset: 0 }));
+    commands.length = 0;
+    expect(await store.write(body(data), whole, 0)).toBe(data.length);
+    expect(commands.filter((x) => x === 'UploadPartCommand')).toHaveLength(3);
+    expect(commands).toContain('CompleteMultipartUploadCommand');
+    // Before the first part, only the `.info` (create() does not cache it): no listing, no `.part` GET.
+    expect(commands.slice(0, commands.indexOf('UploadPartCommand'))).toEqual(['GetObjectCommand']);
+    expect(commands).not.toContain('ListPartsCommand');
+    expect(sha256(await objectBytes(whole))).toBe(sha256(data));
+
+    // A body that fails after one part and 2 MiB + 100 bytes more: both are stored, the error is thrown.
+    const id = newId();
+    await store.create(new Upload({ id, size: data.length, offset: 0 }));
+    const cut = PART + 2 * MiB + 100;
+    let at = 0;
+    const failing = new Readable({
+      read() {
+        if (at >= cut) return void this.destroy(new Error('client went away'));
+        const chunk = data.subarray(at, Math.min(at + 64 * 1024, cut));
+        at += chunk.length;
+        this.push(chunk);
+      },
+    });
+    const hash = await ResumableSha256.create();
+    await expect(store.write(failing, id, 0, hash)).rejects.toThrow('client went away');
+    expect((await store.getUpload(id)).offset).toBe(cut);
+    await hash.settled();
+    expect(hash.offset).toBe(cut);
+    // The rest: the tail's bytes go into part 2 unhashed (the hash has them), the new ones hashed.
+    expect(await store.write(body(data.subarray(cut)), id, cut, hash)).toBe(data.length);
+    await hash.settled();
+    expect(hash.offset).toBe(data.length);
+    expect(hash.digest()).toBe(sha256(data));
     expect(sha256(await objectBytes(id))).toBe(sha256(data));
   });
 
