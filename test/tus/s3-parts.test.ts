@@ -48,6 +48,19 @@ const settings = () => {
 const client = () => createS3Client(settings());
 const storeWith = (c = client(), partsInFlight = 2) =>
   new BufferedS3Store({ client: c, bucket, partSize: PART, partsInFlight, maxConcurrentPartUploads: 16, cache: new MemoryKvStore<MetadataValue>() });
+/** A client that records the name of every command it sends, in order. */
+function recordingClient(): { c: ReturnType<typeof client>; commands: string[] } {
+  const c = client();
+  const commands: string[] = [];
+  c.middlewareStack.add(
+    (next, context) => async (args) => {
+      commands.push(context.commandName ?? '?');
+      return next(args);
+    },
+    { step: 'initialize', name: 'listCommands' },
+  );
+  return { c, commands };
+}
 let n = 0;
 const newId = () => `.tus/parts-${Date.now().toString(36)}-${n++}`;
 
@@ -182,15 +195,7 @@ describe('s3 datastore write path (BufferedS3Store)', () => {
   });
 
   it('from offset 0 lists and fetches nothing; the hash gets exactly the stored bytes; a body cut midway keeps what arrived, then throws', async () => {
-    const c = client();
-    const commands: string[] = [];
-    c.middlewareStack.add(
-      (next, context) => async (args) => {
-        commands.push(context.commandName ?? '?');
-        return next(args);
-      },
-      { step: 'initialize', name: 'listCommands' },
-    );
+    const { c, commands } = recordingClient();
     const store = storeWith(c);
     const data = bytesOf(2 * PART + 3 * MiB + 77, 11);
 
@@ -233,15 +238,7 @@ describe('s3 datastore write path (BufferedS3Store)', () => {
   });
 
   it('reuses its part buffers without mixing uploads, and a completed upload reads as complete without listing its parts', async () => {
-    const c = client();
-    const commands: string[] = [];
-    c.middlewareStack.add(
-      (next, context) => async (args) => {
-        commands.push(context.commandName ?? '?');
-        return next(args);
-      },
-      { step: 'initialize', name: 'listCommands' },
-    );
+    const { c, commands } = recordingClient();
     const store = storeWith(c);
     for (const seed of [7, 8]) {
       const id = newId();
