@@ -204,6 +204,7 @@ export async function createTusGateway({ config, store, logger, metrics, hooks }
     },
     async close() {
       sweeper.stop();
+      await finalizer.drain();
       await shared?.close();
       await journal?.close();
     },
