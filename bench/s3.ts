@@ -23,6 +23,7 @@ import { CreateBucketCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { createS3Client } from '../server/storage/s3-client.ts';
 import { freePort } from '../test/support/ports.ts';
+import { quiet } from './lib/quiet.ts';
 
 const MiB = 2 ** 20;
 const ROOT = join(import.meta.dirname, '..');
@@ -197,7 +198,10 @@ export async function openS3Bench(size = SIZE, root = ROOT): Promise<S3BenchSess
         await new Upload({ client, params: { Bucket: settings.bucket, Key: `direct/${rep}.bin`, Body: body(size) }, partSize: PART }).done();
         baseline = rate(performance.now() - t);
       };
-      for (const run of rep % 2 === 0 ? [runGateway, runLib] : [runLib, runGateway]) await run();
+      for (const run of rep % 2 === 0 ? [runGateway, runLib] : [runLib, runGateway]) {
+        await quiet();
+        await run();
+      }
       return { gateway: gw, baseline, sha256Ok };
     },
     close,
