@@ -4,7 +4,7 @@ import type { MetadataValue, Options } from '@tus/s3-store';
 import { ERRORS, Upload } from '@tus/utils';
 import { isS3NotFound } from '../storage/s3-errors.ts';
 import { churned } from '../util/gc.ts';
-import { ContiguousPartsS3Store } from './s3-contiguous-parts.ts';
+import { FreshUploadsS3Store } from './s3-fresh-uploads.ts';
 import { PartBuffers } from './s3-part-buffers.ts';
 import type { ResumableSha256 } from './sha256-state.ts';
 
@@ -44,7 +44,7 @@ export interface BufferedS3StoreOptions extends Omit<Options, 's3ClientConfig' |
  *   counted the tail past a gap. Here the tail is sent after every part before it is stored (and,
  *   from ContiguousPartsS3Store, only the parts numbered 1, 2, 3 … without a gap count).
  */
-export class BufferedS3Store extends ContiguousPartsS3Store {
+export class BufferedS3Store extends FreshUploadsS3Store {
   private readonly partsInFlight: number;
   private readonly buffers: PartBuffers;
 
@@ -73,6 +73,7 @@ export class BufferedS3Store extends ContiguousPartsS3Store {
     }
     const size = metadata.file.size;
     if (isCompleted(metadata)) return new Upload({ ...metadata.file, size }); // its offset is the size
+    if (this.isFresh(metadata)) return new Upload({ ...metadata.file, offset: 0, size }); // nothing written yet
     // The `.part` HEAD does not depend on the listing: both at once, one round trip instead of two.
     const tailHead = this.headTail(id);
     tailHead.catch(() => undefined); // awaited below, unless the listing says the upload is done
@@ -109,6 +110,7 @@ export class BufferedS3Store extends ContiguousPartsS3Store {
    */
   override async write(src: Readable, id: string, offset: number, hash?: ResumableSha256): Promise<number> {
     const metadata = await this.getMetadata(id);
+    await this.writing(id, metadata);
     let next = 1;
     let head: Buffer = Buffer.alloc(0);
     // At offset 0 (PatchHandler checked it against getUpload, under the upload's lock) there is

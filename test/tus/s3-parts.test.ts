@@ -206,8 +206,8 @@ describe('s3 datastore write path (BufferedS3Store)', () => {
     expect(await store.write(body(data), whole, 0)).toBe(data.length);
     expect(commands.filter((x) => x === 'UploadPartCommand')).toHaveLength(3);
     expect(commands).toContain('CompleteMultipartUploadCommand');
-    // Before the first part, only the `.info` (create() does not cache it): no listing, no `.part` GET.
-    expect(commands.slice(0, commands.indexOf('UploadPartCommand'))).toEqual(['GetObjectCommand']);
+    // Before the first part, nothing: create() cached the `.info` it wrote; no listing, no `.part` GET.
+    expect(commands.slice(0, commands.indexOf('UploadPartCommand'))).toEqual([]);
     expect(commands).not.toContain('ListPartsCommand');
     expect(sha256(await objectBytes(whole))).toBe(sha256(data));
 
@@ -234,6 +234,33 @@ describe('s3 datastore write path (BufferedS3Store)', () => {
     await hash.settled();
     expect(hash.offset).toBe(data.length);
     expect(hash.digest()).toBe(sha256(data));
+    expect(sha256(await objectBytes(id))).toBe(sha256(data));
+  });
+
+  it('an upload just created reads as offset 0 without S3, until a write begins; instances sharing the cache agree, a new one lists', async () => {
+    const cache = new MemoryKvStore<MetadataValue>();
+    const make = () => {
+      const { c, commands } = recordingClient();
+      const store = new BufferedS3Store({ client: c, bucket, partSize: PART, partsInFlight: 2, maxConcurrentPartUploads: 16, cache });
+      return { store, commands };
+    };
+    const a = make();
+    const b = make();
+    const id = newId();
+    const data = bytesOf(PART + 2 * MiB, 12);
+    await a.store.create(new Upload({ id, size: data.length, offset: 0 }));
+    a.commands.length = 0;
+    expect((await b.store.getUpload(id)).offset).toBe(0);
+    expect(a.commands).toEqual([]);
+    expect(b.commands).toEqual([]);
+    // B writes a part and a tail; A, sharing the cache, must not read the upload as fresh any more.
+    expect(await b.store.write(body(data.subarray(0, PART + MiB)), id, 0)).toBe(PART + MiB);
+    expect((await a.store.getUpload(id)).offset).toBe(PART + MiB);
+    expect(a.commands).toContain('ListPartsCommand');
+    // A process started afresh (its cache empty) reads the `.info` and lists.
+    const fresh = storeWith();
+    expect((await fresh.getUpload(id)).offset).toBe(PART + MiB);
+    expect(await a.store.write(body(data.subarray(PART + MiB)), id, PART + MiB)).toBe(data.length);
     expect(sha256(await objectBytes(id))).toBe(sha256(data));
   });
 
