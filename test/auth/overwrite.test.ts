@@ -14,7 +14,7 @@ describe.each(SETUPS)('overwrite and reservation (%s)', (setup) => {
 
   beforeAll(async () => {
     if (setup === 'two gateways on Redis') {
-      const env = { REDIS_URL: `${redisUrl()}/${1 + Math.floor(Math.random() * 14)}` };
+      const env = { REDIS_URL: `${redisUrl()}/13` /* a database of this file's own: see test/support/services.ts */ };
       gws = [await startAuthGateway('s3+s3', {}, env), await startAuthGateway('s3+s3', {}, env)];
     } else {
       gws = [await startAuthGateway(setup)];

@@ -11,7 +11,7 @@ describe.each(SETUPS)('quotas under concurrent creations (%s)', (setup) => {
   beforeAll(async () => {
     if (setup === 'two gateways on Redis') {
       // A bucket of their own: the s3+s3 gateway above stored alice's bytes in the shared one.
-      const env = { REDIS_URL: `${redisUrl()}/${1 + Math.floor(Math.random() * 14)}`, S3_BUCKET: await createTestBucket('quota-redis') };
+      const env = { REDIS_URL: `${redisUrl()}/14` /* a database of this file's own: see test/support/services.ts */, S3_BUCKET: await createTestBucket('quota-redis') };
       gws = [await startAuthGateway('s3+s3', limits, env), await startAuthGateway('s3+s3', limits, env)];
     } else {
       gws = [await startAuthGateway(setup, limits)];

@@ -26,7 +26,12 @@ export function s3GatewayEnv(bucket?: string): Record<string, string> {
   };
 }
 
-/** `redis://127.0.0.1:PORT` of the test Redis. */
+/**
+ * `redis://127.0.0.1:PORT` of the test Redis (database 0). A test file that needs a database of its own takes a fixed one,
+ * never a random pick: test files run at once, and two of them that drew the same number mixed
+ * their keys (quotas.test.ts counted overwrite.test.ts's uploads for alice). Taken: 11
+ * ops/nginx, 12 gateway/multi-instance, 13 auth/overwrite, 14 auth/quotas.
+ */
 export function redisUrl(): string {
   return inject('redisUrl');
 }
