@@ -16,12 +16,13 @@ export interface TusAdapter {
   idPrefix?: string;
   /**
    * Writes a PATCH body and feeds the same bytes to `hash`, in one pass (the file adapter:
-   * one pool job per batch hashes, writes and starts writeback). Resolves with the new
-   * offset once the bytes are as durable as `flush` makes them. Without it, the hashing
-   * wrapper hashes in front of `datastore.write`. `hash` (at `offset`) is undefined when the
-   * state is lost and cannot be had again cheaply. Takes the gateway's id.
+   * one pool job per batch hashes, writes and starts writeback; s3: the hash reads the part
+   * buffers). Resolves with the new offset once the bytes are durable (file: flushed; s3:
+   * stored parts). A body that fails keeps the bytes that arrived, then throws its error.
+   * `hash` (at `offset`) is undefined when the state is lost and cannot be had again cheaply.
+   * Takes the gateway's id.
    */
-  writeHashed?: (body: Readable, id: string, offset: number, hash: ResumableSha256 | undefined) => Promise<number>;
+  writeHashed: (body: Readable, id: string, offset: number, hash: ResumableSha256 | undefined) => Promise<number>;
   /** Reads bytes [start, end) of an upload's data as it is now, where the datastore can (file: yes; s3: no). */
   readRange?: RangeReader;
   /** Reads an upload's whole data once (finalization, when the hash state was lost). Takes the gateway's id. */
@@ -40,8 +41,6 @@ export interface TusAdapter {
   ensureComplete?: (id: string, size: number) => Promise<void>;
   /** Removes everything the datastore keeps of an upload, where its own remove() falls short (s3). Takes the gateway's id. */
   remove?: (id: string) => Promise<void>;
-  /** Flushes an upload's data to stable storage (file), where `datastore.write` does not. Takes the gateway's id. */
-  flush?: (id: string) => Promise<void>;
 }
 
 /** Reads bytes [start, end) of an upload's data as it is now; undefined where the datastore cannot. */

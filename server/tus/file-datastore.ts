@@ -92,13 +92,5 @@ export function createFileAdapter(config: Config, store: Store, infos: RecordSto
         await Promise.all([fh.close(), direct?.then((d) => d?.close())]);
       }
     },
-    flush: async (id) => {
-      const fh = await open(dataPath(id), 'r+');
-      try {
-        await fh.datasync();
-      } finally {
-        await fh.close();
-      }
-    },
   };
 }

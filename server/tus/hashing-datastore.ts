@@ -1,4 +1,4 @@
-import { finished, Transform, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { DataStore, ERRORS, Upload } from '@tus/utils';
 import type { Metrics } from '../metrics.ts';
 import type { TusAdapter } from './adapter.ts';
@@ -9,8 +9,6 @@ import { ResumableSha256, type HashState } from './sha256-state.ts';
 import type { UploadRecord } from './upload-record.ts';
 
 const CHECKPOINT_EVERY = 4 * 2 ** 20;
-const SYNC_EVERY = 64 * 2 ** 20;
-const MAX_HASH_BACKLOG = 16 * 2 ** 20;
 
 /**
  * Wraps a tus datastore adapter (file or s3, see adapter.ts) with what the gateway adds to it:
@@ -214,90 +212,20 @@ export class HashingDataStore extends DataStore {
         }
       };
     }
-    if (this.adapter.writeHashed) return this.writeThrough(this.adapter.writeHashed, readable, id, offset, upload.size, hash, checkpoints, bodyDone);
-    let sinceSync = 0;
-    const { metrics } = this.deps;
-    const sync = this.adapter.flush;
-    // Flushing as the bytes arrive, in the background, keeps the flush at the end of the
-    // PATCH — and at finalization — short whatever the upload's size.
-    let syncing: Promise<void> = Promise.resolve();
-    let syncError: unknown;
-    const flush = () =>
-      (syncing = syncing
-        .then(() => sync?.(id))
-        .catch((err: NodeJS.ErrnoException) => {
-          // ENOENT: finalization moved the data away meanwhile. Anything else (EIO, ENOSPC):
-          // the bytes may not be on disk, so they must not be acknowledged.
-          if (err?.code !== 'ENOENT') syncError ??= err;
-        }));
-    const tap = new Transform({
-      transform(chunk: Buffer, _enc, cb) {
-        metrics.bytesReceived.inc(chunk.length);
-        sinceSync += chunk.length;
-        if (sync && sinceSync >= SYNC_EVERY) {
-          sinceSync = 0;
-          void flush();
-        }
-        if (!hash) return cb(null, chunk);
-        // The hash runs beside the upload; if it falls behind, the upload waits for it.
-        hash.update(chunk);
-        if (hash.backlog < MAX_HASH_BACKLOG) return cb(null, chunk);
-        hash.settled().then(() => cb(null, chunk), cb);
-      },
-    });
-    tap.once('close', bodyDone);
-    tap.once('finish', bodyDone);
-    // A body cut by the network ends the write with the bytes that arrived, which the datastore
-    // keeps (s3: as the upload's incomplete part), as @tus/server's PatchHandler ends its proxy
-    // on an aborted request. A refusal (an error with a status: 413 from the size limiter) fails it.
-    // (finished() also reports a body that failed before this write began to read it.)
-    finished(readable, { writable: false }, (err) => {
-      if (!err || tap.writableEnded || tap.destroyed) return;
-      readable.unpipe(tap);
-      if ((err as { status_code?: number }).status_code) tap.destroy(err);
-      else tap.end();
-    });
-    // As pipeline() does: an error is reported by finished() to this code and by the stream's
-    // state to whoever reads the tap later; neither emit may be uncaught.
-    readable.on('error', () => undefined);
-    tap.on('error', () => undefined);
-    readable.pipe(tap);
-    let newOffset: number;
-    try {
-      newOffset = await this.inner.write(tap, this.innerId(id), offset);
-    } catch (err) {
-      const actual = await this.inner.getUpload(this.innerId(id)).then((u) => u.offset, () => undefined);
-      await this.hashStates.settle(id, hash, checkpoints, actual, upload.size);
-      throw err;
-    }
-    // "Upload-Offset" acknowledges bytes: they are on disk before it is answered.
-    if (sync) {
-      await flush();
-      if (syncError) {
-        await this.hashStates.settle(id, hash, checkpoints, undefined, upload.size);
-        throw syncError;
-      }
-    }
-    await this.hashStates.settle(id, hash, checkpoints, newOffset, upload.size);
-    return newOffset;
-  }
-
-  /** The adapter writes and hashes in one pass (file: batch-writer.ts), flushed before it resolves. */
-  private async writeThrough(write: NonNullable<TusAdapter['writeHashed']>, readable: Readable, id: string, offset: number,
-    size: number | undefined, hash: ResumableSha256 | undefined, checkpoints: HashState[], bodyDone: () => void): Promise<number> {
     for (const event of ['end', 'close', 'error']) readable.once(event, bodyDone);
     const received = this.deps.metrics.bytesReceived; // the bytes stored, counted once the write settles
     let newOffset: number;
     try {
-      newOffset = await write(readable, id, offset, hash);
+      // The adapter writes and hashes in one pass (file: batch-writer.ts; s3: s3-parts.ts), durable when it resolves.
+      newOffset = await this.adapter.writeHashed(readable, id, offset, hash);
     } catch (err) {
       const actual = await this.inner.getUpload(this.innerId(id)).then((u) => u.offset, () => undefined);
       if (actual !== undefined && actual > offset) received.inc(actual - offset);
-      await this.hashStates.settle(id, hash, checkpoints, actual, size);
+      await this.hashStates.settle(id, hash, checkpoints, actual, upload.size);
       throw err;
     }
     received.inc(newOffset - offset);
-    await this.hashStates.settle(id, hash, checkpoints, newOffset, size);
+    await this.hashStates.settle(id, hash, checkpoints, newOffset, upload.size);
     return newOffset;
   }
 }

@@ -54,7 +54,7 @@ export async function createS3Adapter(config: Config, store: Store, s3Cache?: Kv
     // byte); above 5 GiB, parallel UploadPartCopy (storage/s3-copy.ts), as S3 requires.
     placement: store.capabilities.copyFromS3Datastore ? { kind: 'copy', sourceKey: (id) => prefix + id } : { kind: 'stream', read },
     readAll: read,
-    // The hash fed from the part buffers (s3-parts.ts write()), not in front of the datastore.
+    // The hash fed from the part buffers (s3-parts.ts write()), not from the socket's buffers.
     writeHashed: (body, id, offset, hash) => tusStore.write(body, prefix + id, offset, hash),
     remove: async (id) => {
       const key = prefix + id;

@@ -174,7 +174,8 @@ export class BufferedS3Store extends FreshUploadsS3Store {
   /**
    * Sends `head` + `src` as parts `first`, `first + 1`, …, and what is left below 5 MiB at the end
    * as the `.part` tail (or as the last part, when it completes the upload). Resolves with the
-   * bytes stored; rejects, after every request in flight has settled, with the first failure.
+   * bytes stored, the parts sent and the body's error if it failed (its bytes stored all the
+   * same); rejects, after every request in flight has settled, with the first S3 failure.
    */
   private async sendParts(metadata: MetadataValue, src: Readable, first: number, offset: number, head: Buffer,
     hash?: ResumableSha256): Promise<{ uploaded: number; sent: Part[]; bodyError?: unknown }> {
