@@ -17,8 +17,6 @@ const MAX_AHEAD = 8 * MiB;
 const WRITEBACK_LAG = 8 * MiB;
 /** Bytes between the fdatasyncs run while a PATCH is received (see waitWriteback). */
 const SYNC_EVERY = 64 * MiB;
-/** Bytes given to the hash and not hashed yet, at most, before the body waits for it. */
-const MAX_HASH_BACKLOG = 16 * MiB;
 
 /**
  * Writes a PATCH body into the open data file `fd` from `offset`: the body is copied into
@@ -175,7 +173,7 @@ export async function writeBody(
         if (used === cap) seal();
       }
       churned(chunk.length); // the chunk is garbage now
-      if (hash && hash.backlog >= MAX_HASH_BACKLOG) await hash.settled();
+      if (hash?.behind) await hash.settled();
       if (pendingBytes >= BATCH && !busy) void submit();
       else if (pendingBytes >= MAX_AHEAD) {
         // Wait for the job in flight only, then hand these over and read on while they are

@@ -2,7 +2,6 @@ import type { TusAdapter } from './adapter.ts';
 import type { RecordStore } from './records.ts';
 import { ResumableSha256, type HashState } from './sha256-state.ts';
 
-const MAX_HASH_BACKLOG = 16 * 2 ** 20;
 /** A complete upload's state is saved from this size on; below it, reading the data again is cheap (~50 ms). */
 const SAVE_COMPLETE_FROM = 64 * 2 ** 20;
 
@@ -41,7 +40,7 @@ export class HashStates {
     if (!stream) return false;
     for await (const chunk of stream) {
       hash.update(chunk as Buffer);
-      if (hash.backlog >= MAX_HASH_BACKLOG) await hash.settled();
+      if (hash.behind) await hash.settled();
     }
     await hash.settled();
     return hash.offset === to;

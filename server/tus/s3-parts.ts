@@ -10,8 +10,6 @@ import type { ResumableSha256 } from './sha256-state.ts';
 
 /** Metadata of a `.part` object: the number of the part its bytes will open (see write()). */
 const OPENS_PART = 'tus-opens-part';
-/** Bytes given to the hash and not yet hashed, at most, before the body waits for it. */
-const MAX_HASH_BACKLOG = 16 * 2 ** 20;
 const HASH_SPAN = 2 ** 20;
 
 export interface BufferedS3StoreOptions extends Omit<Options, 's3ClientConfig' | 'maxConcurrentPartUploads'> {
@@ -273,7 +271,7 @@ export class BufferedS3Store extends FreshUploadsS3Store {
         if (rest.length > 0) fill(rest);
         if (filled - unhashed >= HASH_SPAN) hashFilled();
         churned(chunk.length); // copied into the part: the socket's buffer is garbage now
-        if (hash && hash.backlog >= MAX_HASH_BACKLOG) await hash.settled();
+        if (hash?.behind) await hash.settled();
       }
     } catch (err) {
       // The body failed (aborted, too large): what arrived is stored below, then the error is the caller's.

@@ -110,6 +110,8 @@ function prefixFrom(chunks: Uint8Array[], bytes: number): Uint8Array[] {
  * backlog. `afterBatch` runs between batches, when the state matches `offset`.
  */
 const MIN_BATCH = 2 * 2 ** 20;
+/** Bytes given and not yet hashed, at most, before the one who gives them waits (see behind). */
+const MAX_BACKLOG = 16 * 2 ** 20;
 
 export class ResumableSha256 {
   private pending: Uint8Array[] = [];
@@ -166,6 +168,11 @@ export class ResumableSha256 {
     } finally {
       this.running = undefined;
     }
+  }
+
+  /** Whether MAX_BACKLOG or more waits to be hashed: whoever gives the chunks should wait for settled() then. */
+  get behind(): boolean {
+    return this.backlog >= MAX_BACKLOG;
   }
 
   /** Resolves when every chunk given so far is hashed. */
