@@ -1,8 +1,9 @@
 /**
  * Download rows: the gateway (GET /api/objects/{key} from the localfs Store: sidecar checked,
  * ETag, Repr-Digest, a request log line) vs node:http + fs.createReadStream of the same bytes
- * (bench/bare-files.ts), both files read once first (in the page cache). The whole object once, then `--count` 1 MiB ranges at the same
- * pseudo-random offsets on both, one after another on a keep-alive connection.
+ * (bench/bare-files.ts), both files read once first (in the page cache). The whole object twice
+ * from each (wholeAbba(), below), then `--count` 1 MiB ranges at the same pseudo-random
+ * offsets, interleaved between the two (ranges(), below).
  */
 import { execFile } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
@@ -11,7 +12,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { BLOCK, download, keepAlive, MiB, upload } from '../lib/http.ts';
 import type { Proc } from '../lib/procs.ts';
-import { alternate, type BenchRow, median } from '../lib/row.ts';
+import { type BenchRow, median } from '../lib/row.ts';
 
 const RANGE = MiB;
 const WARM_UP = 5;
@@ -51,20 +52,43 @@ function offsets(count: number, size: number): number[] {
   });
 }
 
-async function measure(url: string, size: number, count: number): Promise<{ rate: number; p50: number }> {
-  const ms = await download(url, size);
-  const agent = keepAlive();
+/**
+ * The whole object from each side twice, in ABBA order (gateway, baseline, baseline, gateway, or
+ * the reverse on odd reps), each side's rate over its two downloads: a drift of the machine's
+ * speed across the four (another tenant's load, writeback) falls on both sides alike, where one
+ * download each measured it on one side only (a rep's ratio 0.76 and the next one's 1.80).
+ */
+async function wholeAbba(rep: number, urls: { gateway: string; baseline: string }, size: number): Promise<{ gateway: number; baseline: number }> {
+  const ms = { gateway: 0, baseline: 0 };
+  const pair: Array<'gateway' | 'baseline'> = rep % 2 === 0 ? ['gateway', 'baseline'] : ['baseline', 'gateway'];
+  for (const side of [...pair, ...[...pair].reverse()]) ms[side] += await download(urls[side], size);
+  return { gateway: (2 * size) / MiB / (ms.gateway / 1000), baseline: (2 * size) / MiB / (ms.baseline / 1000) };
+}
+
+/**
+ * `count` 1 MiB ranges from each side, interleaved: for each offset one request to each, the
+ * order flipping with every offset, each side on its own keep-alive connection; the p50 of each.
+ * Interleaved because both sides then see the same moments of a noisy machine: in blocks (200 to
+ * one side, then 200 to the other) a rep measured the machine's drift between the two blocks as
+ * much as the servers (p50 ratios 1.12–1.48 in blocks on a machine where a probe of the same
+ * build interleaving 1,000 ranges measured 0.88–1.12).
+ */
+async function ranges(urls: { gateway: string; baseline: string }, size: number, count: number): Promise<{ gateway: number; baseline: number }> {
+  const sides = [
+    { url: urls.gateway, agent: keepAlive(), latencies: [] as number[] },
+    { url: urls.baseline, agent: keepAlive(), latencies: [] as number[] },
+  ];
   try {
-    const at = offsets(WARM_UP + count, size);
-    const latencies: number[] = [];
-    for (const [i, start] of at.entries()) {
+    for (const [i, start] of offsets(WARM_UP + count, size).entries()) {
       const end = Math.min(start + RANGE, size) - 1;
-      const took = await download(url, end - start + 1, { start, end }, agent);
-      if (i >= WARM_UP) latencies.push(took);
+      for (const side of i % 2 === 0 ? sides : [...sides].reverse()) {
+        const took = await download(side.url, end - start + 1, { start, end }, side.agent);
+        if (i >= WARM_UP) side.latencies.push(took);
+      }
     }
-    return { rate: size / MiB / (ms / 1000), p50: median(latencies) };
+    return { gateway: median(sides[0]!.latencies), baseline: median(sides[1]!.latencies) };
   } finally {
-    agent.destroy();
+    for (const side of sides) side.agent.destroy();
   }
 }
 
@@ -90,10 +114,14 @@ const downloads: BenchRow = {
       bare = await ctx.bareFiles(files);
       const { url: g } = gateway;
       const { url: b } = bare;
-      const r = await alternate(rep, () => measure(`${g}/api/objects/models/bench/${name}`, size, count), () => measure(`${b}/${name}`, size, count));
+      const gatewayUrl = `${g}/api/objects/models/bench/${name}`;
+      const baselineUrl = `${b}/${name}`;
+      const urls = { gateway: gatewayUrl, baseline: baselineUrl };
+      const rates = await wholeAbba(rep, urls, size);
+      const p50 = await ranges(urls, size, count);
       return {
-        download: { value: r.gateway.rate, baseline: r.baseline.rate },
-        'range-p50': { value: r.gateway.p50, baseline: r.baseline.p50 },
+        download: { value: rates.gateway, baseline: rates.baseline },
+        'range-p50': { value: p50.gateway, baseline: p50.baseline },
       };
     } finally {
       await gateway?.stop();
