@@ -70,8 +70,8 @@ async function wholeAbba(rep: number, urls: { gateway: string; baseline: string 
  * order flipping with every offset, each side on its own keep-alive connection; the p50 of each.
  * Interleaved because both sides then see the same moments of a noisy machine: in blocks (200 to
  * one side, then 200 to the other) a rep measured the machine's drift between the two blocks as
- * much as the servers (p50 ratios 1.12–1.48 in blocks on a machine where a probe of the same
- * build interleaving 1,000 ranges measured 0.88–1.12).
+ * much as the servers: p50 ratios 1.12–1.48 in one run's five reps, on a machine where the same
+ * build measured 0.88–1.12 in nine blocks of 200–1,000 ranges, run when the machine was quiet.
  */
 async function ranges(urls: { gateway: string; baseline: string }, size: number, count: number): Promise<{ gateway: number; baseline: number }> {
   const sides = [
