@@ -27,8 +27,15 @@ const aheadLimit = () => Math.max(MIN_AHEAD, Math.floor(AHEAD_BUDGET / Math.max(
  * has at most 2 × this to do, whatever the PATCH's size.
  */
 const WRITEBACK_LAG = 8 * MiB;
-/** Bytes between the fdatasyncs run while a PATCH is received (see waitWriteback). */
+/**
+ * Bytes written, by all the bodies of this process together, between the fdatasyncs run while
+ * they are received (see waitWriteback). Counted process-wide: an fdatasync commits the
+ * filesystem's journal (one for every file, on ext4 and XFS) and flushes the device's cache,
+ * so one body's flush does most of every other body's; counted per body, sixteen 64 MiB uploads
+ * at once never reached it, and all of their flushing came after their last bytes.
+ */
 const SYNC_EVERY = 64 * MiB;
+let unsynced = 0; // written by any body since the last of those fdatasyncs started
 
 /**
  * Writes a PATCH body into the open data file `fd` from `offset`: the body is copied into
@@ -88,7 +95,6 @@ export async function writeBody(
   let diskError: unknown;
   let waiting: Promise<void> | undefined;
 
-  let synced = offset; // fdatasync'ed up to here during this PATCH
   /** Waits for the writeback of [waited, stored - lag), unless a wait runs already. */
   const waitWriteback = () => {
     const to = stored - WRITEBACK_LAG;
@@ -97,11 +103,11 @@ export async function writeBody(
     // the blocks allocated so far (ext4 allocates at writeback), which the final flush would
     // otherwise commit for the whole PATCH at once (measured: ~0.47 s after a 1 GiB PATCH).
     const upTo = stored;
-    const full = upTo - synced >= SYNC_EVERY;
+    const full = unsynced >= SYNC_EVERY;
+    if (full) unsynced = 0;
     waiting = (full ? groupFlusher.flush(fd) : writeChunks(fd, to, [], waited, to)).then(
       () => {
         waited = full ? upTo : to;
-        if (full) synced = upTo;
       },
       () => undefined, // the final fdatasync reports what went wrong
     ).finally(() => {
@@ -144,11 +150,15 @@ export async function writeBody(
         if (useDirect && dfd === undefined) canDirect = false; // the filesystem refused O_DIRECT: the page cache then
         try {
           // Writeback started only (waitFrom == waitTo): the waiting is waitWriteback's.
-          pos += await writeChunks(dfd ?? fd, pos, group, pos, pos);
+          const n = await writeChunks(dfd ?? fd, pos, group, pos, pos);
+          pos += n;
+          unsynced += n;
         } catch (err) {
           if (dfd === undefined || (err as NodeJS.ErrnoException).code !== 'EINVAL' || (err as { written?: number }).written) throw err;
           canDirect = false; // refused (alignment rules of its own): the same bytes through the page cache
-          pos += await writeChunks(fd, pos, group, pos, pos);
+          const n = await writeChunks(fd, pos, group, pos, pos);
+          pos += n;
+          unsynced += n;
         }
         stored = pos;
         i = j;
