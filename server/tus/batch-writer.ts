@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import { churned } from '../util/gc.ts';
 import { groupFlusher } from './group-flush.ts';
 import { writeChunks, type ResumableSha256 } from './sha256-state.ts';
-import { ALIGN, ALIGNED_SLABS, SLAB, giveSlab, takeSlab, useSlabs } from './slabs.ts';
+import { ALIGN, ALIGNED_SLABS, SLAB, giveSlab, slabUsers, takeSlab, useSlabs } from './slabs.ts';
 
 const MiB = 2 ** 20;
 /** A pool job costs ~50 µs of the event loop (futexes, a wake-up): hand over MiBs, not 64 KiB chunks. */
@@ -19,8 +19,8 @@ const BATCH = SLAB;
  */
 const AHEAD_BUDGET = 32 * MiB;
 const MIN_AHEAD = 8 * MiB;
-let bodies = 0; // being written now, in this process
-const aheadLimit = () => Math.max(MIN_AHEAD, Math.floor(AHEAD_BUDGET / Math.max(1, bodies) / SLAB) * SLAB);
+/** This body's share of the budget: the bodies being written are the slabs' users. */
+const aheadLimit = () => Math.max(MIN_AHEAD, Math.floor(AHEAD_BUDGET / Math.max(1, slabUsers()) / SLAB) * SLAB);
 /**
  * Writeback is waited for, in a pool job of its own beside the writes, once it trails the
  * written bytes by this; the body waits when it trails by twice this. So the final flush
@@ -68,7 +68,6 @@ export async function writeBody(
   let used = 0;
   let cap = SLAB; // bytes this slab takes: less when it starts unaligned, so that the next one starts aligned
   const release = useSlabs();
-  bodies++;
   /** The slab being filled becomes a batch: to be written, and given to the hash. */
   const seal = () => {
     if (!slab || !used) return;
@@ -150,16 +149,13 @@ export async function writeBody(
         if (useDirect && dfd === undefined) canDirect = false; // the filesystem refused O_DIRECT: the page cache then
         try {
           // Writeback started only (waitFrom == waitTo): the waiting is waitWriteback's.
-          const n = await writeChunks(dfd ?? fd, pos, group, pos, pos);
-          pos += n;
-          unsynced += n;
+          pos += await writeChunks(dfd ?? fd, pos, group, pos, pos);
         } catch (err) {
           if (dfd === undefined || (err as NodeJS.ErrnoException).code !== 'EINVAL' || (err as { written?: number }).written) throw err;
           canDirect = false; // refused (alignment rules of its own): the same bytes through the page cache
-          const n = await writeChunks(fd, pos, group, pos, pos);
-          pos += n;
-          unsynced += n;
+          pos += await writeChunks(fd, pos, group, pos, pos);
         }
+        unsynced += pos - stored;
         stored = pos;
         i = j;
       }
@@ -215,7 +211,6 @@ export async function writeBody(
   // A hash failure is the caller's to see (settled() again): the bytes are stored either way.
   await hash?.settled().catch(() => undefined);
   release();
-  bodies--;
   if (stored > offset || diskError) {
     // "Upload-Offset" acknowledges bytes: they are on disk before it is answered, and
     // before any later HEAD can count them (it reads the file's size).

@@ -20,6 +20,9 @@ const free: Buffer[] = [];
 let users = 0;
 let idle: NodeJS.Timeout | undefined;
 
+/** Writers using slabs now (between useSlabs() and its release): batch-writer shares its read-ahead among them. */
+export const slabUsers = (): number => users;
+
 /** A writer starts using slabs; call the function returned when it is done. */
 export function useSlabs(): () => void {
   users++;
