@@ -112,11 +112,7 @@ const downloads: BenchRow = {
       await warm(join(gateway.dir, 'storage/models/bench', name));
       await warm(join(files, name));
       bare = await ctx.bareFiles(files);
-      const { url: g } = gateway;
-      const { url: b } = bare;
-      const gatewayUrl = `${g}/api/objects/models/bench/${name}`;
-      const baselineUrl = `${b}/${name}`;
-      const urls = { gateway: gatewayUrl, baseline: baselineUrl };
+      const urls = { gateway: `${gateway.url}/api/objects/models/bench/${name}`, baseline: `${bare.url}/${name}` };
       const rates = await wholeAbba(rep, urls, size);
       const p50 = await ranges(urls, size, count);
       return {
