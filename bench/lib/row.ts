@@ -66,6 +66,18 @@ export async function alternate<T>(rep: number, gateway: () => Promise<T>, basel
   return { gateway: await gateway(), baseline: b };
 }
 
+/**
+ * Gateway and baseline twice each, in ABBA order (or BAAB: it flips with `rep`): a drift of the
+ * machine's speed across the four runs (another tenant's load, writeback, the host's memory)
+ * falls on both sides alike, where one run each measured it on one side only (run 22's download
+ * reps, one download a side: 0.76, 1.80, 0.86).
+ */
+export async function abba<T>(rep: number, gateway: () => Promise<T>, baseline: () => Promise<T>): Promise<{ gateway: [T, T]; baseline: [T, T] }> {
+  const first = await alternate(rep, gateway, baseline);
+  const second = await alternate(rep + 1, gateway, baseline);
+  return { gateway: [first.gateway, second.gateway], baseline: [first.baseline, second.baseline] };
+}
+
 export const median = (xs: number[]): number => quantile(xs, 0.5);
 
 export function quantile(xs: number[], q: number): number {

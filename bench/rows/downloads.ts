@@ -2,7 +2,7 @@
  * Download rows: the gateway (GET /api/objects/{key} from the localfs Store: sidecar checked,
  * ETag, Repr-Digest, a request log line) vs node:http + fs.createReadStream of the same bytes
  * (bench/bare-files.ts), both files read once first (in the page cache). The whole object twice
- * from each (wholeAbba(), below), then `--count` 1 MiB ranges at the same pseudo-random
+ * from each (ABBA: lib/row.ts), then `--count` 1 MiB ranges at the same pseudo-random
  * offsets, interleaved between the two (ranges(), below).
  */
 import { execFile } from 'node:child_process';
@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { BLOCK, download, keepAlive, MiB, upload } from '../lib/http.ts';
 import type { Proc } from '../lib/procs.ts';
-import { type BenchRow, median } from '../lib/row.ts';
+import { abba, type BenchRow, median } from '../lib/row.ts';
 
 const RANGE = MiB;
 const WARM_UP = 5;
@@ -50,19 +50,6 @@ function offsets(count: number, size: number): number[] {
     x = (x * 1103515245 + 12345) % 2 ** 31;
     return (x % slots) * MiB;
   });
-}
-
-/**
- * The whole object from each side twice, in ABBA order (gateway, baseline, baseline, gateway, or
- * the reverse on odd reps), each side's rate over its two downloads: a drift of the machine's
- * speed across the four (another tenant's load, writeback) falls on both sides alike, where one
- * download each measured it on one side only (a rep's ratio 0.76 and the next one's 1.80).
- */
-async function wholeAbba(rep: number, urls: { gateway: string; baseline: string }, size: number): Promise<{ gateway: number; baseline: number }> {
-  const ms = { gateway: 0, baseline: 0 };
-  const pair: Array<'gateway' | 'baseline'> = rep % 2 === 0 ? ['gateway', 'baseline'] : ['baseline', 'gateway'];
-  for (const side of [...pair, ...[...pair].reverse()]) ms[side] += await download(urls[side], size);
-  return { gateway: (2 * size) / MiB / (ms.gateway / 1000), baseline: (2 * size) / MiB / (ms.baseline / 1000) };
 }
 
 /**
@@ -113,10 +100,12 @@ const downloads: BenchRow = {
       await warm(join(files, name));
       bare = await ctx.bareFiles(files);
       const urls = { gateway: `${gateway.url}/api/objects/models/bench/${name}`, baseline: `${bare.url}/${name}` };
-      const rates = await wholeAbba(rep, urls, size);
+      // The whole object twice from each, ABBA (row.ts); each side's rate over its two downloads.
+      const whole = await abba(rep, () => download(urls.gateway, size), () => download(urls.baseline, size));
+      const rate = (ms: number[]) => (ms.length * size) / MiB / (ms.reduce((a, b) => a + b) / 1000);
       const p50 = await ranges(urls, size, count);
       return {
-        download: { value: rates.gateway, baseline: rates.baseline },
+        download: { value: rate(whole.gateway), baseline: rate(whole.baseline) },
         'range-p50': { value: p50.gateway, baseline: p50.baseline },
       };
     } finally {
