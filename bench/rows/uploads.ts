@@ -4,9 +4,11 @@
  * the idle and peak RSS of the same fresh processes), the same bytes in PATCHes of
  * `--chunk`, `--clients` uploads at once, and small uploads one after another. The big uploads
  * run twice on each side, ABBA (lib/row.ts), each on fresh processes; a side's rate is over its
- * two runs, its RSS the higher of its two.
+ * two runs, its RSS the higher of its two. Beside the one-PATCH row, the disk alone (lib/disk.ts)
+ * before and after its runs: the gateway owes the flush, the bare server does not.
  */
 import { keepAlive, KiB, MiB, upload } from '../lib/http.ts';
+import { durableWriteRate } from '../lib/disk.ts';
 import { memoryOf, type Proc } from '../lib/procs.ts';
 import { abba, alternate, type BenchRow, median, type Sample } from '../lib/row.ts';
 
@@ -14,6 +16,8 @@ const MB = 2 ** 20;
 const SMALL = 64 * KiB;
 const mibps = (bytes: number, ms: number) => bytes / MiB / (ms / 1000);
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+/** The disk probe's size: --size in whole MiB, at least 1. */
+const diskSize = (size: number) => Math.max(1, Math.floor(size / MiB)) * MiB;
 
 /** Starts `start()`, runs `fn` on it, stops it. */
 async function withProc<T>(start: () => Promise<Proc>, fn: (p: Proc) => Promise<T>): Promise<T> {
@@ -28,7 +32,8 @@ async function withProc<T>(start: () => Promise<Proc>, fn: (p: Proc) => Promise<
 const singlePatch: BenchRow = {
   id: 'upload-single',
   metrics: [
-    { id: 'single', title: 'one PATCH of --size, MiB/s', unit: 'MiB/s', target: 'ratio ≥ 1.0 (floor 0.9)', met: (_v, r) => r >= 0.9 },
+    // The floor is for every run; the target, 1.0, is what PASS says.
+    { id: 'single', title: 'one PATCH of --size, MiB/s', unit: 'MiB/s', target: 'ratio ≥ 1.0 (floor 0.9)', met: (_v, r) => r >= 1.0 },
     { id: 'idle-rss', title: 'idle RSS, MiB', unit: 'MiB', target: '≤ 80 MiB', met: (v) => v <= 80 },
     { id: 'peak-rss', title: 'peak RSS during the big upload, MiB', unit: 'MiB', target: '< 200 MiB', met: (v) => v < 200 },
   ],
@@ -41,8 +46,17 @@ const singlePatch: BenchRow = {
         const ms = await upload(p.url, size, `single-${rep}.bin`);
         return { ms, idle: idle / MB, peak: (await memoryOf(p.pid)).peak / MB };
       });
+    // The disk alone before and after (lib/disk.ts): the rate the gateway's flushes are bound by.
+    const diskDir = await ctx.tempDir();
+    const diskBefore = await durableWriteRate(diskDir, diskSize(size));
     const r = await abba(rep, () => one(() => ctx.gateway()), () => one(() => ctx.bareTus()));
+    const diskAfter = await durableWriteRate(diskDir, diskSize(size));
     const rate = (runs: { ms: number }[]) => mibps(runs.length * size, sum(runs.map((x) => x.ms)));
+    const disk = (diskBefore + diskAfter) / 2;
+    ctx.note(
+      `disk alone, durable (O_DIRECT 1 MiB writes, fdatasync every 64 MiB): ${diskBefore.toFixed(0)} before, ${diskAfter.toFixed(0)} after, MiB/s;` +
+        ` gateway ${rate(r.gateway).toFixed(0)} (${((rate(r.gateway) / disk) * 100).toFixed(0)} % of it), bare ${rate(r.baseline).toFixed(0)} (never flushes)`,
+    );
     const most = (runs: { idle: number; peak: number }[], k: 'idle' | 'peak') => Math.max(...runs.map((x) => x[k]));
     return {
       single: { value: rate(r.gateway), baseline: rate(r.baseline) },
