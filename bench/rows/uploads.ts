@@ -16,8 +16,6 @@ const MB = 2 ** 20;
 const SMALL = 64 * KiB;
 const mibps = (bytes: number, ms: number) => bytes / MiB / (ms / 1000);
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
-/** The disk probe's size: --size in whole MiB, at least 1. */
-const diskSize = (size: number) => Math.max(1, Math.floor(size / MiB)) * MiB;
 
 /** Starts `start()`, runs `fn` on it, stops it. */
 async function withProc<T>(start: () => Promise<Proc>, fn: (p: Proc) => Promise<T>): Promise<T> {
@@ -48,18 +46,19 @@ const singlePatch: BenchRow = {
       });
     // The disk alone before and after (lib/disk.ts): the rate the gateway's flushes are bound by.
     const diskDir = await ctx.tempDir();
-    const diskBefore = await durableWriteRate(diskDir, diskSize(size));
+    const diskBefore = await durableWriteRate(diskDir, size);
     const r = await abba(rep, () => one(() => ctx.gateway()), () => one(() => ctx.bareTus()));
-    const diskAfter = await durableWriteRate(diskDir, diskSize(size));
+    const diskAfter = await durableWriteRate(diskDir, size);
     const rate = (runs: { ms: number }[]) => mibps(runs.length * size, sum(runs.map((x) => x.ms)));
+    const [gateway, bare] = [rate(r.gateway), rate(r.baseline)];
     const disk = (diskBefore + diskAfter) / 2;
     ctx.note(
       `disk alone, durable (O_DIRECT 1 MiB writes, fdatasync every 64 MiB): ${diskBefore.toFixed(0)} before, ${diskAfter.toFixed(0)} after, MiB/s;` +
-        ` gateway ${rate(r.gateway).toFixed(0)} (${((rate(r.gateway) / disk) * 100).toFixed(0)} % of it), bare ${rate(r.baseline).toFixed(0)} (never flushes)`,
+        ` gateway ${gateway.toFixed(0)} (${((gateway / disk) * 100).toFixed(0)} % of it), bare ${bare.toFixed(0)} (never flushes)`,
     );
     const most = (runs: { idle: number; peak: number }[], k: 'idle' | 'peak') => Math.max(...runs.map((x) => x[k]));
     return {
-      single: { value: rate(r.gateway), baseline: rate(r.baseline) },
+      single: { value: gateway, baseline: bare },
       'idle-rss': { value: most(r.gateway, 'idle'), baseline: most(r.baseline, 'idle') },
       'peak-rss': { value: most(r.gateway, 'peak'), baseline: most(r.baseline, 'peak') },
     };

@@ -122,7 +122,7 @@ export async function writeBody(
     }
     // What arrived meanwhile goes to the disk now, not at the body loop's next turn: that loop
     // may be waiting for the hash (hash.settled()), and the device then sat idle (measured: 5–8 ms
-    // at a time, 30–100 ms of a 1 GiB PATCH).
+    // at a time, 30–130 ms of a 1 GiB PATCH).
     if (pendingBytes >= BATCH && !diskError) void submit();
   };
   /**

@@ -191,7 +191,7 @@ export class Finalizer {
     const hash = await ResumableSha256.create();
     for await (const chunk of await this.deps.adapter.readAll(id)) {
       hash.update(chunk as Buffer);
-      if (hash.backlog >= 16 * 2 ** 20) await hash.settled();
+      if (hash.behind) await hash.settled();
     }
     await hash.settled();
     if (hash.offset !== size) throw errors.internal(`upload ${id}: read ${hash.offset} bytes, expected ${size}`);
